@@ -1,0 +1,40 @@
+# The two commands a user needs (see README.md): `make demo` and `make test`.
+# Both create .venv themselves; nothing is installed by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hpc-seg-installed
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup demo test test-fast slurm-up slurm-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: any other spec would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/hpc-seg run jobs/demo.toml --out $(DEMO_OUT)
+
+slurm-up:
+	slurm/local-cluster up
+
+slurm-down:
+	slurm/local-cluster down
+
+# The whole suite, SLURM integration tests included (they need root to install the local cluster).
+test: setup slurm-up
+	RAY_AUTH_MODE=disabled $(VENV)/bin/pytest
+
+# Unit tests only: no SLURM, no Ray.
+test-fast: setup
+	$(VENV)/bin/pytest -m "not slurm and not ray and not slow"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

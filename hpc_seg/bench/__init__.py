@@ -1,0 +1,1 @@
+"""Benchmarks behind `hpc-seg bench ...`: each prints figures, none asserts a time."""

@@ -1,0 +1,93 @@
+"""The one ``hpc-seg`` entry point.
+
+Sub-commands are discovered from the modules of :mod:`hpc_seg.commands`, so a stage adds its command
+by adding one small module there, without editing this file. A command module defines:
+
+- ``NAME``: the sub-command (``"ingest"``), and optionally ``GROUP`` (``"synth"``, ``"bench"``...)
+  to appear as ``hpc-seg GROUP NAME``;
+- ``HELP``: one line;
+- ``add_arguments(parser)``;
+- ``run(args) -> int``.
+
+Command modules must import cheaply (argparse only); they import torch/ray inside ``run`` so that
+``hpc-seg --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from types import ModuleType
+
+from hpc_seg import __version__, commands
+from hpc_seg.errors import HpcSegError
+from hpc_seg.logs import setup_logging
+
+log = logging.getLogger("hpc_seg")
+
+GROUP_HELP = {
+    "synth": "generate synthetic cohorts (cine DICOM, BraTS-like NIfTI)",
+    "bench": "benchmarks that print figures",
+    "export": "export stacks to other formats",
+    "jobs": "inspect and manage submitted jobs (lineage records)",
+    "study": "inspect Optuna studies",
+    "slurm": "the local real SLURM cluster used for development and tests",
+    "hadnet": "HAD-Net stages: pretrain, distill, predict, evaluate",
+}
+
+
+def _command_modules() -> list[ModuleType]:
+    mods = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mods.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpc-seg", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hpc-seg {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for mod in _command_modules():
+        group = getattr(mod, "GROUP", None)
+        if group:
+            if group not in groups:
+                gp = top.add_parser(group, help=GROUP_HELP.get(group, group))
+                groups[group] = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+                gp.set_defaults(_group_parser=gp)
+            sub = groups[group].add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        else:
+            sub = top.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(sub)
+        sub.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(-1 if args.quiet else args.verbose)
+    run = getattr(args, "_run", None)
+    if run is None:
+        (getattr(args, "_group_parser", None) or parser).print_help()
+        return 2
+    try:
+        return int(run(args) or 0)
+    except HpcSegError as exc:
+        print(f"hpc-seg: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hpc-seg: interrupted; finished units are kept, nothing half-written was left",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Synthetic cohort generators: Kaggle-like cine DICOM, 7T-like cine, BraTS-like NIfTI."""

@@ -1,0 +1,30 @@
+"""User-facing errors.
+
+Anything a user can fix (a bad path, a malformed config, no SLURM where one was asked for) raises
+:class:`HpcSegError`. The CLI prints it as one line and exits non-zero; it never shows a traceback
+for these, because the message already names the file and the reason.
+"""
+
+from __future__ import annotations
+
+
+class HpcSegError(Exception):
+    """An error the user can act on; its message names the path or key and the cause."""
+
+    exit_code: int = 2
+
+
+class ConfigError(HpcSegError):
+    """A job definition (TOML) is invalid: unknown key, wrong type, out-of-range value."""
+
+
+class InputError(HpcSegError):
+    """Input data is missing, unreadable, or contains nothing usable."""
+
+
+class OutputError(HpcSegError):
+    """The output location cannot be written (permission, disk full, read-only file system)."""
+
+
+class LaunchError(HpcSegError):
+    """A job could not be submitted, or the requested executor is not available."""

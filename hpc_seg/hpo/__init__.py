@@ -1,0 +1,1 @@
+"""Hyperparameter search: Ray Tune trials sampled by Optuna, and study inspection."""

@@ -1,0 +1,1 @@
+"""Job launching: submitit executors (SLURM or local), arrays, DDP environment, requeue, lineage."""
