@@ -1,0 +1,94 @@
+"""The torch.distributed environment of a job, wherever it runs.
+
+One call, :func:`init_distributed`, works in three places:
+
+- inside a submitit job on SLURM (nodes x tasks_per_node): submitit's
+  ``TorchDistributedEnvironment`` exports RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT;
+- under ``torchrun`` or any launcher that already set those variables;
+- a plain single process (world size 1, no process group).
+
+The backend is NCCL when the process has a GPU and gloo otherwise, and every rank is seeded with
+``seed + rank`` so that augmentation streams differ between ranks but reproduce across runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """What a rank knows about the job it belongs to."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    backend: str | None
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def _export_submitit_env() -> None:
+    """Inside a submitit SLURM job, export the torch.distributed variables if not already set."""
+    if "RANK" in os.environ or "SUBMITIT_EXECUTOR" not in os.environ:
+        return
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
+def init_distributed(seed: int = 0, backend: str | None = None) -> DistEnv:
+    """Join the job's process group (if it has more than one rank), pick the device, seed.
+
+    ``backend`` overrides the choice (``"gloo"`` forces CPU collectives even on GPU nodes).
+    """
+    _export_submitit_env()
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    chosen = None
+    if world_size > 1:
+        chosen = backend or ("nccl" if device.type == "cuda" else "gloo")
+        if not dist.is_initialized():
+            dist.init_process_group(backend=chosen, rank=rank, world_size=world_size)
+        log.info("rank %d/%d (local %d) joined the %s process group on %s", rank, world_size,
+                 local_rank, chosen, device)
+    seed_everything(seed + rank)
+    return DistEnv(rank=rank, local_rank=local_rank, world_size=world_size, backend=chosen,
+                   device=device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def cleanup_distributed() -> None:
+    """Leave the process group if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
