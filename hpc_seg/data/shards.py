@@ -45,8 +45,13 @@ def decode_array(data: bytes, shape: Iterable[int], dtype: str) -> np.ndarray:
 def atomic_write_table(table: pa.Table, path: str | Path, *,
                        compression: str = DEFAULT_COMPRESSION,
                        compression_level: int | None = DEFAULT_COMPRESSION_LEVEL,
-                       row_group_size: int | None = None) -> Path:
+                       row_group_size: int | None = None,
+                       write_options: dict[str, Any] | None = None) -> Path:
     """Write ``table`` to ``path`` via a temporary file and a rename.
+
+    ``write_options`` go to ``pq.write_table`` as they are (e.g. ``use_dictionary=False,
+    write_statistics=[...]``: dictionary and min/max statistics over large binary array
+    columns cost more than the compression itself and serve no query).
 
     Raises :class:`OutputError` naming the path for permission and disk-full errors; the temporary
     file is removed in every failure case.
@@ -57,7 +62,7 @@ def atomic_write_table(table: pa.Table, path: str | Path, *,
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, tmp, compression=compression,
                        compression_level=compression_level if compression != "none" else None,
-                       row_group_size=row_group_size)
+                       row_group_size=row_group_size, **(write_options or {}))
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -146,8 +151,10 @@ class ShardWriter:
     def __init__(self, directory: str | Path, *, schema: pa.Schema | None = None,
                  target_mb: float = 128.0, tag: str | None = None,
                  compression: str = DEFAULT_COMPRESSION,
-                 compression_level: int | None = DEFAULT_COMPRESSION_LEVEL):
+                 compression_level: int | None = DEFAULT_COMPRESSION_LEVEL,
+                 write_options: dict[str, Any] | None = None):
         self.directory = Path(directory)
+        self.write_options = write_options
         self.schema = schema
         self.target_bytes = int(target_mb * 1e6)
         self.tag = tag or uuid.uuid4().hex[:8]
@@ -177,7 +184,8 @@ class ShardWriter:
         table = pa.Table.from_pylist(self._rows, schema=self.schema)
         path = self.directory / f"part-{self.tag}-{self._n:05d}.parquet"
         atomic_write_table(table, path, compression=self.compression,
-                           compression_level=self.compression_level)
+                           compression_level=self.compression_level,
+                           write_options=self.write_options)
         self.written.append(path)
         self._n += 1
         self._rows, self._bytes = [], 0

@@ -1,0 +1,215 @@
+"""``hpc-seg bench ingest``: files/s and MB/s of both ingest engines against two baselines.
+
+In one run, on the same (page-cached) short-axis files:
+
+- ``pydicom floor``: one process, ``dcmread`` + ``pixel_array`` of every file, nothing else;
+- ``local``: the local engine, curation and compressed Parquet writing included;
+- ``ray``: the Ray Data engine; Ray start-up is timed separately and left out;
+- ``dcm2niix -z n``: the dcm2niix binary per patient folder (no cleaning, uncompressed NIfTI).
+
+Generating the cohort (when ``--src`` is not given) is not timed; an existing cohort in the
+work dir with the same patient count and seed is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hpc_seg.data.dsb2_layout import discover_cohort
+from hpc_seg.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("floor", "local", "ray", "dcm2niix")
+
+
+@dataclass(kw_only=True)
+class BenchIngestConfig:
+    """Options of ``hpc-seg bench ingest``."""
+
+    workdir: Path
+    src: Path | None = None              # an existing cohort; None = generate one in workdir
+    patients: int = 20
+    seed: int = 0
+    max_matrix: int | None = None        # generator's largest matrix side (None = its default)
+    engines: tuple[str, ...] = ENGINES
+    workers: int | None = None
+    compression: str = "zstd"
+    dcm2niix_jobs: int = 1               # dcm2niix processes run side by side
+
+    def __post_init__(self) -> None:
+        unknown = set(self.engines) - set(ENGINES)
+        if unknown:
+            raise ConfigError(f"engines: unknown {sorted(unknown)}; valid are {list(ENGINES)}")
+        if self.patients < 1:
+            raise ConfigError(f"patients: must be >= 1, but got {self.patients=}")
+
+
+@dataclass
+class BenchRow:
+    name: str
+    seconds: float
+    files: int
+    mb: float
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.mb / self.seconds if self.seconds > 0 else float("nan")
+
+
+def prepare_cohort(cfg: BenchIngestConfig) -> Path:
+    """The cohort to time: ``--src``, or one generated (once) under the work dir."""
+    if cfg.src is not None:
+        return Path(cfg.src)
+    cohort = cfg.workdir / f"cohort-{cfg.patients}p-seed{cfg.seed}"
+    manifest = cohort / "manifest.json"
+    if manifest.is_file():
+        log.info("reusing cohort %s", cohort)
+        return cohort
+    from hpc_seg.data.synth.cine import CineSynthConfig, generate_cine_cohort
+
+    log.info("generating %d patients into %s (not timed)", cfg.patients, cohort)
+    synth = CineSynthConfig(max_matrix=cfg.max_matrix) if cfg.max_matrix else CineSynthConfig()
+    generate_cine_cohort(cohort, cfg.patients, cfg.seed, config=synth)
+    return cohort
+
+
+def _warm_cache(paths: list[Path]) -> None:
+    """Read every file once so that no contender pays for cold disk reads."""
+    for p in paths:
+        with open(p, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+
+
+def time_pydicom_floor(paths: list[Path]) -> BenchRow:
+    """Single process: dcmread + pixel_array of every file (corrupt ones caught), nothing else."""
+    import pydicom
+
+    t0 = time.perf_counter()
+    ok = 0
+    for p in paths:
+        try:
+            pydicom.dcmread(p).pixel_array
+            ok += 1
+        except Exception:
+            pass
+    dt = time.perf_counter() - t0
+    return BenchRow("pydicom floor (1 process)", dt, len(paths),
+                    sum(p.stat().st_size for p in paths) / 1e6, f"{ok} decoded")
+
+
+def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfiles: int,
+                mb: float) -> BenchRow:
+    from hpc_seg.data.ingest import IngestConfig, ingest
+
+    shutil.rmtree(out, ignore_errors=True)
+    note, extra = "", {}
+    started_ray = False
+    if engine == "ray":
+        import ray
+
+        t0 = time.perf_counter()
+        ray.init(num_cpus=cfg.workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        started_ray = True
+        extra["ray_start_s"] = time.perf_counter() - t0
+        note = f"Ray start {extra['ray_start_s']:.1f} s not included"
+    try:
+        t0 = time.perf_counter()
+        summary = ingest(src, out, IngestConfig(engine=engine, workers=cfg.workers,
+                                                compression=cfg.compression, progress=False))
+        dt = time.perf_counter() - t0
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    out_mb = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 1e6
+    extra.update(stacks=summary.stacks, files_used=summary.files_used, output_mb=out_mb)
+    note = "; ".join(x for x in (note, f"{summary.stacks} stacks, output {out_mb:.0f} MB") if x)
+    name = f"{engine} engine ({cfg.workers or os.cpu_count()} workers)"
+    return BenchRow(name, dt, nfiles, mb, note, extra)
+
+
+def time_dcm2niix(src: Path, out: Path, jobs: int) -> BenchRow:
+    """dcm2niix -z n per patient folder (all of its series; counted with its own file total)."""
+    exe = Path(sys.executable).parent / "dcm2niix"
+    exe = exe if exe.exists() else shutil.which("dcm2niix")
+    if not exe:
+        raise InputError("dcm2niix: not found next to the Python interpreter or on PATH "
+                         "(pip install dcm2niix)")
+    folders = sorted(p for split in ("train", "validate", "test") if (src / split).is_dir()
+                     for p in (src / split).iterdir() if p.is_dir())
+    files = [f for d in folders for f in d.rglob("*") if f.is_file()]
+    shutil.rmtree(out, ignore_errors=True)
+
+    def one(folder: Path) -> int:
+        dest = out / folder.parent.name / folder.name
+        dest.mkdir(parents=True)
+        return subprocess.run([str(exe), "-z", "n", "-b", "n", "-o", str(dest), str(folder)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        codes = list(pool.map(one, folders))
+    dt = time.perf_counter() - t0
+    n_out = len(list(out.rglob("*.nii")))
+    return BenchRow(f"dcm2niix -z n ({jobs} at a time)", dt, len(files),
+                    sum(f.stat().st_size for f in files) / 1e6,
+                    f"{n_out} NIfTI files, {sum(c != 0 for c in codes)} folders with errors; "
+                    f"all series incl. long-axis")
+
+
+def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
+    """Run every selected contender once; results are also saved to workdir/bench_ingest.json."""
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    src = prepare_cohort(cfg)
+    patients = discover_cohort(src)
+    paths = [src / f for p in patients for f in p.files]
+    mb = sum(p.nbytes for p in patients) / 1e6
+    _warm_cache(paths)
+    rows: list[BenchRow] = []
+    if "floor" in cfg.engines:
+        rows.append(time_pydicom_floor(paths))
+    for engine in ("local", "ray"):
+        if engine in cfg.engines:
+            rows.append(time_engine(src, cfg.workdir / f"out-{engine}", engine, cfg, len(paths), mb))
+    if "dcm2niix" in cfg.engines:
+        rows.append(time_dcm2niix(src, cfg.workdir / "out-dcm2niix", cfg.dcm2niix_jobs))
+    record = {"src": str(src), "patients": len(patients), "files": len(paths), "mb": mb,
+              "cpus": os.cpu_count(),
+              "rows": [asdict(r) | {"files_per_s": r.files_per_s, "mb_per_s": r.mb_per_s}
+                       for r in rows]}
+    (cfg.workdir / "bench_ingest.json").write_text(json.dumps(record, indent=2))
+    return rows
+
+
+def format_table(rows: list[BenchRow]) -> str:
+    """Aligned text table with ratios to the pydicom floor's files/s."""
+    floor = next((r for r in rows if r.name.startswith("pydicom floor")), None)
+    lines = [f"{'contender':34s} {'seconds':>8s} {'files':>7s} {'files/s':>9s} {'MB/s':>8s} "
+             f"{'x floor':>8s}  note"]
+    for r in rows:
+        ratio = r.files_per_s / floor.files_per_s if floor else float("nan")
+        lines.append(f"{r.name:34s} {r.seconds:8.2f} {r.files:7d} {r.files_per_s:9.0f} "
+                     f"{r.mb_per_s:8.1f} {ratio:8.2f}  {r.note}")
+    local = next((r for r in rows if r.name.startswith("local")), None)
+    ray = next((r for r in rows if r.name.startswith("ray")), None)
+    if local and ray:
+        lines.append(f"ray / local wall time: {ray.seconds / local.seconds:.2f} (target <= 1.5)")
+    return "\n".join(lines)

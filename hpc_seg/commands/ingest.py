@@ -1,0 +1,50 @@
+"""``hpc-seg ingest SRC OUT``: DSB2 DICOM cine → curated 4D stacks as Parquet tables."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "ingest"
+HELP = "curate DICOM cine (Kaggle DSB2 layout) into 4D stacks + issues/files/metadata tables"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", help="cohort root: {train,validate,test}/<pid>/study/sax_*/*.dcm")
+    parser.add_argument("out", help="output folder (tables volumes/, issues/, files/, "
+                                    "dicom_metadata/, subjects/, patients/)")
+    parser.add_argument("--engine", choices=["auto", "local", "ray"], default="auto",
+                        help="auto (default) = local process pool unless a Ray address is given "
+                             "or a large input meets a Ray cluster named by RAY_ADDRESS")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to use ('auto' = the one RAY_ADDRESS / a local head names)")
+    parser.add_argument("--ray-dashboard", action="store_true",
+                        help="start the dashboard with a local Ray instance (127.0.0.1:8265)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="local engine processes / local Ray CPUs (default: all cores)")
+    parser.add_argument("--truth", default=None,
+                        help="Id,Systole,Diastole CSV (default: SRC/truth.csv when present)")
+    parser.add_argument("--shard-mb", type=float, default=128.0, help="volumes shard size target")
+    parser.add_argument("--compression", choices=["zstd", "lz4", "snappy", "none"], default="zstd")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hpc_seg.data.ingest import IngestConfig, ingest
+
+    config = IngestConfig(engine=args.engine, ray_address=args.ray_address,
+                          ray_dashboard=args.ray_dashboard, workers=args.workers,
+                          truth_csv=Path(args.truth) if args.truth else None,
+                          shard_mb=args.shard_mb, compression=args.compression)
+    s = ingest(Path(args.src), Path(args.out), config)
+    print(f"engine: {s.engine} ({s.engine_reason})")
+    print(f"patients: {s.patients} processed, {s.patients_skipped_done} already finished")
+    print(f"stacks: {s.stacks}; files: {s.files_used} used of {s.files}, {s.files_skipped} skipped"
+          + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped_by_reason.items())) + ")"
+             if s.skipped_by_reason else ""))
+    if s.files:
+        print(f"time: {s.seconds:.1f} s ({s.files / max(s.seconds, 1e-9):.0f} files/s, "
+              f"{s.input_bytes / 1e6 / max(s.seconds, 1e-9):.0f} MB/s)")
+    for name, path in s.tables.items():
+        print(f"  {name}: {path}")
+    return 0

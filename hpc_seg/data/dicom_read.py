@@ -1,0 +1,253 @@
+"""Read one DICOM file once, with a guard: header fields, pixels, and non-binary metadata.
+
+Every file is read with a single ``pydicom.dcmread`` (no second pass for pixels). A file that
+cannot be parsed or decoded never raises: :func:`read_frame` returns a :class:`FileSkip` with a
+short reason (``not_dicom``, ``truncated``, ``no_pixel_data``, ``missing_tags``, ``unreadable``,
+``decode_error``) so the caller logs it and keeps the rest of the series.
+
+Pixel decoding takes a fast path for native (uncompressed) single-frame grey images: the pixel
+bytes are viewed with numpy directly, which is what ``pixel_array`` does too, minus its
+per-call validation overhead. Anything else (compressed transfer syntaxes, RGB, multi-frame)
+goes through ``pixel_array``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+
+log = logging.getLogger(__name__)
+
+#: VRs whose values are binary blobs or nested data: left out of the ``dicom_metadata`` table.
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ"})
+PIXEL_DATA_TAG = 0x7FE00010
+
+#: skip reasons (the ``problem`` column of the ``issues`` table uses the same words)
+SKIP_REASONS = ("not_dicom", "truncated", "no_pixel_data", "missing_tags", "unreadable",
+                "decode_error")
+
+
+@dataclass(slots=True)
+class DicomFrame:
+    """Header fields that curation needs, plus the decoded 2D pixels of one image.
+
+    Geometry follows DICOM LPS: pixel (row r, col c) sits at
+    ``ipp + c * pixel_spacing[1] * iop[:3] + r * pixel_spacing[0] * iop[3:]``.
+    """
+
+    file: str                       # path relative to the cohort root (posix)
+    series_uid: str
+    series_number: int
+    series_time_s: float            # SeriesTime (or AcquisitionTime) in seconds since midnight
+    instance_number: int
+    sop_uid: str
+    ipp: np.ndarray                 # (3,) float64
+    iop: np.ndarray                 # (6,) float64: row direction, column direction
+    pixel_spacing: tuple[float, float]   # (row spacing, column spacing) in mm
+    rows: int
+    cols: int
+    trigger_time_ms: float
+    slice_thickness: float
+    pixels: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileSkip:
+    """A file that was not used, and why."""
+
+    file: str
+    reason: str
+    detail: str
+
+
+def _dicom_time_s(value: Any) -> float:
+    """'HHMMSS.ffffff' → seconds since midnight; missing or odd values give 0.0."""
+    text = str(value or "").strip()
+    if len(text) < 2:
+        return 0.0
+    try:
+        hh = int(text[0:2])
+        mm = int(text[2:4]) if len(text) >= 4 else 0
+        ss = float(text[4:]) if len(text) > 4 else 0.0
+    except ValueError:
+        return 0.0
+    return hh * 3600.0 + mm * 60.0 + ss
+
+
+_STRUCT_CODES = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q",
+                 "SV": "q"}
+_SPLIT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI"})
+_TEXT_VRS = _SPLIT_VRS | {"LT", "ST", "UC", "UR", "UT"}
+_KEYWORDS: dict[int, str] = {}
+
+
+def _keyword(tag: int) -> str:
+    kw = _KEYWORDS.get(tag)
+    if kw is None:
+        kw = _KEYWORDS[tag] = keyword_for_tag(tag) or ""
+    return kw
+
+
+def _raw_text(raw: RawDataElement, vr: str) -> str | None:
+    """Text of a raw element without pydicom's value conversion; None = use the slow path."""
+    value = raw.value
+    if value is None:
+        return ""
+    if vr in _TEXT_VRS:
+        if not value.isascii():      # character sets other than ASCII: let pydicom decode
+            return None
+        text = value.decode("ascii").strip("\x00 ")
+        if vr in _SPLIT_VRS and "\\" in text:
+            text = "\\".join(part.strip("\x00 ") for part in text.split("\\"))
+        return text
+    code = _STRUCT_CODES.get(vr)
+    if code is None:
+        return None
+    n = len(value) // struct.calcsize(code)
+    values = struct.unpack(f"{'<' if raw.is_little_endian else '>'}{n}{code}", value[:n * struct.calcsize(code)])
+    return "\\".join(str(v) for v in values)
+
+
+def element_texts(ds: pydicom.Dataset) -> list[tuple[int, str, str, str]]:
+    """Top-level non-binary elements as (tag, keyword, VR, value as text), PixelData excluded.
+
+    Raw elements are decoded directly (ASCII text split on backslashes, binary numbers via
+    struct), which is several times cheaper than pydicom's per-element conversion; anything
+    unusual (other character sets, implicit private tags) takes pydicom's own path.
+    """
+    rows = []
+    for tag, elem in ds._dict.items():
+        if tag == PIXEL_DATA_TAG:
+            continue
+        vr = elem.VR
+        if vr is None:
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                vr = "UN"
+        if vr in BINARY_VRS:
+            continue
+        text = _raw_text(elem, vr) if isinstance(elem, RawDataElement) else None
+        if text is None:
+            try:
+                value = ds[tag].value
+                text = "\\".join(str(v) for v in value) if isinstance(value, MultiValue) else \
+                    ("" if value is None else str(value))
+            except Exception as exc:  # a malformed element must not lose the file
+                text = f"<unreadable: {exc}>"
+        rows.append((int(tag), _keyword(int(tag)), vr, text))
+    return rows
+
+
+def _pixels(ds: pydicom.Dataset, h: dict[str, str]) -> np.ndarray:
+    """Decode the 2D pixel array; raises ValueError("truncated ...") on short pixel data.
+
+    Native single-frame grey images are viewed with numpy directly (what ``pixel_array``
+    does too, minus its per-call validation); anything else goes through ``pixel_array``.
+    """
+    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    raw = ds._dict.get(PIXEL_DATA_TAG)
+    native = (tsyntax is not None and not tsyntax.is_compressed and not tsyntax.is_deflated
+              and isinstance(raw, RawDataElement) and isinstance(raw.value, bytes)
+              and h.get("SamplesPerPixel", "1") == "1" and h.get("NumberOfFrames", "1") in ("", "1")
+              and h.get("BitsAllocated") in ("8", "16", "32"))
+    if not native:
+        arr = ds.pixel_array
+        if arr.ndim != 2:
+            raise ValueError(f"expected a 2D grey image, got shape {arr.shape}")
+        return arr
+    bits = int(h["BitsAllocated"])
+    signed = h.get("PixelRepresentation", "0") == "1"
+    dtype = np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
+    dtype = dtype.newbyteorder("<" if tsyntax.is_little_endian else ">")
+    rows, cols = int(h["Rows"]), int(h["Columns"])
+    need = rows * cols * dtype.itemsize
+    if len(raw.value) < need:
+        raise ValueError(f"truncated pixel data: {len(raw.value)} of {need} bytes")
+    arr = np.frombuffer(raw.value, dtype=dtype, count=rows * cols).reshape(rows, cols)
+    # A view into the file bytes (no copy): the frame is copied once, into its stack.
+    return arr.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _floats(text: str | None, n: int, name: str) -> np.ndarray:
+    if not text:
+        raise ValueError(f"{name} missing")
+    arr = np.asarray([float(v) for v in text.split("\\")], dtype=np.float64)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} has {arr.size} values, expected {n}")
+    return arr
+
+
+def _num(text: str | None, default: float = 0.0) -> float:
+    try:
+        return float(text.split("\\")[0]) if text else default
+    except ValueError:
+        return default
+
+
+def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
+               ) -> tuple[DicomFrame | None, FileSkip | None, list[tuple[str, str, str, str, str]]]:
+    """Read one file once. Returns (frame, None, metadata) or (None, skip, metadata).
+
+    Metadata rows (file, tag, keyword, VR, value) are returned even for a file whose pixels
+    fail to decode, so the ``dicom_metadata`` table documents skipped files too.
+    """
+    try:
+        if with_pixels:
+            # One read() of the whole file, parsed from memory: ~25 % faster than pydicom's
+            # many small reads through a file object.
+            with open(path, "rb") as fh:
+                ds = pydicom.dcmread(io.BytesIO(fh.read()))
+        else:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        return None, FileSkip(rel, "not_dicom", f"not a DICOM file: {exc}"), []
+    except OSError as exc:
+        return None, FileSkip(rel, "unreadable", f"{exc.strerror or exc}"), []
+    except Exception as exc:  # pydicom raises many types on garbage; the file is still just bad
+        return None, FileSkip(rel, "not_dicom", f"cannot parse: {type(exc).__name__}: {exc}"), []
+    elements = element_texts(ds)
+    h = {kw: text for _tag, kw, _vr, text in elements if kw}
+    meta = [(rel, f"{tag:08X}", kw, vr, text) for tag, kw, vr, text in elements] if with_metadata else []
+    try:
+        frame = DicomFrame(
+            file=rel,
+            series_uid=h.get("SeriesInstanceUID", ""),
+            series_number=int(_num(h.get("SeriesNumber"))),
+            series_time_s=_dicom_time_s(h.get("SeriesTime") or h.get("AcquisitionTime")),
+            instance_number=int(_num(h.get("InstanceNumber"))),
+            sop_uid=h.get("SOPInstanceUID", ""),
+            ipp=_floats(h.get("ImagePositionPatient"), 3, "ImagePositionPatient"),
+            iop=_floats(h.get("ImageOrientationPatient"), 6, "ImageOrientationPatient"),
+            pixel_spacing=tuple(_floats(h.get("PixelSpacing"), 2, "PixelSpacing").tolist()),
+            rows=int(h["Rows"]), cols=int(h["Columns"]),
+            trigger_time_ms=_num(h.get("TriggerTime")),
+            slice_thickness=_num(h.get("SliceThickness")),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        return None, FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
+    if not with_pixels:
+        return frame, None, meta
+    if PIXEL_DATA_TAG not in ds._dict:
+        return None, FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
+    try:
+        frame.pixels = _pixels(ds, h)
+    except Exception as exc:
+        text = str(exc)
+        reason = "truncated" if ("truncated" in text or "less than expected" in text) else "decode_error"
+        return None, FileSkip(rel, reason, f"cannot decode pixels: {text}"), meta
+    if frame.pixels.shape != (frame.rows, frame.cols):
+        return None, FileSkip(rel, "decode_error",
+                              f"pixels {frame.pixels.shape} != Rows x Columns"), meta
+    return frame, None, meta

@@ -1,0 +1,139 @@
+"""Schemas and row builders of the ingest output tables.
+
+All tables are directories of Parquet shards under ``OUT/``; plain pyarrow/pandas read them.
+
+- ``volumes``: one row per cleaned stack (arrays as bytes + shape + dtype; affine row-major
+  4x4 mapping (col i, row j, slice k, 1) → LPS mm).
+- ``issues``: every quirk met and every file skipped, with the resolution.
+- ``files``: which DICOM file became which (slice, frame) of which stack.
+- ``dicom_metadata``: long format, one row per (file, non-binary top-level element).
+- ``subjects``: one row per stack: dimensions, spacing, patient metadata, truth volumes.
+- ``patients``: one row per processed patient; written last in each commit, it is the
+  "finished" marker that lets a re-run skip work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from hpc_seg.data.curate import Issue
+from hpc_seg.data.curate_stack import CuratedStack
+from hpc_seg.data.shards import encode_array
+
+TABLES = ("volumes", "issues", "files", "dicom_metadata", "subjects", "patients")
+
+VOLUMES = pa.schema([
+    ("stack_id", pa.string()), ("subject_id", pa.string()), ("patient_id", pa.string()),
+    ("split", pa.string()), ("rotated_90", pa.bool_()), ("shape", pa.list_(pa.int64())),
+    ("dtype", pa.string()), ("pixels", pa.binary()), ("mask", pa.binary()),
+    ("pixel_spacing_mm", pa.list_(pa.float64())), ("slice_spacing_mm", pa.float64()),
+    ("slice_positions_mm", pa.list_(pa.float64())), ("frame_times_ms", pa.list_(pa.float64())),
+    ("affine", pa.list_(pa.float64())), ("scale_factor", pa.float64()),
+    ("series_numbers", pa.list_(pa.int64())),
+])
+#: no dictionary or min/max statistics over the big array columns (that work would cost more than
+#: compressing them); statistics on the id columns keep ``filters=[("stack_id", "==", ...)]`` cheap.
+VOLUMES_WRITE_OPTIONS = {"use_dictionary": ["stack_id", "subject_id", "patient_id", "split", "dtype"],
+                         "write_statistics": ["stack_id", "subject_id", "patient_id", "split"]}
+ISSUES = pa.schema([("subject_id", pa.string()), ("patient_id", pa.string()),
+                    ("problem", pa.string()), ("resolution", pa.string()),
+                    ("file", pa.string()), ("detail", pa.string())])
+FILES = pa.schema([("subject_id", pa.string()), ("stack_id", pa.string()), ("slice", pa.int32()),
+                   ("frame", pa.int32()), ("series_number", pa.int64()), ("file", pa.string()),
+                   ("filled", pa.bool_())])
+METADATA = pa.schema([("patient_id", pa.string()), ("file", pa.string()), ("tag", pa.string()),
+                      ("keyword", pa.string()), ("vr", pa.string()), ("value", pa.string())])
+#: per-stack metadata columns taken from the DICOM header of the stack's first file
+SUBJECT_KEYWORDS = {"PatientAge": "age", "PatientSex": "sex",
+                    "MagneticFieldStrength": "field_strength_t", "Manufacturer": "manufacturer",
+                    "ManufacturerModelName": "model", "RepetitionTime": "repetition_time_ms",
+                    "EchoTime": "echo_time_ms", "FlipAngle": "flip_angle_deg",
+                    "SliceThickness": "slice_thickness_mm"}
+SUBJECTS = pa.schema([
+    ("stack_id", pa.string()), ("subject_id", pa.string()), ("patient_id", pa.string()),
+    ("split", pa.string()), ("rotated_90", pa.bool_()), ("frames", pa.int32()),
+    ("slices", pa.int32()), ("rows", pa.int32()), ("cols", pa.int32()),
+    ("pixel_spacing_row_mm", pa.float64()), ("pixel_spacing_col_mm", pa.float64()),
+    ("slice_spacing_mm", pa.float64()), ("scale_factor", pa.float64()),
+    ("n_files", pa.int32()), ("n_issues", pa.int32()),
+    *[(name, pa.string()) for name in SUBJECT_KEYWORDS.values()],
+    ("Systole", pa.float64()), ("Diastole", pa.float64()),
+])
+PATIENTS = pa.schema([("patient_id", pa.string()), ("split", pa.string()),
+                      ("n_files", pa.int32()), ("n_used", pa.int32()), ("n_skipped", pa.int32()),
+                      ("n_stacks", pa.int32()), ("seconds", pa.float64())])
+SCHEMAS = {"volumes": VOLUMES, "issues": ISSUES, "files": FILES, "dicom_metadata": METADATA,
+           "subjects": SUBJECTS, "patients": PATIENTS}
+
+
+def volume_row(stack: CuratedStack, patient_id: str, split: str) -> dict[str, Any]:
+    """The ``volumes`` row of one stack."""
+    pixels, shape, dtype = encode_array(stack.pixels)
+    mask = encode_array(stack.mask.astype(np.uint8))[0] if stack.mask is not None else None
+    return {"stack_id": stack.stack_id, "subject_id": stack.subject_id, "patient_id": patient_id,
+            "split": split, "rotated_90": stack.rotated_90, "shape": shape, "dtype": dtype,
+            "pixels": pixels, "mask": mask, "pixel_spacing_mm": list(stack.pixel_spacing_mm),
+            "slice_spacing_mm": stack.slice_spacing_mm,
+            "slice_positions_mm": list(stack.slice_positions_mm),
+            "frame_times_ms": list(stack.frame_times_ms),
+            "affine": np.asarray(stack.affine, float).reshape(-1).tolist(),
+            "scale_factor": stack.scale_factor, "series_numbers": list(stack.series_numbers)}
+
+
+def issues_table(issues: list[Issue], patient_id: str) -> pa.Table:
+    return pa.Table.from_pydict({
+        "subject_id": [i.subject_id for i in issues], "patient_id": [patient_id] * len(issues),
+        "problem": [i.problem for i in issues], "resolution": [i.resolution for i in issues],
+        "file": [i.file for i in issues], "detail": [i.detail for i in issues]}, schema=ISSUES)
+
+
+def files_table(stacks: list[CuratedStack]) -> pa.Table:
+    cols: dict[str, list] = {name: [] for name in FILES.names}
+    for s in stacks:
+        for u in s.files:
+            cols["subject_id"].append(s.subject_id)
+            cols["stack_id"].append(s.stack_id)
+            cols["slice"].append(u.slice)
+            cols["frame"].append(u.frame)
+            cols["series_number"].append(u.series_number)
+            cols["file"].append(u.file)
+            cols["filled"].append(u.filled)
+    return pa.Table.from_pydict(cols, schema=FILES)
+
+
+def metadata_table(rows: list[tuple[str, str, str, str, str]], patient_id: str) -> pa.Table:
+    cols = list(zip(*rows)) if rows else [[], [], [], [], []]
+    return pa.Table.from_arrays([pa.array([patient_id] * len(rows), pa.string())]
+                                + [pa.array(list(c), pa.string()) for c in cols], schema=METADATA)
+
+
+def subjects_table(stacks: list[CuratedStack], patient_id: str, split: str,
+                   header: dict[str, dict[str, str]], issues: list[Issue],
+                   truth: dict[str, tuple[float, float]] | None) -> pa.Table:
+    """One row per stack; ``header`` maps a file to its {keyword: value} metadata."""
+    rows = []
+    for s in stacks:
+        first = header.get(s.files[0].file, {}) if s.files else {}
+        sys_dia = (truth or {}).get(patient_id, (None, None))
+        t, k, r, c = s.pixels.shape
+        row = {"stack_id": s.stack_id, "subject_id": s.subject_id, "patient_id": patient_id,
+               "split": split, "rotated_90": s.rotated_90, "frames": t, "slices": k, "rows": r,
+               "cols": c, "pixel_spacing_row_mm": s.pixel_spacing_mm[0],
+               "pixel_spacing_col_mm": s.pixel_spacing_mm[1],
+               "slice_spacing_mm": s.slice_spacing_mm, "scale_factor": s.scale_factor,
+               "n_files": len({u.file for u in s.files}),
+               "n_issues": sum(i.subject_id in (s.subject_id, patient_id) for i in issues),
+               "Systole": sys_dia[0], "Diastole": sys_dia[1]}
+        row.update({col: first.get(kw) for kw, col in SUBJECT_KEYWORDS.items()})
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=SUBJECTS)
+
+
+def patients_table(patient_id: str, split: str, n_files: int, n_used: int, n_skipped: int,
+                   n_stacks: int, seconds: float) -> pa.Table:
+    return pa.Table.from_pylist([{"patient_id": patient_id, "split": split, "n_files": n_files,
+                                  "n_used": n_used, "n_skipped": n_skipped,
+                                  "n_stacks": n_stacks, "seconds": seconds}], schema=PATIENTS)

@@ -1,0 +1,204 @@
+"""Anatomy of one synthetic BraTS-like case: head, brain tissues and a glioma, as tissue maps.
+
+Everything is defined in millimetres in a head-centred frame (x left-right, y posterior-anterior,
+z inferior-superior), so a case looks the same at 1 mm on the BraTS grid and at 2 mm on the small
+CPU grid; only the sampling differs. Shapes are ellipsoids whose radius is modulated by a few
+random low-frequency "harmonics" on the unit sphere (``_Wobble``), which is enough to give
+irregular tumours, gyrus-like cortex thickness variations and varied heads.
+
+The output is a tissue map (``TISSUES``) plus the BraTS label map (0, 1 NCR/NET, 2 ED, 4 ET);
+contrasts are applied in :mod:`hpc_seg.data.synth.brats_render`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Tissue classes of the rendered volume (not labels).
+AIR, SCALP, SKULL, CSF, GM, WM, EDEMA, NECROSIS, ENHANCING = range(9)
+TISSUES = ("air", "scalp", "skull", "csf", "gm", "wm", "edema", "necrosis", "enhancing")
+
+# BraTS 2019 labels.
+LABEL_NCR, LABEL_ED, LABEL_ET = 1, 2, 4
+
+
+@dataclass(frozen=True)
+class _Wobble:
+    """A smooth random function on the unit sphere: 1 + sum_k a_k cos(f_k <n_k, u> + phi_k)."""
+
+    normals: np.ndarray     # [K, 3] unit vectors
+    freqs: np.ndarray       # [K]
+    phases: np.ndarray      # [K]
+    amps: np.ndarray        # [K]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, k: int, amp: float, fmax: float = 3.0) -> "_Wobble":
+        n = rng.normal(size=(k, 3))
+        n /= np.linalg.norm(n, axis=1, keepdims=True)
+        return cls(normals=n, freqs=rng.uniform(1.0, fmax, k), phases=rng.uniform(0, 2 * np.pi, k),
+                   amps=rng.uniform(0.3, 1.0, k) * amp / np.sqrt(k))
+
+    def __call__(self, ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> np.ndarray:
+        out = np.ones(np.broadcast_shapes(ux.shape, uy.shape, uz.shape), np.float32)
+        for n, f, p, a in zip(self.normals, self.freqs, self.phases, self.amps):
+            out += np.float32(a) * np.cos(np.float32(f) * (n[0] * ux + n[1] * uy + n[2] * uz)
+                                          + np.float32(p)).astype(np.float32)
+        return out
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """Random parameters of one case (all lengths in mm)."""
+
+    grade: str                      # "HGG" or "LGG"
+    rotation: np.ndarray            # [3, 3] head orientation in the scanner frame
+    shift: np.ndarray               # [3] head centre offset from the grid centre
+    brain_axes: np.ndarray          # [3] semi-axes of the brain ellipsoid
+    csf_mm: float                   # subarachnoid CSF layer
+    skull_mm: float
+    scalp_mm: float
+    cortex_mm: float                # mean cortical (GM) thickness
+    ventricle_scale: float
+    brain_wobble: _Wobble
+    cortex_wobble: _Wobble
+    tumour_centre: np.ndarray       # [3] in the head frame
+    core_radius: float              # enhancing + necrotic core
+    necrosis_fraction: float        # radius of the necrotic core / core radius (0 = none)
+    edema_factor: float             # edema radius / core radius
+    enhancement: str                # "rim", "patchy", "thin" or "none"
+    core_wobble: _Wobble
+    necrosis_wobble: _Wobble
+    edema_wobble: _Wobble
+    patch_wobble: _Wobble
+
+
+def draw_anatomy(rng: np.random.Generator, lgg_fraction: float = 0.25) -> Anatomy:
+    """Draw the random anatomy of one case from ``rng`` (the only source of randomness)."""
+    grade = "LGG" if rng.random() < lgg_fraction else "HGG"
+    angles = np.deg2rad(rng.uniform(-6, 6, 3))
+    brain_axes = np.array([60.0, 74.0, 54.0]) * rng.uniform(0.9, 1.05) * rng.uniform(0.96, 1.04, 3)
+    # Tumour centre: a random hemisphere, inside the brain away from its surface.
+    direction = rng.normal(size=3)
+    direction /= np.linalg.norm(direction)
+    depth = rng.uniform(0.15, 0.55)
+    centre = direction * depth * brain_axes
+    centre[0] = abs(centre[0]) * rng.choice([-1.0, 1.0])
+    if grade == "HGG":
+        core_radius = rng.uniform(10.0, 22.0)
+        necrosis_fraction = 0.0 if rng.random() < 0.15 else rng.uniform(0.35, 0.75)
+        enhancement = rng.choice(["rim", "rim", "patchy", "thin"])
+        edema_factor = rng.uniform(1.4, 2.3)
+    else:
+        core_radius = rng.uniform(9.0, 18.0)
+        necrosis_fraction = 0.0     # the enhancement mode below turns the core into NET (label 1)
+        enhancement = "none" if rng.random() < 0.7 else "patchy"
+        edema_factor = rng.uniform(1.2, 1.8)
+    return Anatomy(
+        grade=grade, rotation=_rotation(angles), shift=rng.uniform(-5, 5, 3),
+        brain_axes=brain_axes, csf_mm=rng.uniform(1.5, 3.5), skull_mm=rng.uniform(5.0, 7.0),
+        scalp_mm=rng.uniform(4.0, 7.0), cortex_mm=rng.uniform(3.0, 4.5),
+        ventricle_scale=rng.uniform(0.7, 1.4),
+        brain_wobble=_Wobble.draw(rng, 6, 0.05, 2.5), cortex_wobble=_Wobble.draw(rng, 12, 0.5, 14.0),
+        tumour_centre=centre, core_radius=core_radius, necrosis_fraction=float(necrosis_fraction),
+        edema_factor=edema_factor, enhancement=str(enhancement),
+        core_wobble=_Wobble.draw(rng, 6, 0.25), necrosis_wobble=_Wobble.draw(rng, 5, 0.25),
+        edema_wobble=_Wobble.draw(rng, 8, 0.35), patch_wobble=_Wobble.draw(rng, 4, 1.0, 4.0),
+    )
+
+
+def _rotation(angles: np.ndarray) -> np.ndarray:
+    cx, cy, cz = np.cos(angles)
+    sx, sy, sz = np.sin(angles)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def head_coordinates(anatomy: Anatomy, shape: tuple[int, int, int], spacing: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Head-frame coordinates (mm) of every voxel of a ``shape`` grid with isotropic ``spacing``."""
+    axes = [((np.arange(n, dtype=np.float32) - (n - 1) / 2) * spacing) for n in shape]
+    gx, gy, gz = np.meshgrid(*axes, indexing="ij", sparse=True)
+    px, py, pz = gx - anatomy.shift[0], gy - anatomy.shift[1], gz - anatomy.shift[2]
+    r = anatomy.rotation.T.astype(np.float32)   # scanner -> head frame
+    hx = r[0, 0] * px + r[0, 1] * py + r[0, 2] * pz
+    hy = r[1, 0] * px + r[1, 1] * py + r[1, 2] * pz
+    hz = r[2, 0] * px + r[2, 1] * py + r[2, 2] * pz
+    return hx.astype(np.float32), hy.astype(np.float32), hz.astype(np.float32)
+
+
+def _radial(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distance from ``c`` and the unit direction components."""
+    dx, dy, dz = x - np.float32(c[0]), y - np.float32(c[1]), z - np.float32(c[2])
+    d = np.sqrt(dx * dx + dy * dy + dz * dz) + np.float32(1e-6)
+    return d, dx / d, dy / d, dz / d
+
+
+def _ellipsoid_depth(x, y, z, axes: np.ndarray, wobble: _Wobble, pad: float = 0.0) -> np.ndarray:
+    """Approximate depth (mm, positive inside) below the surface of a wobbly ellipsoid + ``pad``."""
+    a = axes + pad
+    rn = np.sqrt((x / np.float32(a[0])) ** 2 + (y / np.float32(a[1])) ** 2
+                 + (z / np.float32(a[2])) ** 2) + np.float32(1e-6)
+    w = wobble(x / (rn * np.float32(a[0])), y / (rn * np.float32(a[1])), z / (rn * np.float32(a[2])))
+    return (w - rn) * np.float32(np.mean(a))
+
+
+def tissue_and_labels(anatomy: Anatomy, shape: tuple[int, int, int], spacing: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (tissue map uint8, BraTS label map uint8) on the grid."""
+    a = anatomy
+    x, y, z = head_coordinates(a, shape, spacing)
+    depth = _ellipsoid_depth(x, y, z, a.brain_axes, a.brain_wobble)   # 0 at the brain surface
+    tissue = np.full(shape, AIR, np.uint8)
+    tissue[depth > -(a.csf_mm + a.skull_mm + a.scalp_mm)] = SCALP
+    tissue[depth > -(a.csf_mm + a.skull_mm)] = SKULL
+    tissue[depth > -a.csf_mm] = CSF
+    brain = depth > 0
+    tissue[brain] = WM
+    # Cortex: a GM shell of varying thickness; where it is thickest, a CSF-filled sulcus.
+    d, ux, uy, uz = _radial(x, y, z, np.zeros(3))
+    folds = a.cortex_wobble(ux, uy, uz)
+    tissue[brain & (depth < a.cortex_mm * folds)] = GM
+    tissue[brain & (depth < a.cortex_mm * (folds - 1.25) * 2.0)] = CSF
+    # Deep grey matter (basal ganglia / thalami) and the lateral ventricles, mirrored in x.
+    for side in (-1.0, 1.0):
+        nuclei = ((x - side * 17) / 9) ** 2 + ((y - 2) / 14) ** 2 + ((z + 2) / 10) ** 2 < 1
+        tissue[brain & nuclei] = GM
+        s = a.ventricle_scale
+        vent = ((x - side * 7 * s) / (4.5 * s)) ** 2 + ((y - 4) / 26) ** 2 + ((z - 9) / (8 * s)) ** 2 < 1
+        tissue[brain & vent] = CSF
+    tissue[brain & (np.abs(x) < 1.0) & (z > 18)] = CSF              # interhemispheric fissure
+    labels = _tumour(a, x, y, z, tissue, brain)
+    return tissue, labels
+
+
+def _tumour(a: Anatomy, x, y, z, tissue: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Paint the tumour into ``tissue`` (in place) and return the label map."""
+    d, ux, uy, uz = _radial(x, y, z, a.tumour_centre)
+    core = brain & (d < a.core_radius * a.core_wobble(ux, uy, uz))
+    necrotic = core & (d < a.core_radius * a.necrosis_fraction * a.necrosis_wobble(ux, uy, uz))
+    # Edema spreads along white matter: it reaches further inside WM than in GM.
+    reach = a.core_radius * a.edema_factor * a.edema_wobble(ux, uy, uz)
+    edema = brain & ~core & ((d < reach) & (tissue == WM) | (d < 0.8 * reach) & (tissue != CSF))
+    enhancing = core & ~necrotic
+    if a.enhancement == "thin":
+        # A 1-2 mm rim: the rest of the core is non-enhancing.
+        rim = core & (d > a.core_radius * a.core_wobble(ux, uy, uz) - 2.0)
+        necrotic |= enhancing & ~rim
+        enhancing &= rim
+    elif a.enhancement in ("patchy", "none"):
+        keep = a.patch_wobble(ux, uy, uz) > (1.1 if a.enhancement == "patchy" else np.inf)
+        necrotic |= enhancing & ~keep
+        enhancing &= keep
+    labels = np.zeros(tissue.shape, np.uint8)
+    labels[edema] = LABEL_ED
+    labels[necrotic] = LABEL_NCR
+    labels[enhancing] = LABEL_ET
+    tissue[edema] = EDEMA
+    tissue[necrotic] = NECROSIS
+    tissue[enhancing] = ENHANCING
+    return labels

@@ -1,0 +1,137 @@
+"""Configuration of the synthetic Kaggle-like cine cohort generator."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hpc_seg.errors import ConfigError
+
+# Quirk names as they appear in the manifest's ``quirks`` lists (CONTRACT-cine.md §2).
+QUIRKS = ("fewer_phases", "other_geometry", "inplane_rotated", "rows_lt_cols", "repeated_location",
+          "complete_repeat", "nonuniform_spacing", "truncated_file", "not_dicom", "no_pixel_data",
+          "outlier_slice")
+# Quirks that the rotation of ``guarantee_quirks`` hands out (outlier_slice is optional).
+GUARANTEED = QUIRKS[:10]
+
+LABEL_ERROR_KINDS = ("none", "erode", "dilate", "drop_basal")
+
+
+def _default_rates() -> dict[str, float]:
+    rates = {name: 0.06 for name in QUIRKS}
+    rates["outlier_slice"] = 0.0
+    return rates
+
+
+def _default_label_error() -> dict[str, float]:
+    return {"none": 0.5, "erode": 0.2, "dilate": 0.2, "drop_basal": 0.1}
+
+
+def _default_matrices() -> list[list[int]]:
+    # (rows, cols): Kaggle's common 256x208 and friends, plus 512 matrices (interpolated scans).
+    return [[256, 208], [256, 256], [192, 156], [320, 260], [512, 416], [512, 512]]
+
+
+@dataclass(kw_only=True)
+class CineSynthConfig:
+    """Everything that shapes a synthetic cine cohort (besides seed and patient count)."""
+
+    n_frames: int = 30
+    """cardiac phases per slice (the modal count; `fewer_phases` slices have fewer)."""
+    slices: tuple[int, int] = (6, 14)
+    """min, max short-axis slices per stack."""
+    slice_spacing_mm: tuple[float, float] = (8.0, 10.0)
+    """range of the slice spacing along the normal."""
+    pixel_spacing_mm: tuple[float, float] = (0.6, 1.8)
+    """range the in-plane spacing is clipped to (before `max_matrix` coarsens it)."""
+    fov_mm: tuple[float, float] = (300.0, 400.0)
+    """range of the field of view along the longer image side."""
+    matrices: list[list[int]] = field(default_factory=_default_matrices)
+    """[rows, cols] choices for the acquisition matrix (rows >= cols)."""
+    matrix_weights: list[float] = field(
+        default_factory=lambda: [0.35, 0.1, 0.1, 0.15, 0.2, 0.1])
+    """relative frequency of each entry of `matrices`."""
+    max_matrix: int = 512
+    """cap on the larger image side; smaller caps keep the field of view (coarser pixels)."""
+    oversample: int = 2
+    """in-plane rendering oversampling factor (partial volume)."""
+    edv_ml: tuple[float, float] = (100.0, 250.0)
+    ef: tuple[float, float] = (0.30, 0.70)
+    quirk_rates: dict[str, float] = field(default_factory=_default_rates)
+    """probability per patient of each quirk (missing names count as 0)."""
+    guarantee_quirks: bool = True
+    """every even pid 2k gets quirk number (k-1) mod 10, so any cohort of >= 20 patients shows
+    all ten mandatory quirks; a pure function of pid, so determinism per (seed, pid) holds."""
+    force_quirks: dict[str, list[int]] = field(default_factory=dict)
+    """quirk name -> pids that must have it."""
+    no_random_quirks: bool = False
+    """only `force_quirks` apply (no random or guaranteed ones)."""
+    label_error: dict[str, float] = field(default_factory=_default_label_error)
+    """probability of each label-mask degradation kind (none, erode, dilate, drop_basal)."""
+    domain: Literal["kaggle", "7t"] = "kaggle"
+    """`7t`: shifted contrast, strong B1 inhomogeneity, finer pixels, no quirks, masks 0/1/2."""
+    workers: int = 0
+    """worker processes; 0 = all available cores."""
+
+    def __post_init__(self) -> None:
+        def bad(key: str, why: str) -> ConfigError:
+            return ConfigError(f"synth cine config: {key}: {why}")
+
+        self.slices = tuple(self.slices)
+        for key in ("slices", "slice_spacing_mm", "pixel_spacing_mm", "fov_mm", "edv_ml", "ef"):
+            lo_hi = tuple(getattr(self, key))
+            if len(lo_hi) != 2 or not lo_hi[0] <= lo_hi[1] or lo_hi[0] <= 0:
+                raise bad(key, f"must be [min, max] with 0 < min <= max, but got {list(lo_hi)}")
+            setattr(self, key, lo_hi)
+        if self.n_frames < 4:
+            raise bad("n_frames", f"must be >= 4, but got {self.n_frames}")
+        if self.slices[0] < 6:
+            raise bad("slices", f"minimum must be >= 6 (room for slice quirks), got {self.slices}")
+        if self.ef[1] >= 0.95:
+            raise bad("ef", f"must stay below 0.95, but got {self.ef}")
+        if not 32 <= self.max_matrix <= 1024:
+            raise bad("max_matrix", f"must be in [32, 1024], but got {self.max_matrix}")
+        if not 1 <= self.oversample <= 4:
+            raise bad("oversample", f"must be in [1, 4], but got {self.oversample}")
+        if not self.matrices or len(self.matrices) != len(self.matrix_weights):
+            raise bad("matrix_weights", f"needs one weight per matrix ({len(self.matrices)}), "
+                      f"but got {len(self.matrix_weights)}")
+        for m in self.matrices:
+            if len(m) != 2 or m[0] < m[1] or m[1] < 16:
+                raise bad("matrices", f"each must be [rows, cols] with rows >= cols >= 16, got {m}")
+        if min(self.matrix_weights) < 0 or sum(self.matrix_weights) <= 0:
+            raise bad("matrix_weights", f"must be >= 0 with a positive sum, got {self.matrix_weights}")
+        for name, p in self.quirk_rates.items():
+            if name not in QUIRKS:
+                raise bad("quirk_rates", f"unknown quirk {name!r}; valid: {list(QUIRKS)}")
+            if not 0.0 <= p <= 1.0:
+                raise bad(f"quirk_rates.{name}", f"must be a probability, but got {p}")
+        for name, pids in self.force_quirks.items():
+            if name not in QUIRKS:
+                raise bad("force_quirks", f"unknown quirk {name!r}; valid: {list(QUIRKS)}")
+            if any(not isinstance(p, int) or p < 1 for p in pids):
+                raise bad(f"force_quirks.{name}", f"must list positive integer pids, got {pids}")
+        unknown = set(self.label_error) - set(LABEL_ERROR_KINDS)
+        if unknown or not self.label_error or min(self.label_error.values()) < 0 \
+                or sum(self.label_error.values()) <= 0:
+            raise bad("label_error", f"must map {list(LABEL_ERROR_KINDS)} to non-negative "
+                      f"weights with a positive sum, but got {self.label_error}")
+        if self.workers < 0:
+            raise bad("workers", f"must be >= 0 (0 = all cores), but got {self.workers}")
+
+    @property
+    def n_workers(self) -> int:
+        """Worker processes to use (``workers`` or all usable cores)."""
+        if self.workers:
+            return self.workers
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            return os.cpu_count() or 1
+
+    def rate(self, quirk: str) -> float:
+        """Per-patient probability of ``quirk`` (0 in the 7T domain: clean research data)."""
+        if self.domain == "7t":
+            return 0.0
+        return self.quirk_rates.get(quirk, 0.0)

@@ -1,0 +1,196 @@
+"""Quirk injection into a patient's acquisition plan, and what a correct curation must output.
+
+The expectations (`expected_stacks`) follow the curation rules of the study (spec §1) applied to
+the headers exactly as written, so the manifest is a test oracle for the ingest stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from hpc_seg.data.synth.cine_config import GUARANTEED, QUIRKS, CineSynthConfig
+from hpc_seg.data.synth.cine_plan import QUIRK_CHOICE, PatientPlan, SeriesPlan, sax_plane, stream
+
+TARGET_MAX_SIDE = 256         # curation downscales larger matrices to this
+DUPLICATE_MM = 1.0            # positions closer than this are the same slice
+GAP_FILL, GAP_OUTLIER = 1.5, 2.5   # gap / modal spacing: >= 1.5 filled, > 2.5 an outlier
+
+
+def choose_quirks(seed: int, pid: int, cfg: CineSynthConfig) -> list[str]:
+    """The quirks patient ``pid`` gets: random per rates, the guarantee rotation, forced ones."""
+    draws = stream(seed, pid, QUIRK_CHOICE).random(len(QUIRKS))   # always drawn: stable streams
+    chosen = set()
+    if not cfg.no_random_quirks:
+        chosen |= {q for q, u in zip(QUIRKS, draws) if u < cfg.rate(q)}
+        if cfg.guarantee_quirks and cfg.domain == "kaggle" and pid % 2 == 0:
+            chosen.add(GUARANTEED[(pid // 2 - 1) % len(GUARANTEED)])
+    chosen |= {q for q, pids in cfg.force_quirks.items() if pid in pids}
+    return [q for q in QUIRKS if q in chosen]
+
+
+def _next_sn(plan: PatientPlan) -> int:
+    return max(s.series_number for s in plan.series) + 1
+
+
+def _clone(sp: SeriesPlan, sn: int, **changes) -> SeriesPlan:
+    changes.setdefault("frames", list(sp.frames))
+    return replace(sp, series_number=sn, corrupt={}, **changes)
+
+
+def apply_quirks(plan: PatientPlan, quirks: list[str], seed: int, cfg: CineSynthConfig) -> None:
+    """Modify ``plan`` in place to show ``quirks``; sets geometry and series times."""
+    rng = stream(seed, plan.pid, QUIRK_CHOICE, 1)
+    plan.quirks = list(quirks)
+    stack0 = sorted(plan.sax(0), key=lambda s: s.slice_index)
+    n, T = len(stack0), plan.n_frames
+    if "rows_lt_cols" in quirks:
+        for sp in stack0:
+            sp.rotate = True
+    if "complete_repeat" in quirks:          # a clean second stack in the same folders
+        sn = _next_sn(plan)
+        for i, sp in enumerate(stack0):
+            plan.series.append(_clone(sp, sn + i, stack=1))
+    gap = -1
+    if "nonuniform_spacing" in quirks:
+        # Drop a mid-ventricular slice: there neighbouring slices are alike, so the curated copy
+        # of a neighbour keeps the LV volume within ~1 % of the truth.
+        mid_z = -0.45 * plan.anat.c_ed
+        gap = min(range(1, n - 1), key=lambda i: abs(plan.z_positions[i] - mid_z))
+        plan.series.remove(stack0[gap])
+        plan.dropped.append(stack0[gap])
+    slice_quirks = [q for q in ("fewer_phases", "other_geometry", "inplane_rotated",
+                                "repeated_location") if q in quirks]
+    candidates = [int(i) for i in rng.permutation([i for i in range(n) if i != gap])]
+    picks = {q: stack0[candidates[j % len(candidates)]] for j, q in enumerate(slice_quirks)}
+    if "fewer_phases" in picks:
+        missing = max(1, int(round(T * rng.uniform(0.1, 0.25))))
+        picks["fewer_phases"].frames = list(range(T - missing))
+    if "other_geometry" in picks:
+        sp = picks["other_geometry"]
+        p = sp.plane
+        f = 0.75 if rng.random() < 0.5 else 1.25
+        rows, cols = max(8, int(round(p.rows * f))), max(8, int(round(p.cols * f)))
+        centre = (p.origin[0] + (p.cols - 1) / 2 * p.ps_col, p.origin[1] + (p.rows - 1) / 2 * p.ps_row)
+        # Same field of view, other matrix: the pixel spacing changes with it.
+        sp.plane = sax_plane(rows, cols, round(p.rows * p.ps_row / rows, 5),
+                             round(p.cols * p.ps_col / cols, 5), centre, p.origin[2], p.thickness)
+    if "inplane_rotated" in picks:
+        picks["inplane_rotated"].rotate = not picks["inplane_rotated"].rotate
+    later = _next_sn(plan)
+    if "repeated_location" in picks:
+        sp = picks["repeated_location"]
+        dz = float(rng.uniform(0.2, 0.7))
+        plane = replace(sp.plane, origin=(sp.plane.origin[0], sp.plane.origin[1],
+                                          sp.plane.origin[2] + dz))
+        plan.series.append(_clone(sp, later, role="repeat", folder=f"sax_{later}", plane=plane,
+                                  frames=list(range(T)), rotate="rows_lt_cols" in quirks))
+        later += 1
+    if "outlier_slice" in quirks:
+        z = plan.z_positions[-1] - 3.0 * plan.spacing
+        plane = replace(stack0[-1].plane, origin=(*stack0[-1].plane.origin[:2], z))
+        plan.series.append(_clone(stack0[-1], later, role="outlier", folder=f"sax_{later}",
+                                  slice_index=-1, plane=plane, frames=list(range(T)),
+                                  rotate="rows_lt_cols" in quirks))
+    superseded = picks.get("repeated_location")
+    victims = [sp for sp in stack0 if sp.role == "sax" and len(sp.frames) == T
+               and sp is not superseded and sp in plan.series]
+    order = [int(i) for i in rng.permutation(len(victims))]
+    first_late = max(1, math.ceil(0.7 * T))
+    for j, q in enumerate(q for q in ("truncated_file", "no_pixel_data") if q in quirks):
+        sp = victims[order[j % len(order)]]
+        frame = int(rng.integers(first_late, T)) if first_late < T else T - 1
+        while frame in sp.corrupt and frame > 1:
+            frame -= 1
+        sp.corrupt[frame] = "truncated" if q == "truncated_file" else "no_pixel_data"
+    if "not_dicom" in quirks:
+        written = [sp for sp in stack0 if sp in plan.series]
+        sp = written[int(rng.integers(len(written)))]
+        plan.not_dicom.append(f"{sp.folder}/IM-{sp.series_number:04d}-{T + 1:04d}.dcm")
+    for sp in plan.series + plan.dropped:
+        sp.finalize(plan.base_lps, plan.axes_lps)
+
+
+@dataclass
+class ExpectedSlice:
+    """One slice of a curated stack: its position, the series whose pixels fill it, and (for a
+    filled gap) the planned series that was not written, whose masks hold the true anatomy."""
+
+    position: float
+    series: SeriesPlan
+    filled: bool = False
+    actual: SeriesPlan | None = None
+
+    @property
+    def truth_series(self) -> SeriesPlan:
+        return self.actual if self.actual is not None else self.series
+
+
+def _mode(values: list) -> object:
+    """Most frequent value; ties go to the largest (spec §1 step 2)."""
+    counts = Counter(values)
+    return max(counts, key=lambda v: (counts[v], v))
+
+
+def curated_slices(plan: PatientPlan, stack: int) -> tuple[list[ExpectedSlice], float]:
+    """Positions of the curated stack after dedup, outlier removal and gap filling."""
+    items = sorted(((sp.geom.position, sp) for sp in plan.sax(stack)), key=lambda t: t[0])
+    kept: list[tuple[float, SeriesPlan]] = []
+    for pos, sp in items:
+        if kept and pos - kept[-1][0] < DUPLICATE_MM:
+            if sp.series_number > kept[-1][1].series_number:   # keep the later series
+                kept[-1] = (pos, sp)
+        else:
+            kept.append((pos, sp))
+    spacing = float(_mode([round(b[0] - a[0], 2) for a, b in zip(kept, kept[1:])]))
+    while len(kept) > 2 and kept[1][0] - kept[0][0] > GAP_OUTLIER * spacing:
+        kept.pop(0)
+    while len(kept) > 2 and kept[-1][0] - kept[-2][0] > GAP_OUTLIER * spacing:
+        kept.pop()
+    out: list[ExpectedSlice] = []
+    for pos, sp in kept:
+        if out and (pos - out[-1].position) >= GAP_FILL * spacing:
+            fill_pos = out[-1].position + spacing
+            actual = min(plan.dropped, key=lambda d: abs(d.geom.position - fill_pos),
+                         default=None)
+            out.append(ExpectedSlice(fill_pos, out[-1].series, filled=True, actual=actual))
+        out.append(ExpectedSlice(pos, sp))
+    return out, spacing
+
+
+def expected_stacks(plan: PatientPlan) -> list[dict]:
+    """The manifest's ``expected_stacks`` for this patient (CONTRACT-cine.md §3)."""
+    stacks = sorted({sp.stack for sp in plan.sax()})
+    result = []
+    for s in stacks:
+        slices, spacing = curated_slices(plan, s)
+        kept = [e.series for e in slices if not e.filled]
+        ps = _mode([(e.geom.ps_row, e.geom.ps_col) for e in kept])
+        rows, cols = _mode([(k.geom.rows, k.geom.cols) for k in kept])
+        frames = _mode([len(k.frames) for k in kept])
+        scale = 1.0
+        if max(rows, cols) > TARGET_MAX_SIDE:
+            scale = TARGET_MAX_SIDE / max(rows, cols)
+            rows, cols = int(round(rows * scale)), int(round(cols * scale))
+        spacing_rc = [round(ps[0] / scale, 5), round(ps[1] / scale, 5)]
+        subject = str(plan.pid) if len(stacks) == 1 else f"{plan.pid}_{'ab'[s]}"
+        base = {"subject_id": subject, "rotated_90": False,
+                "shape": [frames, len(slices), rows, cols], "pixel_spacing_mm": spacing_rc,
+                "scale_factor": round(scale, 6), "slice_spacing_mm": spacing,
+                "slice_positions_mm": [round(e.position, 4) for e in slices],
+                "kept_series_by_position": [e.series.series_number for e in slices]}
+        result.append(base)
+        if rows < cols:
+            result.append({**base, "rotated_90": True, "shape": [frames, len(slices), cols, rows],
+                           "pixel_spacing_mm": spacing_rc[::-1]})
+    return result
+
+
+def skipped_files(plan: PatientPlan) -> list[dict]:
+    """Files a correct curation must log and skip, relative to the cohort root."""
+    root = f"{plan.split}/{plan.pid}/study"
+    out = [{"file": f"{root}/{sp.folder}/{sp.file_name(f)}", "reason": reason}
+           for sp in plan.series for f, reason in sorted(sp.corrupt.items())]
+    out += [{"file": f"{root}/{rel}", "reason": "not_dicom"} for rel in plan.not_dicom]
+    return sorted(out, key=lambda d: d["file"])

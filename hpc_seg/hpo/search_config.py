@@ -1,0 +1,142 @@
+"""Typed configuration of a hyperparameter search (the ``[search]`` table of a job TOML)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hpc_seg.config import from_dict, load_toml
+from hpc_seg.errors import ConfigError, HpcSegError
+from hpc_seg.hpo.space import DEFAULT_SPACE, check_params_in_space, published_grid, to_distributions
+
+METRIC_MODES = {"dice_fg": "max", "dice_lv": "max", "dice_my": "max", "accuracy": "max",
+                "val_loss": "min"}
+
+
+@dataclass(kw_only=True)
+class AshaConfig:
+    """ASHA early stopping (``[search.asha]``); time is the epoch (Tune's training_iteration)."""
+
+    max_t: int = field(default=0, metadata={"help": "last epoch; 0 = the train config's epochs"})
+    grace_period: int = field(default=1, metadata={"help": "epochs before a trial may be stopped"})
+    reduction_factor: int = field(default=2, metadata={"help": "keep the best 1/N at each rung"})
+
+    def __post_init__(self) -> None:
+        if self.max_t < 0 or self.grace_period < 1 or self.reduction_factor < 2:
+            raise ConfigError(f"asha: need max_t >= 0, grace_period >= 1, reduction_factor >= 2, "
+                              f"but got {self.max_t=}, {self.grace_period=}, {self.reduction_factor=}")
+
+
+@dataclass(kw_only=True)
+class SearchData:
+    """Where the trials read their data (``[search.data]``)."""
+
+    slices_dir: str = field(default="", metadata={
+        "help": "slices dataset; '{image_size}' in the path is replaced by the trial's image size"})
+
+
+@dataclass(kw_only=True)
+class SearchConfig:
+    """Everything that decides what a search runs; see ``jobs/cardiac_search.toml``."""
+
+    mode: Literal["tpe", "grid", "random"] = field(default="tpe", metadata={
+        "help": "tpe/random: sample the space; grid: exactly the published 9 configurations"})
+    num_samples: int | None = field(default=None, metadata={
+        "help": "trials to finish (default 20; grid: 9)"})
+    max_concurrent: int = 4
+    space: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "overrides of the default space, key by key (a one-element list fixes a value)"})
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list, metadata={
+        "help": "tpe/random: configurations to run first (partial dicts; other keys sampled)"})
+    asha: AshaConfig = field(default_factory=AshaConfig)
+    metric: Literal["dice_fg", "dice_lv", "dice_my", "accuracy", "val_loss"] = "dice_fg"
+    metric_mode: Literal["max", "min"] | None = field(default=None, metadata={
+        "help": "default: max for Dice/accuracy, min for val_loss"})
+    storage: str | None = field(default=None, metadata={
+        "help": "Optuna storage URL; default sqlite:///<run_dir>/study.db; postgresql://... for "
+                "many drivers"})
+    study_name: str = "cardiac_search"
+    seed: int = 0
+    n_startup_trials: int = field(default=5, metadata={"help": "TPE: random trials before TPE"})
+    gpus_per_trial: float | None = field(default=None, metadata={
+        "help": "GPU fraction per trial; default 0.25 where the cluster has GPUs, else 0"})
+    cpus_per_trial: float = 1.0
+    train: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "base TrainConfig values (default: the job's [train] table)"})
+    train_fn: str = field(default="hpc_seg.train.loop2d:train_segmenter", metadata={
+        "help": "module:function trained per trial"})
+    train_config: str = field(default="hpc_seg.train.loop2d:TrainConfig", metadata={
+        "help": "module:class of the training config"})
+    data: SearchData = field(default_factory=SearchData)
+    ray_address: str | None = field(default=None, metadata={
+        "help": "join this Ray cluster; default: start a local instance"})
+    num_cpus: int | None = field(default=None, metadata={"help": "CPUs of a local Ray instance"})
+    dashboard: bool = True
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int | None = None
+    stale_after_s: float = field(default=900.0, metadata={
+        "help": "a RUNNING trial of another host counts as stale after this long without heartbeat"})
+
+    def __post_init__(self) -> None:
+        self.space = {**copy.deepcopy(DEFAULT_SPACE), **self.space}
+        dists = to_distributions(self.space, "space")
+        if self.metric_mode is None:
+            self.metric_mode = METRIC_MODES[self.metric]
+        if self.mode == "grid":
+            if self.num_samples not in (None, 9):
+                raise ConfigError(f"num_samples: grid mode runs exactly the 9 published "
+                                  f"configurations, but got num_samples={self.num_samples}")
+            if self.points_to_evaluate:
+                raise ConfigError("points_to_evaluate: not used in grid mode; remove it")
+            for name, params in published_grid():
+                check_params_in_space(params, dists, f"space (published grid run {name!r})")
+        for i, point in enumerate(self.points_to_evaluate):
+            unknown = sorted(set(point) - set(dists))
+            if unknown:
+                raise ConfigError(f"points_to_evaluate[{i}]: key(s) {unknown} are not in the "
+                                  f"search space {sorted(dists)}")
+        if self.num_samples is not None and self.num_samples < 1:
+            raise ConfigError(f"num_samples must be >= 1, but got {self.num_samples}")
+        if self.max_concurrent < 1 or self.cpus_per_trial <= 0:
+            raise ConfigError(f"need max_concurrent >= 1 and cpus_per_trial > 0, but got "
+                              f"{self.max_concurrent=}, {self.cpus_per_trial=}")
+        if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
+            raise ConfigError(f"gpus_per_trial must be >= 0, but got {self.gpus_per_trial}")
+        if self.stale_after_s <= 0:
+            raise ConfigError(f"stale_after_s must be > 0, but got {self.stale_after_s}")
+        for name in ("train_fn", "train_config"):
+            if ":" not in getattr(self, name):
+                raise ConfigError(f"{name}: expected 'module:attribute', but got "
+                                  f"{getattr(self, name)!r}")
+
+    @property
+    def target_trials(self) -> int:
+        """How many finished (COMPLETE or PRUNED) trials the study needs."""
+        if self.mode == "grid":
+            return 9
+        return self.num_samples or 20
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.metric_mode == "max" else "minimize"
+
+
+def search_config_from_tables(tables: dict[str, Any], where: str) -> SearchConfig:
+    """A :class:`SearchConfig` from a job's tables: ``[search]`` (+ ``[train]`` as the base)."""
+    table = dict(tables.get("search", {}))
+    if "train" not in table and isinstance(tables.get("train"), dict):
+        table["train"] = dict(tables["train"])
+    try:
+        return from_dict(SearchConfig, table, f"{where}: [search]")
+    except HpcSegError as exc:
+        msg = str(exc)
+        if msg.startswith(where):
+            raise
+        raise ConfigError(f"{where}: [search] {msg}") from None
+
+
+def load_search_config(path: str | Path) -> SearchConfig:
+    """Read the ``[search]`` (and ``[train]``) tables of a job TOML file."""
+    return search_config_from_tables(load_toml(path), str(path))

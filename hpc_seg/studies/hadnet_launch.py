@@ -1,0 +1,77 @@
+"""Where HAD-Net training runs: here, as local gloo processes, or as a submitit DDP job on SLURM.
+
+The job's ``[launch]`` table is the shared :class:`hpc_seg.launch.LaunchConfig`:
+
+- ``executor = "local"``: in this process, or ``tasks_per_node`` local gloo processes;
+- ``executor = "slurm"`` (or ``"auto"`` on a cluster): one submitit job of
+  ``nodes x tasks_per_node`` ranks through :func:`hpc_seg.launch.submit_ddp`, which wraps the call
+  in ``Resumable``: pre-emption or time-out requeues the same call, and the training functions
+  always resume from ``out_dir/checkpoints``.
+
+``out_dir/launch.json`` records executor, ranks, the job id and the run's inputs (for
+distillation the SHA-256 of the teacher and student model files); on SLURM the same inputs are
+part of the ``config_hash`` in the launcher's lineage table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hpc_seg.data.shards import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+
+def default_launch() -> Any:
+    """``LaunchConfig(executor="local")``: run in this process."""
+    from hpc_seg.launch import LaunchConfig
+
+    return LaunchConfig(executor="local")
+
+
+def _uses_slurm(launch: Any) -> bool:
+    if launch.executor == "auto":
+        return shutil.which("srun") is not None
+    return launch.executor == "slurm"
+
+
+def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: Path,
+              *, name: str, config_hash: str | None = None,
+              lineage: dict[str, Any] | None = None) -> Any:
+    """Run ``fn(*args)`` on every rank ``launch`` asks for; return rank 0's result."""
+    launch = launch or default_launch()
+    out_dir = Path(out_dir)
+    world = launch.nodes * launch.tasks_per_node
+    t0 = time.perf_counter()
+    info: dict[str, Any] = {}
+    if _uses_slurm(launch):
+        from hpc_seg.launch import submit_ddp, wait_job
+
+        folder = Path(launch.folder) if launch.folder else out_dir / "submitit"
+        job = submit_ddp(fn, args, launch, folder, name=name, config_hash=config_hash)
+        log.info("%s: SLURM job %s, %d x %d ranks, logs in %s", name, job.job_id, launch.nodes,
+                 launch.tasks_per_node, folder)
+        result = wait_job(job)[0]
+        info = {"job_id": str(job.job_id), "folder": str(folder)}
+    elif world > 1:
+        from hpc_seg.train.hadnet_spawn import spawn_ranks
+
+        if launch.nodes != 1:
+            from hpc_seg.errors import ConfigError
+
+            raise ConfigError(f"[launch] executor 'local' runs on one node, but nodes = {launch.nodes}")
+        result = spawn_ranks(world, fn, *args)[0]
+    else:
+        result = fn(*args)
+    record = {"name": name, "executor": "slurm" if info else "local", "nodes": launch.nodes,
+              "tasks_per_node": launch.tasks_per_node, **info, "config_hash": config_hash,
+              "inputs": lineage or {}, "result": str(result),
+              "seconds": time.perf_counter() - t0}
+    atomic_write_bytes(json.dumps(record, indent=2).encode(), out_dir / "launch.json")
+    return result

@@ -1,0 +1,111 @@
+"""HAD-Net stages for job definitions (``hpc-seg run jobs/hadnet_*.toml``).
+
+Each stage reads the job's ``[hadnet]`` and ``[launch]`` tables, the preprocessed cohort from
+``[hadnet] pre_dir`` or from the earlier ``hadnet_preprocess`` stage's ``pre_dir`` result, and
+writes under ``<job out>/<stage>/``. Register :data:`HADNET_STAGES` in the stage registry.
+
+=========================  ==============================================  ======================
+stage                      does                                            result keys
+=========================  ==============================================  ======================
+hadnet_pretrain_teacher    pre-train the 4-sequence teacher                model
+hadnet_pretrain_student    pre-train the 3-sequence student                model
+hadnet_distill             HAD-Net distillation (hierarchical D)           model, teacher_sha256,
+                                                                           student_sha256
+hadnet_distill_ad          AD-Net ablation (D without feature pairs)       (same)
+hadnet_evaluate            Dice ET/TC/WT of every model above, table+fig   table, figure, and
+                                                                           dice_<model>_<region>
+=========================  ==============================================  ======================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hpc_seg.config import from_dict
+from hpc_seg.studies.pipeline import Context
+
+# Heavy imports (torch, pandas) stay inside the functions: the registry is imported by the CLI.
+
+# Display names of the evaluated models, in table order.
+MODEL_STAGES = {"teacher": "hadnet_pretrain_teacher", "student": "hadnet_pretrain_student",
+                "AD-Net": "hadnet_distill_ad", "HAD-Net": "hadnet_distill"}
+
+
+def _cfg(ctx: Context) -> tuple[Any, Any]:
+    from hpc_seg.launch import LaunchConfig
+    from hpc_seg.train.hadnet_config import HadnetTrainConfig
+
+    cfg = from_dict(HadnetTrainConfig, ctx.table("hadnet"), ctx.where("hadnet"))
+    launch = from_dict(LaunchConfig, {"executor": "local", **ctx.table("launch")},
+                       ctx.where("launch"))
+    return cfg, launch
+
+
+def _pre_dir(ctx: Context, cfg: Any) -> Path:
+    if cfg.pre_dir is not None:
+        return Path(cfg.pre_dir)
+    return Path(ctx.result("hadnet_preprocess", "pre_dir"))
+
+
+def hadnet_pretrain_teacher(ctx: Context) -> dict[str, Any]:
+    """Pre-train the teacher (FLAIR, T1ce, T1, T2)."""
+    from hpc_seg.studies.hadnet import pretrain
+
+    cfg, launch = _cfg(ctx)
+    best = pretrain(cfg, _pre_dir(ctx, cfg), ctx.out / "hadnet_pretrain_teacher", "teacher", launch)
+    return {"model": str(best)}
+
+
+def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
+    """Pre-train the student (FLAIR, T1, T2)."""
+    from hpc_seg.studies.hadnet import pretrain
+
+    cfg, launch = _cfg(ctx)
+    best = pretrain(cfg, _pre_dir(ctx, cfg), ctx.out / "hadnet_pretrain_student", "student", launch)
+    return {"model": str(best)}
+
+
+def _distill(ctx: Context, variant: str, stage: str) -> dict[str, Any]:
+    from hpc_seg.studies.hadnet import distill
+
+    cfg, launch = _cfg(ctx)
+    teacher = Path(cfg.teacher or ctx.result("hadnet_pretrain_teacher", "model"))
+    student = Path(cfg.student or ctx.result("hadnet_pretrain_student", "model"))
+    best = distill(cfg, _pre_dir(ctx, cfg), teacher, student, ctx.out / stage, variant, launch)
+    summary = json.loads((best.parent / "summary.json").read_text())
+    return {"model": str(best), "teacher_sha256": summary["teacher_sha256"],
+            "student_sha256": summary["student_sha256"]}
+
+
+def hadnet_distill(ctx: Context) -> dict[str, Any]:
+    """HAD-Net: distil the teacher into the student with the hierarchical discriminator."""
+    return _distill(ctx, "had", "hadnet_distill")
+
+
+def hadnet_distill_ad(ctx: Context) -> dict[str, Any]:
+    """AD-Net: the same distillation with a discriminator that sees no feature pairs."""
+    return _distill(ctx, "ad", "hadnet_distill_ad")
+
+
+def hadnet_evaluate(ctx: Context) -> dict[str, Any]:
+    """Dice ET/TC/WT on the test split of every model trained by this job: table and figure."""
+    import pandas as pd
+
+    from hpc_seg.studies.hadnet import evaluate
+
+    cfg, _ = _cfg(ctx)
+    models = {name: ctx.results[stage]["model"] for name, stage in MODEL_STAGES.items()
+              if stage in ctx.results}
+    device = "cpu" if cfg.device == "cpu" else "auto"
+    table = evaluate(models, _pre_dir(ctx, cfg), ctx.out / "hadnet_evaluate", device=device)
+    summary = pd.read_csv(table)
+    out: dict[str, Any] = {"table": str(table), "figure": str(table.parent / "dice.png")}
+    for _, r in summary.iterrows():
+        out[f"dice_{r['model']}_{r['region']}"] = round(float(r["mean"]), 4)
+    return out
+
+
+HADNET_STAGES = {f.__name__: f for f in (hadnet_pretrain_teacher, hadnet_pretrain_student,
+                                         hadnet_distill, hadnet_distill_ad, hadnet_evaluate)}

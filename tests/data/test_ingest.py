@@ -1,0 +1,205 @@
+"""Ingest stage end to end with the local engine: tables, bad files, re-runs, errors."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from hpc_seg.cli import main
+from hpc_seg.data import ingest_patient
+from hpc_seg.data.ingest import IngestConfig, choose_engine, ingest
+from hpc_seg.data.shards import decode_array
+from hpc_seg.errors import InputError, OutputError
+from tests.data.cine_dicom_fixtures import write_image, write_stack
+
+LOCAL = IngestConfig(engine="local", workers=2, progress=False)
+
+
+def make_cohort(root: Path) -> dict[str, dict]:
+    """Patients 1-3 (train 1-2, test 3) with a truncated file, a non-DICOM file, a file
+    without pixel data and a long-axis folder that must be ignored; truth for all three."""
+    info = {}
+    for pid, split in (("1", "train"), ("2", "train"), ("3", "test")):
+        info.update(write_stack(root, pid, split, n_slices=3, n_frames=4, rows=6, cols=6))
+    victim = root / "train/1/study/sax_2/IM-0002-0003.dcm"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) - 30])                      # cut inside the pixel data
+    (root / "train/1/study/sax_1/IM-0001-0009.dcm").write_bytes(b"not a dicom file" * 20)
+    d = info["train/2/study/sax_3/IM-0003-0002.dcm"]
+    write_image(root / "train/2/study/sax_3/IM-0003-0002.dcm", pid="2", series_number=3,
+                series_uid="9.9.9", ipp=d["ipp"], pixels=d["pixels"], trigger_ms=30.0,
+                with_pixels=False)
+    write_stack(root / "train/2/study/localizer", "x", "ignored", n_slices=1, rows=6, cols=6)
+    la = root / "train/2/study/2ch_20"
+    la.mkdir(parents=True)
+    (la / "IM-0020-0001.dcm").write_bytes(b"long axis, must never be read")
+    (root / "truth.csv").write_text("Id,Systole,Diastole\n1,50.5,120.0\n2,40.0,100.0\n3,45,110\n")
+    return info
+
+
+@pytest.fixture()
+def cohort(tmp_path) -> Path:
+    make_cohort(tmp_path / "src")
+    return tmp_path / "src"
+
+
+def tables(out: Path) -> dict[str, pd.DataFrame]:
+    return {n: pd.read_parquet(out / n) for n in ("volumes", "issues", "files", "dicom_metadata",
+                                                   "subjects", "patients")}
+
+
+def test_ingest_writes_every_table_and_logs_bad_files(cohort, tmp_path):
+    out = tmp_path / "out"
+    s = ingest(cohort, out, LOCAL)
+    assert (s.patients, s.stacks, s.files_skipped) == (3, 3, 3)
+    assert s.skipped_by_reason == {"truncated": 1, "not_dicom": 1, "no_pixel_data": 1}
+    t = tables(out)
+    vols = t["volumes"].set_index("stack_id")
+    assert sorted(vols.index) == ["1", "2", "3"]
+    assert vols.loc["3", "split"] == "test" and vols.loc["1", "split"] == "train"
+    for sid in vols.index:
+        assert list(vols.loc[sid, "shape"]) == [4, 3, 6, 6]
+        assert vols.loc[sid, "frame_times_ms"].tolist() == [0, 30, 60, 90]
+    skipped = t["issues"][t["issues"].resolution == "file skipped"]
+    assert sorted(zip(skipped.problem, skipped.file)) == [
+        ("no_pixel_data", "train/2/study/sax_3/IM-0003-0002.dcm"),
+        ("not_dicom", "train/1/study/sax_1/IM-0001-0009.dcm"),
+        ("truncated", "train/1/study/sax_2/IM-0002-0003.dcm")]
+    # The truncated frame (slice 1, frame 2) is filled from frame 1; the rest of it is kept.
+    px = decode_array(vols.loc["1", "pixels"], vols.loc["1", "shape"], vols.loc["1", "dtype"])
+    assert np.array_equal(px[2, 1], px[1, 1]) and not np.array_equal(px[3, 1], px[1, 1])
+    files = t["files"]
+    f1 = files[files.stack_id == "1"]
+    assert len(f1) == 12 and f1.filled.sum() == 1
+    good = {f for f in f1.file} | {f for f in files[files.stack_id != "1"].file}
+    assert "train/1/study/sax_2/IM-0002-0003.dcm" not in good
+    assert len(good) == 36 - 2        # every good file is used (36 written, 2 bad among them)
+    assert not files.file.str.contains("2ch|ignored").any()
+    meta = t["dicom_metadata"]
+    assert set(meta.keyword) >= {"ImagePositionPatient", "PatientAge", "TriggerTime"}
+    assert "PixelData" not in set(meta.keyword)
+    ipp = meta[(meta.file == "test/3/study/sax_1/IM-0001-0001.dcm")
+               & (meta.keyword == "ImagePositionPatient")].value.item()
+    assert ipp == "-10.0\\-20.0\\30.0"
+    subj = t["subjects"].set_index("stack_id")
+    assert subj.loc["1", "Systole"] == 50.5 and subj.loc["3", "Diastole"] == 110.0
+    assert subj.loc["1", "age"] == "045Y" and subj.loc["1", "manufacturer"] == "ACME"
+    assert (subj.slices == 3).all() and (subj.rows == 6).all()
+
+
+def test_rerun_skips_finished_patients_and_cleans_interrupted_output(cohort, tmp_path):
+    out = tmp_path / "out"
+    ingest(cohort, out, LOCAL)
+    before = tables(out)
+    # Leftovers of a crash: a temporary file, a committed-looking shard of no commit, and
+    # volumes of a patient that was never marked finished.
+    (out / "volumes" / ".tmp-dead-part-x.parquet").write_bytes(b"partial")
+    pq.write_table(pq.read_table(out / "issues"), out / "issues" / "part-orphan.parquet")
+    s = ingest(cohort, out, LOCAL)
+    assert s.patients == 0 and s.patients_skipped_done == 3
+    after = tables(out)
+    assert len(after["issues"]) == len(before["issues"])
+    assert not list(out.rglob(".tmp-*"))
+    # Unmark patient 2: its volumes shard goes and it is done again, once.
+    for f in (out / "patients").glob("*.parquet"):
+        t = pq.read_table(f)
+        t = t.filter(pq.ParquetFile(f).read().column("patient_id").to_numpy(zero_copy_only=False) != "2")
+        pq.write_table(t, f)
+    s = ingest(cohort, out, LOCAL)
+    assert s.patients == 1
+    again = tables(out)
+    assert sorted(again["volumes"].stack_id) == ["1", "2", "3"]
+    assert sorted(again["patients"].patient_id) == ["1", "2", "3"]
+
+
+def test_interrupt_keeps_finished_patients_and_leaves_no_partial_shard(cohort, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    real = ingest_patient.process_patient
+
+    def interrupted(opts, patient):
+        if patient.pid == "2":
+            raise KeyboardInterrupt
+        return real(opts, patient)
+
+    monkeypatch.setattr(ingest_patient, "process_patient", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(cohort, out, IngestConfig(engine="local", workers=1, shard_mb=1e-6, progress=False))
+    assert not list(out.rglob(".tmp-*"))
+    assert set(pd.read_parquet(out / "patients").patient_id) == {"1"}
+    assert set(pd.read_parquet(out / "volumes").patient_id) == {"1"}
+    monkeypatch.setattr(ingest_patient, "process_patient", real)
+    s = ingest(cohort, out, LOCAL)
+    assert s.patients == 2 and sorted(pd.read_parquet(out / "volumes").stack_id) == ["1", "2", "3"]
+
+
+def test_disk_full_gives_one_line_error_and_no_partial_shard(cohort, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq_mod
+
+    def full(table, where, **kw):
+        Path(where).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq_mod, "write_table", full)
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match="no space left on device") as exc:
+        ingest(cohort, out, IngestConfig(engine="local", workers=1, progress=False))
+    assert "\n" not in str(exc.value) and str(out) in str(exc.value)
+    assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_output_permission_error_is_reported(cohort, tmp_path, monkeypatch):
+    def denied(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", denied)
+    with pytest.raises(OutputError, match="permission denied"):
+        ingest(cohort, tmp_path / "out", IngestConfig(engine="local", workers=1, progress=False))
+    assert not list((tmp_path / "out").rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("case,expect", [
+    ("missing", "does not exist"), ("file", "not a directory"), ("empty", "no patient folders"),
+    ("no_sax", "no short-axis series"), ("under_file", "does not exist")])
+def test_bad_input_gives_clear_error_and_nonzero_exit(tmp_path, capsys, case, expect):
+    src = tmp_path / "src"
+    if case == "file":
+        src.write_text("x")
+    elif case == "empty":
+        src.mkdir()
+    elif case == "no_sax":
+        (src / "train/1/study/2ch_1").mkdir(parents=True)
+        (src / "train/1/study/2ch_1/a.dcm").write_bytes(b"x")
+    elif case == "under_file":
+        (tmp_path / "plain").write_text("x")
+        src = tmp_path / "plain" / "src"
+    with pytest.raises(InputError, match=expect):
+        ingest(src, tmp_path / "out", LOCAL)
+    assert main(["ingest", str(src), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hpc-seg: error: ") and str(src) in err[0]
+
+
+def test_unwritable_output_under_a_regular_file(cohort, tmp_path, capsys):
+    (tmp_path / "plain").write_text("x")
+    assert main(["ingest", str(cohort), str(tmp_path / "plain" / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hpc-seg: error: ") and "plain" in err and "cannot write" in err
+
+
+def test_cli_prints_summary(cohort, tmp_path, capsys):
+    assert main(["ingest", str(cohort), str(tmp_path / "out"), "--engine", "local",
+                 "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "stacks: 3" in text and "not_dicom: 1" in text and "volumes:" in text
+
+
+def test_engine_choice():
+    assert choose_engine(IngestConfig(), 10)[0] == "local"
+    assert choose_engine(IngestConfig(ray_address="auto"), 10)[0] == "ray"
+    assert choose_engine(IngestConfig(engine="ray"), 10) == ("ray", "requested")

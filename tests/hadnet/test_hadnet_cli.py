@@ -1,0 +1,60 @@
+"""Command-line wiring of the HAD-Net commands (config resolution, errors, bench without GPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hpc_seg.cli import build_parser, main
+from hpc_seg.studies.hadnet_args import resolve
+
+
+def _args(argv):
+    return build_parser().parse_args(argv)
+
+
+def test_job_tables_then_options_build_the_config(tmp_path):
+    job = tmp_path / "j.toml"
+    job.write_text('[hadnet]\nk = 8\nepochs = 5\npre_dir = "/data/pre"\n'
+                   '[launch]\nexecutor = "local"\ntasks_per_node = 2\n')
+    cfg, launch = resolve(_args(["hadnet", "pretrain", "--role", "student", "--out", "o",
+                                 "--job", str(job), "--epochs", "7", "--no-augment"]))
+    assert (cfg.k, cfg.epochs, cfg.augment, str(cfg.pre_dir)) == (8, 7, False, "/data/pre")
+    assert cfg.class_weights == [1.0, 59.45, 23.32, 71.85] and cfg.lambda_adv == 0.2
+    assert launch.world_size == 2
+
+
+def test_unknown_key_in_the_job_file_names_file_key_and_valid_keys(tmp_path, capsys):
+    job = tmp_path / "bad.toml"
+    job.write_text("[hadnet]\nlamda_adv = 0.3\n")
+    rc = main(["hadnet", "pretrain", "--role", "teacher", "--out", str(tmp_path / "o"),
+               "--job", str(job)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "bad.toml: [hadnet]" in err and "lamda_adv" in err and "lambda_adv" in err
+
+
+def test_pretrain_without_a_cohort_says_how_to_give_one(tmp_path, capsys):
+    rc = main(["hadnet", "pretrain", "--role", "teacher", "--out", str(tmp_path / "o")])
+    assert rc == 2 and "--pre" in capsys.readouterr().err
+
+
+def test_evaluate_rejects_a_malformed_model_spec(tmp_path, capsys):
+    rc = main(["hadnet", "evaluate", "--model", "teacher", "--pre", str(tmp_path),
+               "--out", str(tmp_path / "o")])
+    assert rc == 2 and "NAME=PATH" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_bench_cuda_without_a_gpu_prints_a_clear_message(capsys):
+    rc = main(["bench", "hadnet", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no CUDA GPU" in err and "--device cpu" in err
+
+
+def test_bench_runs_a_reduced_cpu_size(capsys):
+    rc = main(["bench", "hadnet", "--size", "32", "32", "32", "--k", "4", "--steps", "1",
+               "--warmup", "0", "--mode", "pretrain"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "32x32x32, k=4" in out and "pretrain" in out
+    s_per_step = float(out.splitlines()[2].split()[1])
+    assert 0 < s_per_step < 60
