@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
           f"{study.user_attrs.get('metric', 'value')}), {len(table)} trials")
     if len(table):
         shown = table.drop(columns=["checkpoint", "model_path"]).dropna(axis=1, how="all")
-        print(shown.fillna("").to_string(index=False))
+        print(shown.astype(object).where(shown.notna(), "").to_string(index=False))
     if args.csv:
         atomic_write_bytes(table.to_csv(index=False).encode(), args.csv)
     if args.plot:

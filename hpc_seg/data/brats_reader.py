@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,8 @@ def _load(path: Path):
     import nibabel as nib
 
     if not path.exists():
-        raise InputError(f"{path}: missing (every case needs {', '.join(SEQUENCES)})")
+        raise InputError(f"{path}: missing (a case needs <subject>_{{{','.join(SEQUENCES)}}}"
+                         ".nii.gz, and _seg.nii.gz in the HGG/LGG training layout)")
     try:
         img = nib.load(path)
     except Exception as exc:    # nibabel raises several types for corrupt headers
@@ -147,19 +149,16 @@ def _data(img, path: Path, dtype) -> np.ndarray:
         raise InputError(f"{path}: cannot read voxel data: {exc}") from None
 
 
-def read_geometry(case: BratsCase) -> tuple[tuple[int, int, int], np.ndarray]:
-    """Check headers only: every file exists, is 3D, and shares FLAIR's shape and affine.
-
-    Returns (shape, FLAIR affine).
-    """
+def _open_all(case: BratsCase) -> dict[str, Any]:
+    """Open every file's header; check each is 3D and shares FLAIR's shape and affine."""
     ref_path = case.paths["flair"]
-    ref = _load(ref_path)
-    shape, affine = tuple(int(s) for s in ref.shape), ref.affine
-    others = [case.paths[s] for s in SEQUENCES if s != "flair"]
+    imgs = {"flair": _load(ref_path)}
+    shape, affine = tuple(imgs["flair"].shape), imgs["flair"].affine
+    named = {s: case.paths[s] for s in SEQUENCES if s != "flair"}
     if case.seg is not None:
-        others.append(case.seg)
-    for path in others:
-        img = _load(path)
+        named["seg"] = case.seg
+    for name, path in named.items():
+        img = imgs[name] = _load(path)
         if tuple(img.shape) != shape:
             raise InputError(f"{path}: shape {tuple(img.shape)} differs from {ref_path.name}'s "
                              f"{shape}")
@@ -167,7 +166,13 @@ def read_geometry(case: BratsCase) -> tuple[tuple[int, int, int], np.ndarray]:
             worst = float(np.abs(img.affine - affine).max())
             raise InputError(f"{path}: affine differs from {ref_path.name}'s by up to "
                              f"{worst:.4g} mm (the sequences must be co-registered)")
-    return shape, affine
+    return imgs
+
+
+def read_geometry(case: BratsCase) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Headers only: (shape, FLAIR affine), after the checks of :func:`load_case`."""
+    flair = _open_all(case)["flair"]
+    return tuple(int(s) for s in flair.shape), flair.affine
 
 
 def load_case(case: BratsCase) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray]:
@@ -175,19 +180,18 @@ def load_case(case: BratsCase) -> tuple[dict[str, np.ndarray], np.ndarray | None
 
     The seg keeps BraTS labels (0/1/2/4); the affine is FLAIR's.
     """
-    _, affine = read_geometry(case)
-    images = {s: _data(_load(case.paths[s]), case.paths[s], np.float32) for s in SEQUENCES}
+    imgs = _open_all(case)
+    images = {s: _data(imgs[s], case.paths[s], np.float32) for s in SEQUENCES}
     for s, v in images.items():
         if not np.isfinite(v).all():
             raise InputError(f"{case.paths[s]}: contains NaN or infinite values")
     seg = None
     if case.seg is not None:
-        raw = _data(_load(case.seg), case.seg, np.float32)
-        values = np.unique(raw)
-        bad = [float(v) for v in values if v not in BRATS_LABELS]
+        raw = _data(imgs["seg"], case.seg, np.float32)
+        bad = [float(v) for v in np.unique(raw) if v not in BRATS_LABELS]
         if bad:
             shown = ", ".join(f"{v:g}" for v in bad[:8]) + (" ..." if len(bad) > 8 else "")
             raise InputError(f"{case.seg}: unknown label value(s) {shown}; BraTS labels are "
                              f"{list(BRATS_LABELS)}")
         seg = raw.astype(np.uint8)
-    return images, seg, affine
+    return images, seg, imgs["flair"].affine

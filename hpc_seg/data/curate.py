@@ -140,24 +140,28 @@ def split_complete_repeats(pid: str, units: list[SliceUnit]) -> tuple[dict[str, 
 
     Series are ordered by (SeriesTime, SeriesNumber). A complete repeat is a split point in that
     order where the earlier and the later group each cover at least 75 % of the slice positions
-    (and at least 3 of them). Among such splits the one at the largest time gap wins. The
-    result maps subject ids (``pid``, or ``pid_a``/``pid_b``) to their units.
+    (and at least 3 of them). Among such splits the best covers the most positions with the
+    fewest duplicates inside each group (each group should be one series per position); ties
+    go to the larger time gap. The result maps subject ids (``pid``, or ``pid_a``/``pid_b``)
+    to their units.
     """
     series = sorted({(u.series_time_s, u.series_number, u.series_uid) for u in units})
     centres = _cluster_positions(u.position for u in units)
     need = max(3, int(np.ceil(REPEAT_COVERAGE * len(centres))))
-    best: tuple[float, int] | None = None
+    best: tuple[int, float, int] | None = None
     for m in range(1, len(series)):
         early = {s[2] for s in series[:m]}
         a = [u for u in units if u.series_uid in early]
         b = [u for u in units if u.series_uid not in early]
-        if _covered(a, centres) >= need and _covered(b, centres) >= need:
+        cov_a, cov_b = _covered(a, centres), _covered(b, centres)
+        if cov_a >= need and cov_b >= need:
+            score = 2 * (cov_a + cov_b) - len(a) - len(b)   # coverage minus duplicates
             gap = series[m][0] - series[m - 1][0]
-            if best is None or gap > best[0]:
-                best = (gap, m)
+            if best is None or (score, gap) > best[:2]:
+                best = (score, gap, m)
     if best is None:
         return {pid: units}, []
-    early = {s[2] for s in series[:best[1]]}
+    early = {s[2] for s in series[:best[2]]}
     a = [u for u in units if u.series_uid in early]
     b = [u for u in units if u.series_uid not in early]
     detail = (f"series {sorted({u.series_number for u in a})} then "

@@ -12,11 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, sparse
-
-#: integer-index tolerance: sampling points this close to integers are copied, not interpolated
-_INTEGER_TOL = 1e-3
-
 
 @dataclass(frozen=True, slots=True)
 class PlaneGrid:
@@ -78,110 +73,6 @@ def same_grid(a: PlaneGrid, b: PlaneGrid, tol_px: float = 0.01) -> bool:
     n = a.normal
     d = d - (d @ n) * n   # only the in-plane offset matters; slices differ along the normal
     return float(np.linalg.norm(d)) <= tol_px * min(a.spacing)
-
-
-def resample_to_grid(stack: np.ndarray, src: PlaneGrid, dst: PlaneGrid, *, order: int) -> np.ndarray:
-    """Resample ``stack[..., rows, cols]`` from grid ``src`` onto grid ``dst`` (same plane).
-
-    This one operation covers the curation of odd slices: another pixel spacing (rescale),
-    an in-plane rotation or flip (normal parallel), and the centre crop / zero pad (points of
-    ``dst`` outside ``src`` become 0). ``order`` 1 = linear for pixels, 0 = nearest for masks.
-    When every sampling point falls on a source pixel (pure 90-degree rotations, flips and
-    integer shifts) pixels are copied exactly.
-    """
-    jj, ii = np.meshgrid(np.arange(dst.rows), np.arange(dst.cols), indexing="ij")
-    points = dst.origin + ii[..., None] * dst.u + jj[..., None] * dst.v - src.origin
-    # Solve points = i_s * u_s + j_s * v_s (least squares handles the off-plane residual).
-    basis = np.stack([src.u, src.v], axis=1)                       # (3, 2)
-    coeffs = points.reshape(-1, 3) @ np.linalg.pinv(basis).T        # (N, 2): i_s, j_s
-    i_s, j_s = coeffs[:, 0].reshape(ii.shape), coeffs[:, 1].reshape(ii.shape)
-    lead = stack.shape[:-2]
-    flat = stack.reshape((-1,) + stack.shape[-2:])
-    ri, rj = np.rint(i_s), np.rint(j_s)
-    if order == 0 or (np.abs(i_s - ri).max() < _INTEGER_TOL and np.abs(j_s - rj).max() < _INTEGER_TOL):
-        out = np.zeros((flat.shape[0], dst.rows, dst.cols), dtype=stack.dtype)
-        ri, rj = ri.astype(int), rj.astype(int)
-        inside = (ri >= 0) & (ri < src.cols) & (rj >= 0) & (rj < src.rows)
-        out[:, inside] = flat[:, rj[inside], ri[inside]]
-    elif np.ptp(i_s, axis=0).max() < _INTEGER_TOL and np.ptp(j_s, axis=1).max() < _INTEGER_TOL:
-        # Axis-aligned (rescale, shift, flip): separable. An integer downscale (512 → 256)
-        # samples block centres, where linear interpolation is exactly the block mean.
-        blocks = _block_factors(j_s[:, 0], src.rows), _block_factors(i_s[0, :], src.cols)
-        if blocks[0] and blocks[1] and np.issubdtype(stack.dtype, np.unsignedinteger):
-            out = _block_mean(flat, *blocks[0], *blocks[1])
-        else:
-            out = _separable_linear(flat, j_s[:, 0], i_s[0, :])
-    else:
-        out = np.zeros((flat.shape[0], dst.rows, dst.cols), dtype=stack.dtype)
-        coords = np.stack([j_s, i_s])
-        for t in range(flat.shape[0]):
-            out[t] = _to_dtype(ndimage.map_coordinates(flat[t].astype(np.float32), coords,
-                                                       order=1, mode="constant", cval=0.0),
-                               stack.dtype)
-    return out.reshape(lead + (dst.rows, dst.cols))
-
-
-def _block_factors(coords: np.ndarray, n_in: int) -> tuple[int, int, int] | None:
-    """(factor, first index, count) when ``coords`` are the centres of consecutive blocks inside the
-    source (coords[k] = start + f*k + (f-1)/2 for an integer f >= 1); else None."""
-    if len(coords) < 2:
-        return None
-    step = coords[1] - coords[0]
-    f = int(round(step))
-    if f < 1 or abs(step - f) > _INTEGER_TOL:
-        return None
-    start = coords[0] - (f - 1) / 2
-    if abs(start - round(start)) > _INTEGER_TOL or not np.allclose(np.diff(coords), f, atol=_INTEGER_TOL):
-        return None
-    start = int(round(start))
-    if start < 0 or start + f * len(coords) > n_in:
-        return None
-    return f, start, len(coords)
-
-
-def _block_mean(flat: np.ndarray, fr: int, r0: int, out_r: int, fc: int, c0: int,
-                out_c: int) -> np.ndarray:
-    """Mean over fr x fc blocks by strided integer adds (no float copies), rounded half up."""
-    n = flat.shape[0]
-    acc = np.zeros((n, out_r, out_c), np.uint64 if flat.dtype.itemsize > 2 else np.uint32)
-    for dr in range(fr):
-        for dc in range(fc):
-            acc += flat[:, r0 + dr: r0 + dr + fr * out_r: fr, c0 + dc: c0 + dc + fc * out_c: fc]
-    k = fr * fc
-    return ((acc + k // 2) // k).astype(flat.dtype)
-
-
-def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        values = np.clip(np.rint(values), info.min, info.max)
-    return values.astype(dtype)
-
-
-def _linear_weights(coords: np.ndarray, n_in: int) -> sparse.csr_matrix:
-    """(len(coords) x n_in) matrix of linear interpolation weights; outside samples count as 0."""
-    lo = np.floor(coords).astype(int)
-    frac = coords - lo
-    rows = np.repeat(np.arange(len(coords)), 2)
-    cols = np.stack([lo, lo + 1], axis=1).reshape(-1)
-    vals = np.stack([1.0 - frac, frac], axis=1).reshape(-1)
-    keep = (cols >= 0) & (cols < n_in) & (vals > 0)
-    return sparse.csr_matrix((vals[keep].astype(np.float32), (rows[keep], cols[keep])),
-                             shape=(len(coords), n_in))
-
-
-def _separable_linear(flat: np.ndarray, rows_src: np.ndarray, cols_src: np.ndarray) -> np.ndarray:
-    """Bilinear resampling of ``flat[t, r, c]`` at rows ``rows_src`` x columns ``cols_src``.
-
-    Far cheaper than per-point interpolation for the common cases (downscaling a 512 matrix,
-    another pixel spacing): two sparse products over all frames at once.
-    """
-    n, r, c = flat.shape
-    wr, wc = _linear_weights(rows_src, r), _linear_weights(cols_src, c)
-    a = np.ascontiguousarray(flat.transpose(1, 0, 2), dtype=np.float32).reshape(r, n * c)
-    b = (wr @ a).reshape(len(rows_src), n, c).transpose(1, 0, 2).reshape(n * len(rows_src), c)
-    out = (wc @ b.T).T.reshape(n, len(rows_src), len(cols_src))
-    return _to_dtype(out, flat.dtype)
 
 
 def stack_affine(grid0: PlaneGrid, slice_step: np.ndarray) -> np.ndarray:

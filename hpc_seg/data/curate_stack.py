@@ -13,9 +13,14 @@ import numpy as np
 from hpc_seg.data.curate import (Issue, SliceUnit, Target, choose_target, dedupe_positions,
                                  drop_other_normals, group_slice_units, modal_normal,
                                  regularise_positions, set_positions, split_complete_repeats)
-from hpc_seg.data.curate_geometry import (PlaneGrid, resample_to_grid, rot90_stack, same_grid,
+from hpc_seg.data.curate_geometry import (PlaneGrid, rot90_stack, same_grid,
                                           stack_affine)
+from hpc_seg.data.curate_resample import resample_to_grid
 from hpc_seg.data.dicom_read import DicomFrame
+
+
+#: a slice further than this from the stack's regular grid is logged as off-grid
+OFF_GRID_MM = 0.05
 
 
 @dataclass(slots=True)
@@ -179,6 +184,14 @@ def build_stack(subject: str, units: list[SliceUnit], masks: dict[str, np.ndarra
     positions = [pos for _, pos, _ in slices]
     step = (positions[-1] - positions[0]) / (n_k - 1) if n_k > 1 else spacing
     affine = stack_affine(g.at_position(target.normal, positions[0]), target.normal * step)
+    # One affine describes a regular grid; a kept slice off that grid (a repeated location
+    # < 1 mm away, jitter) keeps its true position in slice_positions_mm and is logged here.
+    for k, (unit, pos, _filled) in enumerate(slices):
+        offset = pos - (positions[0] + k * step)
+        if abs(offset) > OFF_GRID_MM:
+            issues.append(Issue(subject, "off_grid_slice",
+                                "kept; the affine places it on the regular slice grid",
+                                unit.first.file, f"slice {k} is {offset:+.3f} mm off the grid"))
     stack = CuratedStack(subject, subject, False, pixels, mask, g.spacing, float(spacing),
                          [round(p, 4) for p in positions], list(target.frame_times_ms), affine,
                          float(target.scale_factor), [u.series_number for u, _, _ in slices], files)

@@ -11,6 +11,8 @@ import io
 import logging
 import time
 import uuid
+import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,13 +55,12 @@ class ChunkResult:
     n_stacks: int = 0
 
 
-def load_masks(src: Path, pid: str) -> dict[str, np.ndarray] | None:
-    """Masks of one patient keyed by SOPInstanceUID, or None when the cohort has none."""
+def open_masks(src: Path, pid: str):
+    """Masks of one patient as a lazy mapping SOPInstanceUID → array (``np.load`` of the npz),
+    or None when the cohort has none. Only the entries of files actually used get decompressed
+    (the file also holds the long-axis images' masks). Close it after use."""
     path = masks_path(src, pid)
-    if not path.is_file():
-        return None
-    with np.load(path) as npz:
-        return {k: npz[k] for k in npz.files}
+    return np.load(path) if path.is_file() else None
 
 
 def process_patient(opts: ChunkOptions, patient: PatientFolder,
@@ -87,11 +88,16 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
                             "no study/sax_* folder with files"))
     masks = None
     try:
-        masks = load_masks(opts.src, patient.pid)
-    except Exception as exc:  # a broken mask file must not lose the images
+        masks = open_masks(opts.src, patient.pid)
+        stacks, more = curate_patient(patient.pid, frames, masks) if patient.files else ([], [])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        # A broken mask file must not lose the images: curate again without masks.
         issues.append(Issue(patient.pid, "mask_unreadable", "stacks written without masks",
                             str(masks_path(opts.src, patient.pid)), f"{type(exc).__name__}: {exc}"))
-    stacks, more = curate_patient(patient.pid, frames, masks) if patient.files else ([], [])
+        stacks, more = curate_patient(patient.pid, frames, None) if patient.files else ([], [])
+    finally:
+        if masks is not None:
+            masks.close()
     issues += more
     volume_rows = [T.volume_row(s, patient.pid, patient.split) for s in stacks]
     header: dict[str, dict[str, str]] = {}

@@ -210,8 +210,8 @@ def build_labels(volumes_dir: Path, out_dir: Path, truth_csv: Path | None,
                             counts={k: {c: int(v) for c, v in r.items()} for k, r in counts.iterrows()},
                             masks_in="volumes" if shipped else "masks")
     atomic_write_bytes(json.dumps({**asdict(summary), "ed_rule": ed_rule}, indent=2).encode(), done)
-    log.info("labels: %d stacks labelled, %d skipped; confidence sets:\n%s", len(stacks),
-             len(skipped), counts.to_string())
+    log.info("labels: %d stacks labelled, %d skipped; patients in p05/p10/p15: %s", len(stacks),
+             len(skipped), "/".join(str(int(counts.loc[k, "total"])) for k in ("p05", "p10", "p15")))
     return summary
 
 

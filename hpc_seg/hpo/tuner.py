@@ -67,7 +67,6 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False) -> Search
         raise ConfigError(f"[search] asha.max_t={max_t} is beyond the trials' {planned} epochs")
 
     study = _open_study(cfg, url)
-    fail_stale_trials(study, cfg.stale_after_s)
     trials = study.get_trials(deepcopy=False)
     finished = sum(t.state in FINISHED for t in trials)
     target = cfg.target_trials
@@ -80,6 +79,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False) -> Search
         raise ConfigError(f"study {cfg.study_name!r} in {redact(url)} already has {len(started)} "
                           f"trial(s), {finished} finished of {target}; pass --resume to continue it, "
                           "or set another [search] study_name")
+    fail_stale_trials(study, cfg.stale_after_s)
     _enqueue_fixed_points(cfg, study)
     todo = target - finished
     log.info("study %s: %d of %d trials finished, running %d more (storage %s)",
@@ -260,7 +260,7 @@ def _fit(cfg: SearchConfig, study: optuna.Study, dists: dict[str, BaseDistributi
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(train_trial, ctx=ctx), resources),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=asha, num_samples=todo,
-                                    max_concurrent_trials=cfg.max_concurrent,
+                                    max_concurrent_trials=cfg.max_concurrent, reuse_actors=True,
                                     trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(name=name,
                                   storage_path=str(tune_dir),

@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpc_seg.data.shards import atomic_write_bytes
+from hpc_seg.data.shards import atomic_write_bytes, decode_array
 from hpc_seg.errors import InputError
 from hpc_seg.studies.hadnet_predict import predict
-from hpc_seg.train.hadnet_data import (labels_to_classes, read_pre_rows, restore_to_original,
-                                       row_tensors)
+from hpc_seg.train.hadnet_data import labels_to_classes, read_pre_rows, restore_to_original
 from hpc_seg.train.hadnet_metrics import region_dice
 
 log = logging.getLogger(__name__)
@@ -40,10 +39,10 @@ def ground_truth(row: dict) -> np.ndarray:
     seg = Path(str(row.get("source_dir") or "")) / f"{row['case_id']}_seg.nii.gz"
     if seg.is_file():
         return labels_to_classes(np.asarray(nib.load(seg).dataobj))
-    _, label, _ = row_tensors(row)
-    if label is None:
+    if row.get("label") is None:
         raise InputError(f"case {row['case_id']}: no label in the cohort and no {seg}")
-    return restore_to_original(label.numpy().astype(np.uint8), row)
+    label = decode_array(row["label"], row["label_shape"], row["label_dtype"])
+    return restore_to_original(label.astype(np.uint8), row)
 
 
 def dice_rows(name: str, pred_dir: Path, rows: list[dict]) -> list[dict]:
@@ -113,7 +112,8 @@ def evaluate(models: dict[str, str | Path], pre_dir: str | Path, out_dir: str | 
     pre_dir, out_dir = Path(pre_dir), Path(out_dir)
     if not models:
         raise InputError("evaluate: no models given")
-    rows = list(read_pre_rows(pre_dir, split))
+    # Geometry and labels only: the images are re-read, one at a time, by predict.
+    rows = [{k: v for k, v in r.items() if k != "image"} for r in read_pre_rows(pre_dir, split)]
     if not rows:
         raise InputError(f"{pre_dir}: no cases in split {split!r}")
     per_case = []

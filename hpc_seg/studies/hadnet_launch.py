@@ -28,14 +28,9 @@ from hpc_seg.data.shards import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 
-def default_launch() -> Any:
-    """``LaunchConfig(executor="local")``: run in this process."""
-    from hpc_seg.launch import LaunchConfig
-
-    return LaunchConfig(executor="local")
-
-
 def _uses_slurm(launch: Any) -> bool:
+    if launch is None:
+        return False
     if launch.executor == "auto":
         return shutil.which("srun") is not None
     return launch.executor == "slurm"
@@ -44,10 +39,10 @@ def _uses_slurm(launch: Any) -> bool:
 def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: Path,
               *, name: str, config_hash: str | None = None,
               lineage: dict[str, Any] | None = None) -> Any:
-    """Run ``fn(*args)`` on every rank ``launch`` asks for; return rank 0's result."""
-    launch = launch or default_launch()
+    """Run ``fn(*args)`` on every rank ``launch`` asks for (``None``: here); rank 0's result."""
     out_dir = Path(out_dir)
-    world = launch.nodes * launch.tasks_per_node
+    nodes, tasks = (launch.nodes, launch.tasks_per_node) if launch is not None else (1, 1)
+    world = nodes * tasks
     t0 = time.perf_counter()
     info: dict[str, Any] = {}
     if _uses_slurm(launch):
@@ -62,15 +57,15 @@ def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: 
     elif world > 1:
         from hpc_seg.train.hadnet_spawn import spawn_ranks
 
-        if launch.nodes != 1:
+        if nodes != 1:
             from hpc_seg.errors import ConfigError
 
-            raise ConfigError(f"[launch] executor 'local' runs on one node, but nodes = {launch.nodes}")
+            raise ConfigError(f"[launch] executor 'local' runs on one node, but nodes = {nodes}")
         result = spawn_ranks(world, fn, *args)[0]
     else:
         result = fn(*args)
-    record = {"name": name, "executor": "slurm" if info else "local", "nodes": launch.nodes,
-              "tasks_per_node": launch.tasks_per_node, **info, "config_hash": config_hash,
+    record = {"name": name, "executor": "slurm" if info else "local", "nodes": nodes,
+              "tasks_per_node": tasks, **info, "config_hash": config_hash,
               "inputs": lineage or {}, "result": str(result),
               "seconds": time.perf_counter() - t0}
     atomic_write_bytes(json.dumps(record, indent=2).encode(), out_dir / "launch.json")

@@ -52,12 +52,8 @@ def _rows(src: Path, pad_size: list[int], split: str | None) -> Iterator[dict[st
                              f"was trained at {pad_size}; predict from the raw NIfTI folder instead")
         yield from read_pre_rows(src, split)
         return
-    subjects = find_raw_subjects(src)
-    if not subjects:
-        raise InputError(f"{src}: neither a preprocessed cohort (no preprocess.json) nor a folder of "
-                         "<subject>/<subject>_{flair,t1,t1ce,t2}.nii.gz")
-    for paths in subjects:
-        yield preprocess_raw_case(paths, pad_size)
+    for case in find_raw_subjects(src):  # raises InputError naming the layout it expected
+        yield preprocess_raw_case(case, pad_size)
 
 
 def save_label_map(labels: np.ndarray, affine: np.ndarray, path: Path) -> Path:

@@ -17,7 +17,8 @@ from hpc_seg.studies.pipeline import Context, StageFn
 
 def synth_cine(ctx: Context) -> dict[str, Any]:
     """Generate a synthetic Kaggle-like cine DICOM cohort ([synth_cine]: patients, seed, options)."""
-    from hpc_seg.data.synth.cine import CineSynthConfig, generate_cine_cohort
+    from hpc_seg.data.synth.cine import generate_cine_cohort
+    from hpc_seg.data.synth.cine_config import CineSynthConfig
 
     table = dict(ctx.table("synth_cine"))
     patients = int(table.pop("patients", 8))

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,33 +66,34 @@ def rank_slots(rank: int, world_size: int, grad_accum: int) -> list[int]:
     return [j * world_size + rank for j in range(grad_accum)]
 
 
-# --- the data engineer's API (hpc_seg.data.brats_*), behind one import ------------------------
-
-def _brats():
-    """The BraTS preprocessing module (imported lazily: it pulls nibabel/scipy)."""
-    from hpc_seg.data import brats_pre
-
-    return brats_pre
-
+# --- the data engineer's API (hpc_seg.data.brats_*), imported lazily (nibabel, scipy) ---------
 
 def labels_to_classes(seg: np.ndarray) -> np.ndarray:
     """BraTS labels 0/1/2/4 -> classes 0..3."""
-    return _brats().labels_to_classes(seg)
+    from hpc_seg.data.brats_reader import labels_to_classes as f
+
+    return f(seg)
 
 
 def classes_to_labels(cls: np.ndarray) -> np.ndarray:
     """Classes 0..3 -> BraTS labels 0/1/2/4."""
-    return _brats().classes_to_labels(cls)
+    from hpc_seg.data.brats_reader import classes_to_labels as f
+
+    return f(cls)
 
 
 def restore_to_original(pred_classes_padded: np.ndarray, row: dict) -> np.ndarray:
     """Undo padding/cropping and the bounding box: classes on the case's original grid."""
-    return _brats().restore_to_original(np.asarray(pred_classes_padded), row)
+    from hpc_seg.data.brats_preprocess import restore_to_original as f
+
+    return f(np.asarray(pred_classes_padded), row)
 
 
-def read_pre_rows(pre_dir: str | Path, split: str | None) -> list[dict]:
-    """Rows (with geometry) of a preprocessed cohort, one split or all (``None``)."""
-    return list(_brats().read_cases(Path(pre_dir), split=split))
+def read_pre_rows(pre_dir: str | Path, split: str | None) -> Iterator[dict]:
+    """Rows (with geometry) of a preprocessed cohort, one split or all (``None``), streamed."""
+    from hpc_seg.data.brats_shards import read_cases
+
+    return read_cases(Path(pre_dir), split=split)
 
 
 def row_tensors(row: dict) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -99,57 +102,45 @@ def row_tensors(row: dict) -> tuple[torch.Tensor, torch.Tensor | None, torch.Ten
     Kept in their compact stored dtypes (a rank holds its share of the cohort in memory: at the
     published size float16 + uint8 is ~40 MB a case); the loops cast on the device.
     """
-    image, label, mask = _brats().case_tensors(row)
-    image = np.asarray(image)
-    return (torch.as_tensor(image if image.dtype in (np.float16, np.float32) else image.astype(np.float32)),
-            None if label is None else torch.as_tensor(np.asarray(label).astype(np.uint8)),
-            torch.as_tensor(np.asarray(mask), dtype=torch.bool))
+    from hpc_seg.data.brats_preprocess import case_tensors
+
+    image, label, mask = case_tensors(row, compact=True)
+    return (torch.as_tensor(image), None if label is None else torch.as_tensor(label),
+            torch.as_tensor(mask))
 
 
-def find_raw_subjects(root: str | Path) -> list[dict[str, Path]]:
-    """Subjects of a raw BraTS-layout folder: ``{sequence: path}`` per subject (with ``dir``)."""
-    root = Path(root)
-    out = []
-    for flair in sorted(root.glob("*/*_flair.nii.gz")) + sorted(root.glob("*/*/*_flair.nii.gz")):
-        subject = flair.name[: -len("_flair.nii.gz")]
-        if flair.parent.name != subject:
-            continue
-        paths = {seq: flair.parent / f"{subject}_{seq}.nii.gz" for seq in ("flair", "t1", "t1ce", "t2")}
-        out.append({**paths, "dir": flair.parent, "subject": subject})
-    return out
+def find_raw_subjects(root: str | Path) -> list[Any]:
+    """Subjects of a raw BraTS-layout folder (``<subject>/`` or ``{HGG,LGG}/<subject>/``)."""
+    from hpc_seg.data.brats_reader import find_cases
+
+    return find_cases(root)
 
 
-def preprocess_raw_case(paths: dict[str, Path], pad_size: list[int]) -> dict:
+def preprocess_raw_case(case: Any, pad_size: list[int]) -> dict:
     """Normalise and pad one raw case to ``pad_size`` (the model's), as in training."""
-    return _brats().preprocess_case(paths, list(pad_size))
+    from hpc_seg.data.brats_preprocess import preprocess_case
 
-
-def split_case_ids(pre_dir: str | Path, split: str) -> list[str]:
-    """``case_id``s of ``split`` in the order that defines case indices (sorted)."""
-    from hpc_seg.data.shards import read_table
-
-    table = read_table(Path(pre_dir) / "cases", columns=["case_id", "split"])
-    return sorted(c for c, s in zip(table.column("case_id").to_pylist(),
-                                   table.column("split").to_pylist()) if s == split)
+    return preprocess_case(case, list(pad_size))
 
 
 def split_size(pre_dir: str | Path, split: str) -> int:
     """Number of cases of ``split`` in a preprocessed cohort (reads two small columns)."""
-    return len(split_case_ids(pre_dir, split))
+    from hpc_seg.data.brats_shards import case_index
+
+    return len(case_index(Path(pre_dir), split))
 
 
 def load_cases(pre_dir: str | Path, split: str, rank: int = 0, world_size: int = 1) -> list[Case]:
     """This rank's cases of ``split``: indices ``i % world_size == rank`` in ``case_id`` order."""
-    order = {cid: i for i, cid in enumerate(split_case_ids(pre_dir, split))}
-    mine = {cid for cid, i in order.items() if i % world_size == rank}
+    from hpc_seg.data.brats_shards import case_index, read_cases
+
+    order = {cid: i for i, cid in enumerate(case_index(Path(pre_dir), split))}
     cases = []
-    for row in _brats().read_cases(Path(pre_dir), split=split):
-        if row["case_id"] not in mine:
-            continue
+    for row in read_cases(Path(pre_dir), split=split, rank=rank, world_size=world_size):
         image, label, mask = row_tensors(row)
         cases.append(Case(index=order[row["case_id"]], case_id=str(row["case_id"]),
                           image=image, label=label, mask=mask))
-    return sorted(cases, key=lambda c: c.index)
+    return cases
 
 
 def toy_cases(n: int, shape: tuple[int, int, int], seed: int = 0, start_index: int = 0

@@ -31,7 +31,8 @@ from hpc_seg.data.slices import read_meta
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.models.unet2d import Unet2d
 from hpc_seg.train.augment import augment_batch
-from hpc_seg.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
+from hpc_seg.train.checkpoint import (list_checkpoints, load_latest, rng_state, save_checkpoint,
+                                      set_rng_state)
 from hpc_seg.train.config2d import TrainConfig
 from hpc_seg.train.losses import LOSSES
 from hpc_seg.train.metrics import METRIC_NAMES, image_metrics
@@ -105,7 +106,10 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
                                   weight_decay=cfg.weight_decay)
     run = _Run(model, optimizer)
     ckpt_dir = out_dir / "checkpoints"
-    resumed_from = _restore(run, ckpt_dir, config, device) if resume else 0
+    if not resume:  # a fresh start must never later resume from the old run's newer files
+        for old in list_checkpoints(ckpt_dir):
+            old.unlink()
+    resumed_from = _restore(run, ckpt_dir, config) if resume else 0
     spe = train_ds.batches_per_epoch()
     schedules = {"frozen": OneCycle(cfg.lr, cfg.epochs_frozen * spe),
                  "unfrozen": OneCycle(cfg.lr * cfg.unfrozen_lr_factor, cfg.epochs_unfrozen * spe)}
@@ -198,8 +202,10 @@ def _save(run: _Run, ckpt_dir: Path, config: dict, stage: str, keep: int) -> Pat
         raise output_error(ckpt_dir, exc) from None
 
 
-def _restore(run: _Run, ckpt_dir: Path, config: dict, device: torch.device) -> int:
-    state = load_latest(ckpt_dir, map_location=device)
+def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
+    # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and
+    # optimiser moments to the parameters' device.
+    state = load_latest(ckpt_dir, map_location="cpu")
     if state is None:
         return 0
     if state.get("config") != config:

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpc_seg.data.curate_geometry import (PlaneGrid, grid_from_dicom, resample_to_grid,
-                                          rot90_stack, stack_affine)
+from hpc_seg.data.curate_geometry import PlaneGrid, grid_from_dicom, rot90_stack, stack_affine
+from hpc_seg.data.curate_resample import resample_to_grid
 from hpc_seg.data.ingest import IngestConfig, ingest
 from hpc_seg.data.shards import decode_array
 from tests.data.cine_dicom_fixtures import (resampled_slice_geometry, rotated_slice_geometry,
@@ -204,6 +204,23 @@ def test_integer_downscale_is_the_block_mean():
     out = resample_to_grid(stack, src, dst, order=1)
     expect = stack.reshape(2, 256, 2, 150, 2).astype(float).mean(axis=(2, 4))
     assert np.abs(out - expect).max() <= 0.5
-    # The same through the general (sparse) path, by making the dtype signed.
+    # The same through the general separable path, by making the dtype signed.
     general = resample_to_grid(stack.astype(np.int32), src, dst, order=1)
     assert np.abs(general - expect).max() <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_nearest_resampling_of_masks_matches_pointwise_rounding(flip):
+    rng = np.random.default_rng(3)
+    u = np.array([0, -0.5, 0]) if flip else np.array([0, 0.5, 0])
+    src = PlaneGrid(np.array([0.0, 3.0 if flip else 0, 0]), u, np.array([0.5, 0, 0]), 12, 7)
+    dst = PlaneGrid(np.array([-0.25, 0.25, 0]), np.array([0, 1.0, 0]), np.array([1.0, 0, 0]), 8, 5)
+    mask = rng.integers(0, 4, size=(2, 12, 7)).astype(np.uint8)
+    out = resample_to_grid(mask, src, dst, order=0)
+    for j in range(8):
+        for i in range(5):
+            p = dst.origin + i * dst.u + j * dst.v - src.origin
+            ii = int(np.rint(p @ src.u / (src.u @ src.u)))
+            jj = int(np.rint(p @ src.v / (src.v @ src.v)))
+            want = mask[:, jj, ii] if 0 <= ii < 7 and 0 <= jj < 12 else [0, 0]
+            assert list(out[:, j, i]) == list(want), (j, i)

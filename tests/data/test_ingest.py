@@ -203,3 +203,13 @@ def test_engine_choice():
     assert choose_engine(IngestConfig(), 10)[0] == "local"
     assert choose_engine(IngestConfig(ray_address="auto"), 10)[0] == "ray"
     assert choose_engine(IngestConfig(engine="ray"), 10) == ("ray", "requested")
+
+
+def test_broken_mask_file_keeps_the_images(cohort, tmp_path):
+    (cohort / "masks").mkdir()
+    (cohort / "masks" / "3.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    ingest(cohort, tmp_path / "out", LOCAL)
+    vols = pd.read_parquet(tmp_path / "out" / "volumes").set_index("stack_id")
+    assert vols.loc["3", "mask"] is None and vols.loc["3", "pixels"] is not None
+    issues = pd.read_parquet(tmp_path / "out" / "issues")
+    assert "mask_unreadable" in set(issues[issues.patient_id == "3"].problem)

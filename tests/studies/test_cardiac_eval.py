@@ -9,7 +9,7 @@ import pytest
 from hpc_seg.report.ef import ef_summary, ml_per_pixel, patient_ef, stack_ef
 from hpc_seg.studies.cardiac_eval import evaluate
 from hpc_seg.train.loop2d import train_segmenter
-from tests.train.conftest import cohort, tiny_config  # noqa: F401 - the fixture is shared
+from tests.train.cohort import cohort, tiny_config  # noqa: F401 - the fixture is shared
 
 GEOMETRY = pd.DataFrame([
     {"stack_id": "1", "subject_id": "1", "patient_id": "1", "rotated_90": False, "rows": 100,

@@ -103,7 +103,7 @@ def test_patient_without_truth_is_in_no_set(tmp_path):
 def test_model_predictions_as_label_source(cohort, tmp_path):
     from hpc_seg.data.labels import load_stack_masks
     from hpc_seg.train.loop2d import train_segmenter
-    from tests.train.conftest import tiny_config
+    from tests.train.cohort import tiny_config
 
     model = train_segmenter(tiny_config(epochs_frozen=0, epochs_unfrozen=1, augment="none"),
                             cohort["slices"], tmp_path / "run").model_path

@@ -10,7 +10,7 @@ from hpc_seg.config import from_dict, to_dict
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.train.config2d import TrainConfig
 from hpc_seg.train.loop2d import load_model, predict_slices, train_segmenter
-from tests.train.conftest import tiny_config
+from tests.train.cohort import tiny_config
 
 REPORT_KEYS = {"epoch", "val_loss", "dice_lv", "dice_my", "dice_fg", "accuracy", "checkpoint"}
 

@@ -40,11 +40,17 @@ class _Wobble:
         return cls(normals=n, freqs=rng.uniform(1.0, fmax, k), phases=rng.uniform(0, 2 * np.pi, k),
                    amps=rng.uniform(0.3, 1.0, k) * amp / np.sqrt(k))
 
+    @property
+    def max(self) -> float:
+        """An upper bound of the function (to limit evaluation to where it can matter)."""
+        return 1.0 + float(np.abs(self.amps).sum())
+
     def __call__(self, ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> np.ndarray:
+        # float32 scalars: NumPy 2 would promote float32 arrays to float64 with float64 scalars.
         out = np.ones(np.broadcast_shapes(ux.shape, uy.shape, uz.shape), np.float32)
-        for n, f, p, a in zip(self.normals, self.freqs, self.phases, self.amps):
-            out += np.float32(a) * np.cos(np.float32(f) * (n[0] * ux + n[1] * uy + n[2] * uz)
-                                          + np.float32(p)).astype(np.float32)
+        for n, f, p, a in zip(self.normals.astype(np.float32), self.freqs.astype(np.float32),
+                              self.phases.astype(np.float32), self.amps.astype(np.float32)):
+            out += a * np.cos(f * (n[0] * ux + n[1] * uy + n[2] * uz) + p)
         return out
 
 
@@ -98,9 +104,9 @@ def draw_anatomy(rng: np.random.Generator, lgg_fraction: float = 0.25) -> Anatom
     return Anatomy(
         grade=grade, rotation=_rotation(angles), shift=rng.uniform(-5, 5, 3),
         brain_axes=brain_axes, csf_mm=rng.uniform(1.5, 3.5), skull_mm=rng.uniform(5.0, 7.0),
-        scalp_mm=rng.uniform(4.0, 7.0), cortex_mm=rng.uniform(3.0, 4.5),
+        scalp_mm=rng.uniform(4.0, 7.0), cortex_mm=rng.uniform(4.5, 6.5),
         ventricle_scale=rng.uniform(0.7, 1.4),
-        brain_wobble=_Wobble.draw(rng, 6, 0.05, 2.5), cortex_wobble=_Wobble.draw(rng, 12, 0.5, 14.0),
+        brain_wobble=_Wobble.draw(rng, 6, 0.05, 2.5), cortex_wobble=_Wobble.draw(rng, 16, 0.7, 16.0),
         tumour_centre=centre, core_radius=core_radius, necrosis_fraction=float(necrosis_fraction),
         edema_factor=edema_factor, enhancement=str(enhancement),
         core_wobble=_Wobble.draw(rng, 6, 0.25), necrosis_wobble=_Wobble.draw(rng, 5, 0.25),
@@ -130,9 +136,12 @@ def head_coordinates(anatomy: Anatomy, shape: tuple[int, int, int], spacing: flo
     return hx.astype(np.float32), hy.astype(np.float32), hz.astype(np.float32)
 
 
-def _radial(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: np.ndarray
+def _radial(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: np.ndarray,
+            where: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Distance from ``c`` and the unit direction components."""
+    """Distance from ``c`` and the unit direction components (of the voxels ``where`` only)."""
+    if where is not None:
+        x, y, z = x[where], y[where], z[where]
     dx, dy, dz = x - np.float32(c[0]), y - np.float32(c[1]), z - np.float32(c[2])
     d = np.sqrt(dx * dx + dy * dy + dz * dz) + np.float32(1e-6)
     return d, dx / d, dy / d, dz / d
@@ -160,10 +169,12 @@ def tissue_and_labels(anatomy: Anatomy, shape: tuple[int, int, int], spacing: fl
     brain = depth > 0
     tissue[brain] = WM
     # Cortex: a GM shell of varying thickness; where it is thickest, a CSF-filled sulcus.
-    d, ux, uy, uz = _radial(x, y, z, np.zeros(3))
-    folds = a.cortex_wobble(ux, uy, uz)
-    tissue[brain & (depth < a.cortex_mm * folds)] = GM
-    tissue[brain & (depth < a.cortex_mm * (folds - 1.25) * 2.0)] = CSF
+    shell = brain & (depth < a.cortex_mm * a.cortex_wobble.max)
+    _, ux, uy, uz = _radial(*np.broadcast_arrays(x, y, z), np.zeros(3), shell)
+    folds, dshell = a.cortex_wobble(ux, uy, uz), depth[shell]
+    cortex = np.where(dshell < a.cortex_mm * (folds - 1.2) * 2.0, CSF,
+                      np.where(dshell < a.cortex_mm * folds, GM, WM))
+    tissue[shell] = cortex
     # Deep grey matter (basal ganglia / thalami) and the lateral ventricles, mirrored in x.
     for side in (-1.0, 1.0):
         nuclei = ((x - side * 17) / 9) ** 2 + ((y - 2) / 14) ** 2 + ((z + 2) / 10) ** 2 < 1
@@ -177,28 +188,38 @@ def tissue_and_labels(anatomy: Anatomy, shape: tuple[int, int, int], spacing: fl
 
 
 def _tumour(a: Anatomy, x, y, z, tissue: np.ndarray, brain: np.ndarray) -> np.ndarray:
-    """Paint the tumour into ``tissue`` (in place) and return the label map."""
-    d, ux, uy, uz = _radial(x, y, z, a.tumour_centre)
-    core = brain & (d < a.core_radius * a.core_wobble(ux, uy, uz))
+    """Paint the tumour into ``tissue`` (in place) and return the label map.
+
+    The shapes are evaluated only on the voxels the edema could reach (the rest of the head
+    cannot be tumour), which keeps the 1 mm grid cheap.
+    """
+    labels = np.zeros(tissue.shape, np.uint8)
+    x, y, z = np.broadcast_arrays(x, y, z)
+    c = a.tumour_centre
+    reach_max = a.core_radius * a.edema_factor * a.edema_wobble.max
+    near = brain & ((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2 < reach_max ** 2)
+    if not near.any():
+        return labels
+    d, ux, uy, uz = _radial(x, y, z, c, near)
+    local = tissue[near]
+    core_r = a.core_radius * a.core_wobble(ux, uy, uz)
+    core = d < core_r
     necrotic = core & (d < a.core_radius * a.necrosis_fraction * a.necrosis_wobble(ux, uy, uz))
     # Edema spreads along white matter: it reaches further inside WM than in GM.
     reach = a.core_radius * a.edema_factor * a.edema_wobble(ux, uy, uz)
-    edema = brain & ~core & ((d < reach) & (tissue == WM) | (d < 0.8 * reach) & (tissue != CSF))
+    edema = ~core & ((d < reach) & (local == WM) | (d < 0.8 * reach) & (local != CSF))
     enhancing = core & ~necrotic
     if a.enhancement == "thin":
         # A 1-2 mm rim: the rest of the core is non-enhancing.
-        rim = core & (d > a.core_radius * a.core_wobble(ux, uy, uz) - 2.0)
+        rim = core & (d > core_r - 2.0)
         necrotic |= enhancing & ~rim
         enhancing &= rim
     elif a.enhancement in ("patchy", "none"):
-        keep = a.patch_wobble(ux, uy, uz) > (1.1 if a.enhancement == "patchy" else np.inf)
+        keep = a.patch_wobble(ux, uy, uz) > (1.15 if a.enhancement == "patchy" else np.inf)
         necrotic |= enhancing & ~keep
         enhancing &= keep
-    labels = np.zeros(tissue.shape, np.uint8)
-    labels[edema] = LABEL_ED
-    labels[necrotic] = LABEL_NCR
-    labels[enhancing] = LABEL_ET
-    tissue[edema] = EDEMA
-    tissue[necrotic] = NECROSIS
-    tissue[enhancing] = ENHANCING
+    lab = np.zeros(d.shape, np.uint8)
+    lab[edema], lab[necrotic], lab[enhancing] = LABEL_ED, LABEL_NCR, LABEL_ET
+    local[edema], local[necrotic], local[enhancing] = EDEMA, NECROSIS, ENHANCING
+    labels[near], tissue[near] = lab, local
     return labels

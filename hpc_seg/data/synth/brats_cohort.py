@@ -1,7 +1,8 @@
 """``hpc-seg synth brats``: a deterministic BraTS-2019-layout cohort of synthetic glioma cases.
 
 Layout: ``OUT/{HGG,LGG}/<subject>/<subject>_{flair,t1,t1ce,t2,seg}.nii.gz`` plus
-``OUT/manifest.json``. Subjects are ``BraTS19_SYN_<nnnn>_1`` (case index, zero-padded).
+``OUT/manifest.json`` and ``OUT/preview.png`` (a look at the first cases). Subjects are
+``BraTS19_SYN_<nnnn>_1`` (case index, zero-padded).
 
 Case ``i`` depends only on ``(seed, i)`` (``np.random.default_rng([seed, i])``), so the cohort is
 the same whatever the number of workers, and ``--cases 20`` is a prefix of ``--cases 40``.
@@ -42,7 +43,8 @@ class SynthBratsConfig:
     shape: tuple[int, int, int] = (96, 96, 64)
     """Grid (x, y, z). (240, 240, 155) with spacing 1.0 is the real BraTS grid."""
     spacing: float = 2.0
-    """Isotropic voxel size in mm."""
+    """Isotropic voxel size in mm (the head is ~170x200x150 mm whatever the grid; tests use
+    32x32x24 at 6.5 mm)."""
     noise: float = 0.03
     """Rician noise sigma as a fraction of the WM T1 intensity."""
     lgg_fraction: float = 0.25
@@ -50,18 +52,22 @@ class SynthBratsConfig:
     """Processes (default: CPU count, at most the number of cases)."""
     compresslevel: int = 1
     """gzip level of the .nii.gz files (1 is ~5x faster to write than nibabel's 9, ~10 % larger)."""
+    preview: int = 4
+    """Cases shown in ``OUT/preview.png`` (0: no preview)."""
 
     def __post_init__(self) -> None:
         if self.cases < 1:
             raise ConfigError(f"synth brats: cases must be >= 1, but got {self.cases}")
         if len(self.shape) != 3 or min(self.shape) < 16:
             raise ConfigError(f"synth brats: shape must be 3 sizes >= 16, but got {self.shape}")
-        if not 0.5 <= self.spacing <= 4.0:
-            raise ConfigError(f"synth brats: spacing must be in [0.5, 4] mm, but got {self.spacing}")
+        if not 0.5 <= self.spacing <= 8.0:
+            raise ConfigError(f"synth brats: spacing must be in [0.5, 8] mm, but got {self.spacing}")
         if not 0.0 <= self.noise <= 0.5:
             raise ConfigError(f"synth brats: noise must be in [0, 0.5], but got {self.noise}")
         if not 0.0 <= self.lgg_fraction <= 1.0:
             raise ConfigError(f"synth brats: lgg_fraction must be in [0, 1], but got {self.lgg_fraction}")
+        if self.preview < 0:
+            raise ConfigError(f"synth brats: preview must be >= 0, but got {self.preview}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"synth brats: workers must be >= 1, but got {self.workers}")
         self.shape = tuple(int(s) for s in self.shape)
@@ -142,7 +148,9 @@ def _write_case(cfg: SynthBratsConfig, out: str, index: int) -> dict:
 def _save_gz(img, path: Path, level: int) -> None:
     import gzip
 
-    with gzip.open(path, "wb", compresslevel=level) as fh:
+    # mtime=0 and no file name in the gzip header: the same case gives byte-identical files.
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                compresslevel=level, mtime=0) as fh:
         fh.write(img.to_bytes())
 
 
@@ -175,6 +183,10 @@ def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
     from hpc_seg.data.shards import atomic_write_bytes
 
     path = atomic_write_bytes(json.dumps(manifest, indent=1).encode(), out / "manifest.json")
+    if cfg.preview:
+        from hpc_seg.data.synth.brats_preview import preview_png
+
+        preview_png([out / e["dir"] for e in entries[:cfg.preview]], out / "preview.png")
     log.info("%s: %d case(s) (%d HGG, %d LGG)", out, len(entries),
              sum(e["grade"] == "HGG" for e in entries), sum(e["grade"] == "LGG" for e in entries))
     return path

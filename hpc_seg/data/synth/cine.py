@@ -19,7 +19,7 @@ import shutil
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
@@ -229,29 +229,26 @@ def generate_cine_cohort(out: Path, n_patients: int, seed: int,
     workers = max(1, min(config.n_workers, len(todo)))
     log.info("synth cine: %d patients (%d to do) into %s with %d worker(s)", n_patients,
              len(todo), out, workers)
-    with progress_bar("synth cine", total=n_patients, unit="patients", extra_unit="files") as bar:
-        bar.advance(len(entries))
-
-        def finish(res: PatientResult) -> None:
-            entries[res.pid] = res.entry
-            atomic_write_bytes(json.dumps(res.entry).encode(), done_dir / f"{res.pid}.json")
-            bar.advance(1, extra=res.n_files)
-
-        if workers == 1:
-            for pid in todo:
-                finish(generate_patient(seed, pid, n_patients, config, out))
-        else:
-            # spawn: the parent may hold threads (progress display); forking those is unsafe.
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
-                futures = [ex.submit(generate_patient, seed, pid, n_patients, config, out)
-                           for pid in todo]
-                try:
-                    for fut in as_completed(futures):
-                        finish(fut.result())
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+    # fork (Linux): workers start at the first submit, before the progress display starts its
+    # thread, and callers need no ``if __name__ == "__main__"`` guard as spawn would demand.
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) \
+        if workers > 1 else None
+    try:
+        futures = [pool.submit(generate_patient, seed, pid, n_patients, config, out)
+                   for pid in todo] if pool else []
+        with progress_bar("synth cine", total=n_patients, unit="patients",
+                          extra_unit="files") as bar:
+            bar.advance(len(entries))
+            results = (f.result() for f in as_completed(futures)) if pool else (
+                generate_patient(seed, pid, n_patients, config, out) for pid in todo)
+            for res in results:
+                entries[res.pid] = res.entry
+                atomic_write_bytes(json.dumps(res.entry).encode(), done_dir / f"{res.pid}.json")
+                bar.advance(1, extra=res.n_files)
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
     return _write_outputs(out, state["generator"], entries, n_patients)
 
 

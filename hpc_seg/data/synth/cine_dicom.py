@@ -9,13 +9,14 @@ so a reader recomputing positions from the headers gets the manifest's numbers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
 from hpc_seg.data.synth.cine_render import Plane
 
@@ -69,8 +70,12 @@ def rotate90(geom: Geometry) -> Geometry:
 
 
 def make_uid(*parts: object) -> str:
-    """A deterministic UID (2.25.<int>) derived from ``parts``."""
-    return generate_uid(prefix=None, entropy_srcs=[str(p) for p in parts])
+    """A deterministic UID ``2.25.<128-bit int>`` (the UUID-derived OID arc) from ``parts``.
+
+    (pydicom's ``generate_uid(prefix=None)`` ignores its entropy sources and is random.)
+    """
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
 def _ds(value: float) -> str:

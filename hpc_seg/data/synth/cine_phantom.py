@@ -144,6 +144,10 @@ def _ellipse(x, y, cx, cy, a, b):
     return ((x - cx) / a) ** 2 + ((y - cy) / b) ** 2 < 1.0
 
 
+def _ellipsoid(x, y, z, cx, cy, cz, a, b, c):
+    return ((x - cx) / a) ** 2 + ((y - cy) / b) ** 2 + ((z - cz) / c) ** 2 < 1.0
+
+
 def _regions(anat: Anatomy, st: HeartState, x, y, z):
     """Boolean maps of the heart structures at one instant."""
     cavity = _superellipsoid(x, y, z, st.a, st.b, st.c, st.z_base, anat.power)
@@ -170,10 +174,13 @@ def _regions(anat: Anatomy, st: HeartState, x, y, z):
         pap |= _ellipse(x, y, px, py, 0.17 * st.a, 0.17 * st.a)
     pap &= cavity & mid
     # Atria and aortic root above the (moving) base plane: blood, not labelled.
-    above = (z > st.z_base) & (z < st.z_base + 45.0)
-    atria = above & (_ellipse(x, y, 4.0, 0.25 * big, 0.85 * big, 0.8 * big)
-                     | _ellipse(x, y, -1.3 * big, 0.0, 0.7 * big, 0.8 * big)
-                     | _ellipse(x, y, -0.3 * big, -0.55 * big, 14.0, 14.0))
+    dz = z - st.z_base
+    atria = (dz > 0) & (_ellipsoid(x, y, dz, 4.0, 0.25 * big, 0.6 * big, 0.85 * big, 0.8 * big,
+                                   0.75 * big)
+                        | _ellipsoid(x, y, dz, -1.3 * big, 0.0, 0.5 * big, 0.7 * big, 0.8 * big,
+                                     0.65 * big)
+                        | _ellipsoid(x, y, dz, -0.3 * big, -0.55 * big, 0.4 * big, 14.0, 14.0,
+                                     0.9 * big))
     return cavity, epi & ~cavity, rv_cav, rv_wall, pap, atria
 
 
@@ -207,17 +214,20 @@ def background_classes(anat: Anatomy, x, y, z) -> np.ndarray:
     out[_ellipse(x, y, tcx, tcy, ta - f, tb - f) & np.ones(shape, bool)] = MUSCLE
     inner_a, inner_b = ta - f - m, tb - f - m
     out[_ellipse(x, y, tcx, tcy, inner_a, inner_b) & np.ones(shape, bool)] = SOFT
+    lx, ly, lz, la, lb, lc = anat.liver
+    thorax = np.broadcast_to(np.asarray(z) > lz, shape)    # lungs end at the diaphragm
     for side in (-1.0, 1.0):
         lung = _ellipse(x, y, tcx + side * 0.5 * inner_a, tcy + 0.02 * inner_b,
                         0.45 * inner_a, 0.8 * inner_b)
-        out[lung & np.ones(shape, bool)] = LUNG
+        out[lung & thorax] = LUNG
     big = anat.a_ed + anat.wall_ed
+    # Mediastinum around the heart, from below the apex to above the atria.
+    zc = (anat.c_ed + anat.wall_ed) * 0.5
     out[_ellipse(x, y, -0.45 * big, 0.0, 1.75 * big + 6, 1.45 * big + 6)
-        & np.ones(shape, bool)] = SOFT
+        & np.broadcast_to(((np.asarray(z) + zc) / (zc + 60.0)) ** 2 < 1.0, shape)] = SOFT
     spine_y = tcy + inner_b - 28.0
     out[_ellipse(x, y, tcx, spine_y, 20.0, 17.0) & np.ones(shape, bool)] = SPINE
     out[_ellipse(x, y, tcx + 30.0, spine_y - 22.0, 11.0, 11.0) & np.ones(shape, bool)] = BLOOD
-    lx, ly, lz, la, lb, lc = anat.liver
-    liver = ((x - lx) / la) ** 2 + ((y - ly) / lb) ** 2 + ((z - lz) / lc) ** 2 < 1.0
+    liver = _ellipsoid(x, y, z, lx, ly, lz, la, lb, lc)
     out[liver & _ellipse(x, y, tcx, tcy, inner_a, inner_b)] = LIVER
     return out

@@ -98,6 +98,9 @@ def _orientation(rng: np.random.Generator) -> np.ndarray:
     ex = np.array([1.0, 0.0, 0.0]) - ez[0] * ez       # image columns towards the patient's left
     ex /= np.linalg.norm(ex)
     ey = np.cross(ez, ex)                             # rows towards posterior: anterior is up
+    # Planning is never exact: turn the in-plane axes a little about the normal.
+    a = rng.uniform(-0.25, 0.25)
+    ex, ey = np.cos(a) * ex + np.sin(a) * ey, -np.sin(a) * ex + np.cos(a) * ey
     return np.stack([ex, ey, ez], axis=1)
 
 

@@ -47,6 +47,12 @@ def apply_quirks(plan: PatientPlan, quirks: list[str], seed: int, cfg: CineSynth
     n, T = len(stack0), plan.n_frames
     if "rows_lt_cols" in quirks:
         for sp in stack0:
+            p = sp.plane
+            if p.rows == p.cols:     # a square matrix cannot show it: narrow the phase FOV
+                centre = (p.origin[0] + (p.cols - 1) / 2 * p.ps_col,
+                          p.origin[1] + (p.rows - 1) / 2 * p.ps_row)
+                sp.plane = sax_plane(p.rows, int(round(p.cols * 0.8125)), p.ps_row, p.ps_col,
+                                     centre, p.origin[2], p.thickness)
             sp.rotate = True
     if "complete_repeat" in quirks:          # a clean second stack in the same folders
         sn = _next_sn(plan)
@@ -60,9 +66,12 @@ def apply_quirks(plan: PatientPlan, quirks: list[str], seed: int, cfg: CineSynth
         gap = min(range(1, n - 1), key=lambda i: abs(plan.z_positions[i] - mid_z))
         plan.series.remove(stack0[gap])
         plan.dropped.append(stack0[gap])
-    slice_quirks = [q for q in ("fewer_phases", "other_geometry", "inplane_rotated",
-                                "repeated_location") if q in quirks]
-    candidates = [int(i) for i in rng.permutation([i for i in range(n) if i != gap])]
+    slice_quirks = [q for q in ("repeated_location", "fewer_phases", "other_geometry",
+                                "inplane_rotated") if q in quirks]
+    # Slices next to a gap come last, so a filled gap rarely neighbours another quirk.
+    far = [i for i in range(n) if gap < 0 or abs(i - gap) > 1]
+    near = [i for i in range(n) if gap >= 0 and abs(i - gap) == 1]
+    candidates = [int(i) for i in rng.permutation(far)] + [int(i) for i in rng.permutation(near)]
     picks = {q: stack0[candidates[j % len(candidates)]] for j, q in enumerate(slice_quirks)}
     if "fewer_phases" in picks:
         missing = max(1, int(round(T * rng.uniform(0.1, 0.25))))

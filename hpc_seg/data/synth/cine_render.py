@@ -83,11 +83,11 @@ def sample_contrast(rng: np.random.Generator, anat: ph.Anatomy,
         ang = rng.uniform(0, 2 * math.pi)
         k = 2 * math.pi / rng.uniform(180.0, 260.0)
         b1 = (k * math.cos(ang), k * math.sin(ang), 0.3 * k, float(rng.uniform(0, 2 * math.pi)))
-    return Contrast(intensities=intens, gain=float(rng.uniform(700, 1300)),
+    return Contrast(intensities=intens, gain=float(rng.uniform(900, 1500)),
                     snr=float(rng.uniform(12, 30) if domain == "kaggle" else rng.uniform(8, 20)),
                     blur_px=float(rng.uniform(0.4, 0.8)), coils=coils,
-                    coil_reach_mm=float(rng.uniform(140, 220) if domain == "kaggle"
-                                        else rng.uniform(90, 140)),
+                    coil_reach_mm=float(rng.uniform(110, 170) if domain == "kaggle"
+                                        else rng.uniform(80, 120)),
                     b1_wave=b1)
 
 

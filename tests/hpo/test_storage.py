@@ -1,0 +1,58 @@
+"""Optuna storage: URLs, and stale RUNNING trials of dead drivers marked FAIL (no Ray)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpc_seg.errors import ConfigError
+from hpc_seg.hpo.storage import (default_storage_url, driver_identity, fail_stale_trials,
+                                 open_storage, redact)
+
+
+def _dead_driver() -> dict:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return {"host": socket.gethostname(), "pid": proc.pid, "start": "0"}
+
+
+def test_stale_running_trials_of_dead_drivers_become_fail(tmp_path):
+    url = default_storage_url(tmp_path / "sub")
+    assert url == f"sqlite:///{tmp_path / 'sub' / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    attrs = [
+        {"driver": _dead_driver(), "heartbeat": time.time()},                    # dead here: stale
+        {"driver": driver_identity(), "heartbeat": time.time()},                 # alive: kept
+        {"driver": {**driver_identity(), "start": "1"}, "heartbeat": time.time()},  # pid reused
+        {"driver": {"host": "elsewhere", "pid": 1, "start": "1"}, "heartbeat": time.time()},
+        {"driver": {"host": "elsewhere", "pid": 1, "start": "1"}, "heartbeat": time.time() - 7200},
+        {},                                                                      # no record: stale
+    ]
+    for a in attrs:
+        t = study.ask()
+        for k, v in a.items():
+            t.set_user_attr(k, v)
+    done = study.ask()
+    study.tell(done, 1.0)
+    failed = fail_stale_trials(study, stale_after_s=900)
+    assert failed == [0, 2, 4, 5]
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.FAIL, TrialState.RUNNING,
+                      TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[0].user_attrs["failed_reason"].startswith("stale")
+    assert fail_stale_trials(study, stale_after_s=900) == []
+
+
+def test_storage_url_errors_name_the_url(tmp_path):
+    with pytest.raises(ConfigError, match="expected a database URL"):
+        open_storage(str(tmp_path / "study.db"))
+    with pytest.raises(ConfigError, match=r"postgresql://me:\*\*\*@db/x: PostgreSQL needs "
+                                          r"psycopg2|postgresql://me:\*\*\*@db/x: cannot open"):
+        open_storage("postgresql://me:secret@db/x")
+    assert redact("postgresql://me:secret@db/x") == "postgresql://me:***@db/x"
