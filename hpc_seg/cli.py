@@ -35,7 +35,7 @@ GROUP_HELP = {
     "jobs": "inspect and manage submitted jobs (lineage records)",
     "study": "inspect Optuna studies",
     "slurm": "the local real SLURM cluster used for development and tests",
-    "hadnet": "HAD-Net stages: pretrain, distill, predict, evaluate",
+    "hadnet": "HAD-Net stages: preprocess, pretrain, distill, predict, evaluate",
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,7 @@ class BenchRow:
     mb: float
     note: str = ""
     extra: dict = field(default_factory=dict)
+    cpu_s: float | None = None      # CPU seconds of this process and its waited-for children
 
     @property
     def files_per_s(self) -> float:
@@ -70,6 +72,22 @@ class BenchRow:
     @property
     def mb_per_s(self) -> float:
         return self.mb / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished children (pool workers,
+    dcm2niix). Ray workers are not our children, so Ray rows report none."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, *args, cpu: bool = True) -> BenchRow:
+    """Run ``fn(*args) -> BenchRow`` and attach its CPU seconds."""
+    c0 = _cpu_seconds()
+    row = fn(*args)
+    if cpu:
+        row.cpu_s = _cpu_seconds() - c0
+    return row
 
 
 def prepare_cohort(cfg: BenchIngestConfig) -> Path:
@@ -140,7 +158,8 @@ def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfile
 
             ray.shutdown()
     out_mb = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 1e6
-    extra.update(stacks=summary.stacks, files_used=summary.files_used, output_mb=out_mb)
+    extra.update(stacks=summary.stacks, files_used=summary.files_used, output_mb=out_mb,
+                 workers=cfg.workers or os.cpu_count() or 1)
     note = "; ".join(x for x in (note, f"{summary.stacks} stacks, output {out_mb:.0f} MB") if x)
     name = f"{engine} engine ({cfg.workers or os.cpu_count()} workers)"
     return BenchRow(name, dt, nfiles, mb, note, extra)
@@ -185,12 +204,13 @@ def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
     _warm_cache(paths)
     rows: list[BenchRow] = []
     if "floor" in cfg.engines:
-        rows.append(time_pydicom_floor(paths))
+        rows.append(timed(time_pydicom_floor, paths))
     for engine in ("local", "ray"):
         if engine in cfg.engines:
-            rows.append(time_engine(src, cfg.workdir / f"out-{engine}", engine, cfg, len(paths), mb))
+            rows.append(timed(time_engine, src, cfg.workdir / f"out-{engine}", engine, cfg,
+                              len(paths), mb, cpu=engine == "local"))
     if "dcm2niix" in cfg.engines:
-        rows.append(time_dcm2niix(src, cfg.workdir / "out-dcm2niix", cfg.dcm2niix_jobs))
+        rows.append(timed(time_dcm2niix, src, cfg.workdir / "out-dcm2niix", cfg.dcm2niix_jobs))
     record = {"src": str(src), "patients": len(patients), "files": len(paths), "mb": mb,
               "cpus": os.cpu_count(),
               "rows": [asdict(r) | {"files_per_s": r.files_per_s, "mb_per_s": r.mb_per_s}
@@ -200,14 +220,25 @@ def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
 
 
 def format_table(rows: list[BenchRow]) -> str:
-    """Aligned text table with ratios to the pydicom floor's files/s."""
+    """Aligned text table with ratios to the pydicom floor's files/s.
+
+    ``CPU ms/file`` does not depend on other load on the machine; ``x floor (CPU)`` projects the
+    wall-clock ratio on otherwise idle cores: floor CPU per file x workers / CPU per file.
+    """
     floor = next((r for r in rows if r.name.startswith("pydicom floor")), None)
     lines = [f"{'contender':34s} {'seconds':>8s} {'files':>7s} {'files/s':>9s} {'MB/s':>8s} "
-             f"{'x floor':>8s}  note"]
+             f"{'x floor':>8s} {'CPU ms/file':>12s} {'x floor (CPU)':>14s}  note"]
     for r in rows:
         ratio = r.files_per_s / floor.files_per_s if floor else float("nan")
+        cpu = f"{1e3 * r.cpu_s / r.files:12.3f}" if r.cpu_s else f"{'n/a':>12s}"
+        proj = "n/a"
+        if r.cpu_s and floor and floor.cpu_s and r is not floor:
+            workers = r.extra.get("workers", 1)
+            proj = f"{(floor.cpu_s / floor.files) * workers / (r.cpu_s / r.files):.2f}"
+        elif r is floor:
+            proj = "1.00"
         lines.append(f"{r.name:34s} {r.seconds:8.2f} {r.files:7d} {r.files_per_s:9.0f} "
-                     f"{r.mb_per_s:8.1f} {ratio:8.2f}  {r.note}")
+                     f"{r.mb_per_s:8.1f} {ratio:8.2f} {cpu} {proj:>14s}  {r.note}")
     local = next((r for r in rows if r.name.startswith("local")), None)
     ray = next((r for r in rows if r.name.startswith("ray")), None)
     if local and ray:

@@ -62,7 +62,8 @@ def bounding_box(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(out)
 
 
-def pad_size_for(crop_shapes: list[tuple[int, int, int]], multiple: int = PAD_MULTIPLE) -> list[int]:
+def pad_size_for(crop_shapes: list[tuple[int, int, int]],
+                 multiple: int = PAD_MULTIPLE) -> list[int]:
     """Largest crop shape per axis, rounded up to a multiple of ``multiple``."""
     if not crop_shapes:
         raise InputError("no training cases to derive the padding size from; pass --pad-size")
@@ -92,9 +93,10 @@ def _placement(crop: int, pad: int, before: int) -> tuple[slice, slice]:
 
 def centre_pad(array: np.ndarray, pad_size: tuple[int, int, int] | list[int],
                pad_before: tuple[int, int, int]) -> np.ndarray:
-    """Place the last three axes of ``array`` in a zero array of ``pad_size`` (cutting if larger)."""
+    """Place the last 3 axes of ``array`` in a zero array of ``pad_size`` (cutting if larger)."""
     out = np.zeros(array.shape[:-3] + tuple(pad_size), array.dtype)
-    src, dst = zip(*(_placement(c, p, b) for c, p, b in zip(array.shape[-3:], pad_size, pad_before)))
+    src, dst = zip(*(_placement(c, p, b)
+                     for c, p, b in zip(array.shape[-3:], pad_size, pad_before)))
     out[(..., *dst)] = array[(..., *src)]
     return out
 
@@ -103,21 +105,34 @@ def geometry_for(shape: tuple[int, int, int], bbox: tuple[int, ...],
                  pad_size: list[int] | tuple[int, ...]) -> Geometry:
     crop = (bbox[1] - bbox[0], bbox[3] - bbox[2], bbox[5] - bbox[4])
     before = tuple(int((p - c) // 2) for p, c in zip(pad_size, crop))
-    return Geometry(original_shape=tuple(int(s) for s in shape), bbox=tuple(bbox), pad_before=before)
+    return Geometry(original_shape=tuple(int(s) for s in shape), bbox=tuple(bbox),
+                    pad_before=before)
 
 
 def _bbox_slices(bbox: tuple[int, ...]) -> tuple[slice, slice, slice]:
     return tuple(slice(bbox[2 * i], bbox[2 * i + 1]) for i in range(3))
 
 
-def preprocess_arrays(images: dict[str, np.ndarray], seg: np.ndarray | None,
-                      pad_size: list[int] | tuple[int, ...], where: BratsCase
-                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, Geometry]:
-    """(image [4,D,H,W] float32, label classes uint8 | None, mask uint8, geometry), padded."""
+def checked_mask(images: dict[str, np.ndarray], where: BratsCase) -> np.ndarray:
+    """The brain mask, or an InputError naming the case's FLAIR file when it is empty."""
     mask = brain_mask(images)
     if not mask.any():
         raise InputError(f"{where.paths['flair']}: empty brain mask (no voxel is non-zero in all "
                          "four sequences)")
+    return mask
+
+
+def crop_shape(images: dict[str, np.ndarray], where: BratsCase) -> tuple[int, int, int]:
+    """Shape of the brain mask's bounding box (what the pad size must hold)."""
+    b = bounding_box(checked_mask(images, where))
+    return (b[1] - b[0], b[3] - b[2], b[5] - b[4])
+
+
+def preprocess_arrays(images: dict[str, np.ndarray], seg: np.ndarray | None,
+                      pad_size: list[int] | tuple[int, ...], where: BratsCase
+                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, Geometry]:
+    """(image [4,D,H,W] float32, label classes uint8 | None, mask uint8, geometry), padded."""
+    mask = checked_mask(images, where)
     geo = geometry_for(mask.shape, bounding_box(mask), pad_size)
     box = _bbox_slices(geo.bbox)
     if any(b < 0 for b in geo.pad_before):

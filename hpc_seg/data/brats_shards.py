@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from hpc_seg.data.brats_preprocess import case_row, crop_shape, pad_size_for
 from hpc_seg.data.brats_reader import BratsCase, find_cases, load_case
-from hpc_seg.data.shards import (atomic_write_bytes, atomic_write_table, read_table,
-                                 remove_stale_temporaries, shard_files)
+from hpc_seg.data.shards import (atomic_write_bytes, atomic_write_table, read_column_values,
+                                 read_table, remove_stale_temporaries, shard_files)
 from hpc_seg.errors import ConfigError, HpcSegError, InputError
 from hpc_seg.progress import progress_bar
 
@@ -81,13 +82,14 @@ class PreprocessConfig:
             raise ConfigError(f"preprocess: workers must be >= 1, but got {self.workers}")
         if not (0 <= self.val_fraction and 0 <= self.test_fraction
                 and self.val_fraction + self.test_fraction < 1):
-            raise ConfigError(f"preprocess: val_fraction + test_fraction must be in [0, 1), but got "
-                              f"{self.val_fraction} + {self.test_fraction}")
+            raise ConfigError(f"preprocess: val_fraction + test_fraction must be in [0, 1), "
+                              f"but got {self.val_fraction} + {self.test_fraction}")
 
 
 # --- splits -----------------------------------------------------------------------------------
 
-def assign_splits(src: Path, cases: list[BratsCase], cfg: PreprocessConfig) -> tuple[dict[str, str], str]:
+def assign_splits(src: Path, cases: list[BratsCase], cfg: PreprocessConfig
+                  ) -> tuple[dict[str, str], str]:
     """``{subject: split}`` and the rule used: SRC/manifest.json if present, else a hash rule.
 
     Cases without a segmentation are always ``test`` (they can only be predicted).
@@ -120,31 +122,24 @@ def assign_splits(src: Path, cases: list[BratsCase], cfg: PreprocessConfig) -> t
 
 def _crop_shape(case: BratsCase) -> tuple[int, int, int] | str:
     """Worker: the cropped brain shape of a case, or the error message."""
-    from hpc_seg.data.brats_preprocess import bounding_box, brain_mask
-
     try:
-        images, _, _ = load_case(case)
-        mask = brain_mask(images)
-        if not mask.any():
-            raise InputError(f"{case.paths['flair']}: empty brain mask")
-        b = bounding_box(mask)
-        return (b[1] - b[0], b[3] - b[2], b[5] - b[4])
+        return crop_shape(load_case(case)[0], case)
     except HpcSegError as exc:
         return str(exc)
 
 
 def _run_chunk(cases: list[BratsCase], splits: dict[str, str], pad_size: list[int],
-               image_dtype: str, out_dir: str) -> tuple[list[str], list[tuple[str, str, str]], list[str]]:
+               image_dtype: str, out_dir: str
+               ) -> tuple[list[str], list[tuple[str, str, str]], list[str]]:
     """Worker: preprocess ``cases`` and write them as one shard.
 
     Returns (case ids written, [(case_id, source_dir, reason)] skipped, case ids centre-cropped).
     """
-    from hpc_seg.data.brats_preprocess import case_row
-
     rows, skipped = [], []
     for case in cases:
         try:
-            rows.append(case_row(case, pad_size, split=splits[case.subject], image_dtype=image_dtype))
+            rows.append(case_row(case, pad_size, split=splits[case.subject],
+                                 image_dtype=image_dtype))
         except HpcSegError as exc:
             skipped.append((case.subject, str(case.directory), str(exc)))
     if rows:
@@ -195,16 +190,10 @@ def _load_or_derive_pad(pre_json: Path, cases: list[BratsCase], splits: dict[str
             skipped[train[i].subject] = (train[i].subject, str(train[i].directory), result)
         else:
             shapes.append(result)
-    pad = _pad_size(shapes)
+    pad = pad_size_for(shapes)
     log.info("pad size %s from %d training case(s) (largest crop %s)", pad, len(shapes),
              np.max(shapes, axis=0).tolist() if shapes else None)
     return pad
-
-
-def _pad_size(shapes: list[tuple[int, int, int]]) -> list[int]:
-    from hpc_seg.data.brats_preprocess import pad_size_for
-
-    return pad_size_for(shapes)
 
 
 def _chunks(cases: list[BratsCase], pad_size: list[int], cfg: PreprocessConfig,
@@ -218,12 +207,11 @@ def _chunks(cases: list[BratsCase], pad_size: list[int], cfg: PreprocessConfig,
 
 def done_case_ids(cases_dir: Path) -> set[str]:
     """Case ids already in a finished shard."""
-    from hpc_seg.data.shards import read_column_values
-
-    return read_column_values(cases_dir, "case_id") if shard_files(cases_dir) else set()
+    return read_column_values(cases_dir, "case_id")
 
 
-def preprocess_cohort(src: str | Path, out: str | Path, cfg: PreprocessConfig | None = None) -> Path:
+def preprocess_cohort(src: str | Path, out: str | Path,
+                      cfg: PreprocessConfig | None = None) -> Path:
     """Preprocess every case of ``src`` into ``out`` (see module doc); returns ``out``."""
     src, out = Path(src), Path(out)
     cfg = cfg or PreprocessConfig()

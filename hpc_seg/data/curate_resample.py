@@ -131,21 +131,69 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
+def _phase_plan(coords: np.ndarray, n: int, max_period: int = 32,
+                ) -> tuple[int, int, list[tuple[int, float]]] | None:
+    """For coords = a*k + b with a*P = Q integers (a rational scale such as 320 → 256, a = 5/4),
+    the (P, Q, [(first source index, weight of the next one) per phase]); None otherwise or
+    when a coordinate falls outside the source (crop/pad: the general path handles zeros)."""
+    if len(coords) < 2 or coords.min() < 0 or coords.max() > n - 1:
+        return None
+    a = coords[1] - coords[0]
+    if not np.allclose(coords, coords[0] + a * np.arange(len(coords)), atol=1e-6):
+        return None
+    for period in range(1, max_period + 1):
+        q = a * period
+        if q >= 0.5 and abs(q - round(q)) * len(coords) / period < 1e-4:
+            plan = []
+            for p in range(min(period, len(coords))):
+                lo = int(np.floor(coords[p] + 1e-9))
+                plan.append((lo, float(coords[p] - lo)))
+            return period, int(round(q)), plan
+    return None
+
+
 def _linear_1d(a: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
-    """Linear interpolation of float32 ``a`` along ``axis`` at ``coords`` (0 outside)."""
+    """Linear interpolation of ``a`` along ``axis`` at ``coords`` (0 outside), as float32.
+
+    A rational scale (the usual downscale or other pixel spacing) runs as a few strided
+    multiply-adds, one per phase of the repeating weight pattern; anything else gathers.
+    """
     n = a.shape[axis]
-    lo = np.floor(coords).astype(int)
-    frac = (coords - lo).astype(np.float32)
-    w0 = np.where((lo >= 0) & (lo < n), 1.0 - frac, 0.0).astype(np.float32)
-    w1 = np.where((lo + 1 >= 0) & (lo + 1 < n), frac, 0.0).astype(np.float32)
-    shape = [1] * a.ndim
-    shape[axis] = -1
-    return (np.take(a, np.clip(lo, 0, n - 1), axis=axis) * w0.reshape(shape)
-            + np.take(a, np.clip(lo + 1, 0, n - 1), axis=axis) * w1.reshape(shape))
+    shape = list(a.shape)
+    shape[axis] = len(coords)
+
+    def along(sl: slice) -> tuple:
+        return (slice(None),) * axis + (sl,)
+
+    plan = _phase_plan(coords, n)
+    if plan is not None:
+        period, q, phases = plan
+        out = np.empty(shape, np.float32)
+        for p, (lo, frac) in enumerate(phases):
+            count = len(range(p, len(coords), period))
+            dst = out[along(slice(p, None, period))]
+            np.multiply(a[along(slice(lo, lo + q * (count - 1) + 1, q))], np.float32(1.0 - frac),
+                        out=dst)
+            if frac > 1e-6:
+                dst += a[along(slice(lo + 1, lo + 1 + q * (count - 1) + 1, q))] * np.float32(frac)
+        return out
+    a = a.astype(np.float32, copy=False)
+    # Within the source's field of view (half a pixel beyond the outer centres) the edge pixel
+    # holds; beyond it is zero padding.
+    inside = ((coords >= -0.5) & (coords <= n - 0.5)).astype(np.float32)
+    clamped = np.clip(coords, 0, n - 1)
+    lo = np.minimum(np.floor(clamped).astype(int), max(n - 2, 0))
+    frac = (clamped - lo).astype(np.float32)
+    w0 = (1.0 - frac) * inside
+    w1 = frac * inside
+    wshape = [1] * a.ndim
+    wshape[axis] = -1
+    return (np.take(a, lo, axis=axis) * w0.reshape(wshape)
+            + np.take(a, np.minimum(lo + 1, n - 1), axis=axis) * w1.reshape(wshape))
 
 
 def _separable_linear(flat: np.ndarray, rows_src: np.ndarray, cols_src: np.ndarray) -> np.ndarray:
     """Bilinear resampling of ``flat[t, r, c]`` at rows ``rows_src`` x columns ``cols_src``,
     one 1D pass per axis over all frames at once."""
-    out = _linear_1d(flat.astype(np.float32), rows_src, axis=1)
+    out = _linear_1d(flat, rows_src, axis=1)
     return _to_dtype(_linear_1d(out, cols_src, axis=2), flat.dtype)

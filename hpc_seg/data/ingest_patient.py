@@ -17,7 +17,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from hpc_seg.data import ingest_tables as T
@@ -25,6 +24,7 @@ from hpc_seg.data.curate import Issue
 from hpc_seg.data.curate_stack import curate_patient
 from hpc_seg.data.dicom_read import DicomFrame, read_frame
 from hpc_seg.data.dsb2_layout import PatientFolder, masks_path
+from hpc_seg.data.ingest_masks import MaskArchive
 from hpc_seg.data.shards import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,12 @@ class ChunkResult:
     n_stacks: int = 0
 
 
-def open_masks(src: Path, pid: str):
-    """Masks of one patient as a lazy mapping SOPInstanceUID → array (``np.load`` of the npz),
+def open_masks(src: Path, pid: str) -> MaskArchive | None:
+    """Masks of one patient as a lazy mapping SOPInstanceUID → array (:class:`MaskArchive`),
     or None when the cohort has none. Only the entries of files actually used get decompressed
     (the file also holds the long-axis images' masks). Close it after use."""
     path = masks_path(src, pid)
-    return np.load(path) if path.is_file() else None
+    return MaskArchive(path) if path.is_file() else None
 
 
 def process_patient(opts: ChunkOptions, patient: PatientFolder,

@@ -26,6 +26,7 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
@@ -44,13 +45,14 @@ class RecordingASHA(ASHAScheduler):
     itself instead, so every recorded stop is a real early stop.
     """
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(self, *, time_attr: str, max_t: int, **kwargs: Any):
+        super().__init__(time_attr=time_attr, max_t=max_t, **kwargs)
+        self.time_attr, self.max_t = time_attr, max_t
         self.stopped: dict[str, int] = {}
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        t = result.get(self._time_attr)
-        if t is not None and t >= self._max_t:
+        t = result.get(self.time_attr)
+        if t is not None and t >= self.max_t:
             return TrialScheduler.CONTINUE
         decision = super().on_trial_result(tune_controller, trial, result)
         if decision == TrialScheduler.STOP and t is not None:
@@ -72,15 +74,18 @@ def _number(value: Any) -> float | None:
 class StudySearcher(Searcher):
     """Tune searcher backed by an Optuna study (see the module docstring)."""
 
-    def __init__(self, study: optuna.Study, distributions: dict[str, BaseDistribution], *,
+    def __init__(self, study: optuna.Study, storage: BaseStorage,
+                 distributions: dict[str, BaseDistribution], *,
                  metric: str, mode: str, max_trials: int, trials_dir: Path, experiment_dir: Path,
                  driver: dict, stopped_by_scheduler: dict[str, int]):
         super().__init__(metric=metric, mode=mode)
-        self._study, self._dists = study, distributions
+        self._study, self._storage, self._dists = study, storage, distributions
+        self._study_id = storage.get_study_id_from_name(study.study_name)
         self._max_trials, self._trials_dir, self._driver = max_trials, Path(trials_dir), driver
         self._experiment_dir = Path(experiment_dir)
         self._stopped = stopped_by_scheduler
         self._live: dict[str, optuna.Trial] = {}
+        self._storage_ids: dict[str, int] = {}
         self._steps: dict[str, set[int]] = {}
         self._lock = threading.Lock()
         self.asked = 0
@@ -88,13 +93,14 @@ class StudySearcher(Searcher):
     # Tune pickles the searcher into its experiment state; the study lives in the storage anyway.
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for key in ("_study", "_lock", "_live", "_steps"):
+        for key in ("_study", "_storage", "_lock", "_live", "_steps", "_storage_ids"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._study, self._lock, self._live, self._steps = None, threading.Lock(), {}, {}
+        self._study, self._storage, self._lock = None, None, threading.Lock()
+        self._live, self._steps, self._storage_ids = {}, {}, {}
 
     def save(self, checkpoint_path: str) -> None:
         # All state is in the Optuna storage; write a pointer so Tune's experiment state is complete.
@@ -106,7 +112,7 @@ class StudySearcher(Searcher):
     def live_trial_ids(self) -> list[int]:
         """Optuna storage ids of the trials this driver is running (for the heartbeat)."""
         with self._lock:
-            return [t._trial_id for t in self._live.values()]
+            return [self._storage_ids[k] for k in self._live]
 
     def suggest(self, trial_id: str) -> dict | None:
         if self.asked >= self._max_trials:
@@ -119,8 +125,11 @@ class StudySearcher(Searcher):
                            "driver": self._driver, "heartbeat": time.time(),
                            "out_dir": str(out_dir)}.items():
             trial.set_user_attr(key, value)
+        storage_id = self._storage.get_trial_id_from_study_id_trial_number(self._study_id,
+                                                                           trial.number)
         with self._lock:
             self._live[trial_id] = trial
+            self._storage_ids[trial_id] = storage_id
             self._steps[trial_id] = set()
         log.info("trial %d (Tune %s): %s", trial.number, trial_id, trial.params)
         return {"params": dict(trial.params), "trial_number": trial.number, "out_dir": str(out_dir)}
@@ -151,6 +160,7 @@ class StudySearcher(Searcher):
                           error: bool = False) -> None:
         with self._lock:
             trial = self._live.pop(trial_id, None)
+            self._storage_ids.pop(trial_id, None)
         if trial is None:
             return
         step = self._record(trial_id, trial, result) if result and not error else None
@@ -158,7 +168,7 @@ class StudySearcher(Searcher):
         planned = int((result or {}).get("planned_epochs", 0))
         if step is None:
             reason = "error in the trainable (see the Tune trial's error.txt)" if error \
-                else f"no {self.metric!r} in the trial's results"
+                else f"no finite {self.metric!r} in the trial's last result"
             self._fail(trial, reason)
         elif trial_id in self._stopped:
             trial.set_user_attr("stopped_at_iteration", self._stopped[trial_id])
@@ -183,7 +193,7 @@ class StudySearcher(Searcher):
     def fail_live_trials(self, reason: str) -> list[int]:
         """Mark every trial still running in this driver FAIL (on Ctrl-C or a driver error)."""
         with self._lock:
-            live, self._live = list(self._live.values()), {}
+            live, self._live, self._storage_ids = list(self._live.values()), {}, {}
         for trial in live:
             try:
                 self._fail(trial, reason)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import optuna
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
 from hpc_seg.errors import ConfigError
@@ -90,24 +90,26 @@ def _is_stale(trial: optuna.trial.FrozenTrial, now: float, stale_after_s: float)
     return now - float(beat) > stale_after_s
 
 
-def fail_stale_trials(study: optuna.Study, stale_after_s: float) -> list[int]:
+def fail_stale_trials(storage: BaseStorage, study_name: str, stale_after_s: float) -> list[int]:
     """Mark the study's stale RUNNING trials FAIL; returns their numbers."""
+    study_id = storage.get_study_id_from_name(study_name)
     now, failed = time.time(), []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
         if _is_stale(trial, now, stale_after_s):
-            study._storage.set_trial_user_attr(trial._trial_id, "failed_reason", "stale: driver gone")
-            if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_user_attr(trial_id, "failed_reason", "stale: driver gone")
+            if storage.set_trial_state_values(trial_id, TrialState.FAIL):
                 failed.append(trial.number)
     if failed:
         log.warning("study %s: marked %d stale RUNNING trial(s) as FAIL (their driver is gone): %s",
-                    study.study_name, len(failed), failed)
+                    study_name, len(failed), failed)
     return failed
 
 
 class Heartbeat:
     """A daemon thread that stamps ``heartbeat`` on the driver's live trials every ``interval_s``."""
 
-    def __init__(self, storage: RDBStorage, live_ids: Callable[[], list[int]],
+    def __init__(self, storage: BaseStorage, live_ids: Callable[[], list[int]],
                  interval_s: float = 60.0):
         self._storage, self._live_ids, self._interval = storage, live_ids, interval_s
         self._stop = threading.Event()

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from hpc_seg.config import config_hash, to_dict
@@ -66,7 +67,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False) -> Search
     if max_t > planned:
         raise ConfigError(f"[search] asha.max_t={max_t} is beyond the trials' {planned} epochs")
 
-    study = _open_study(cfg, url)
+    storage = open_storage(url)
+    study = _open_study(cfg, storage, url)
     trials = study.get_trials(deepcopy=False)
     finished = sum(t.state in FINISHED for t in trials)
     target = cfg.target_trials
@@ -79,13 +81,13 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False) -> Search
         raise ConfigError(f"study {cfg.study_name!r} in {redact(url)} already has {len(started)} "
                           f"trial(s), {finished} finished of {target}; pass --resume to continue it, "
                           "or set another [search] study_name")
-    fail_stale_trials(study, cfg.stale_after_s)
+    fail_stale_trials(storage, cfg.study_name, cfg.stale_after_s)
     _enqueue_fixed_points(cfg, study)
     todo = target - finished
     log.info("study %s: %d of %d trials finished, running %d more (storage %s)",
              cfg.study_name, finished, target, todo, redact(url))
     with ray_session(cfg) as resources:
-        _fit(cfg, study, dists, ctx, run_dir, todo, max_t, resources)
+        _fit(cfg, study, storage, dists, ctx, run_dir, todo, max_t, resources)
     result = summarize_study(study, url, run_dir)
     done = result.states.get("COMPLETE", 0) + result.states.get("PRUNED", 0)
     if done < target:
@@ -137,8 +139,7 @@ def _check_trials(cfg: SearchConfig, ctx: TrialContext, dists: dict[str, BaseDis
     return planned
 
 
-def _open_study(cfg: SearchConfig, url: str) -> optuna.Study:
-    storage = open_storage(url)
+def _open_study(cfg: SearchConfig, storage: BaseStorage, url: str) -> optuna.Study:
     study = optuna.create_study(study_name=cfg.study_name, storage=storage, load_if_exists=True,
                                 direction=cfg.direction)
     if study.direction.name.lower() != cfg.direction:
@@ -239,7 +240,8 @@ def _experiment_name(tune_dir: Path, study_name: str) -> str:
     return name
 
 
-def _fit(cfg: SearchConfig, study: optuna.Study, dists: dict[str, BaseDistribution],
+def _fit(cfg: SearchConfig, study: optuna.Study, storage: BaseStorage,
+         dists: dict[str, BaseDistribution],
          ctx: TrialContext, run_dir: Path, todo: int, max_t: int, cluster: dict[str, float]) -> None:
     from ray import tune
 
@@ -253,7 +255,7 @@ def _fit(cfg: SearchConfig, study: optuna.Study, dists: dict[str, BaseDistributi
                          reduction_factor=cfg.asha.reduction_factor)
     tune_dir = run_dir / "tune"
     name = _experiment_name(tune_dir, cfg.study_name)
-    searcher = StudySearcher(study, dists, metric=cfg.metric, mode=cfg.metric_mode,
+    searcher = StudySearcher(study, storage, dists, metric=cfg.metric, mode=cfg.metric_mode,
                              max_trials=todo, trials_dir=run_dir / "trials",
                              experiment_dir=tune_dir / name, driver=driver_identity(),
                              stopped_by_scheduler=asha.stopped)
@@ -265,7 +267,7 @@ def _fit(cfg: SearchConfig, study: optuna.Study, dists: dict[str, BaseDistributi
         run_config=tune.RunConfig(name=name,
                                   storage_path=str(tune_dir),
                                   failure_config=tune.FailureConfig(max_failures=0), verbose=1))
-    with Heartbeat(study._storage, searcher.live_trial_ids):
+    with Heartbeat(storage, searcher.live_trial_ids):
         try:
             tuner.fit()
         finally:

@@ -66,7 +66,7 @@ def launch_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def resolve(args: argparse.Namespace) -> tuple[Any, Any]:
     """``(HadnetTrainConfig, LaunchConfig)`` (executor defaults to local) from defaults, ``--job`` tables and options."""
     from hpc_seg.config import from_dict, load_toml
-    from hpc_seg.launch import LaunchConfig
+    from hpc_seg.launch.config import LaunchConfig
     from hpc_seg.train.hadnet_config import HadnetTrainConfig
 
     tables = load_toml(args.job) if args.job else {}

@@ -8,7 +8,7 @@ The job's ``[launch]`` table is the shared :class:`hpc_seg.launch.LaunchConfig`:
   in ``Resumable``: pre-emption or time-out requeues the same call, and the training functions
   always resume from ``out_dir/checkpoints``.
 
-``out_dir/launch.json`` records executor, ranks, the job id and the run's inputs (for
+``out_dir/job.json`` records executor, ranks, the job id and the run's inputs (for
 distillation the SHA-256 of the teacher and student model files); on SLURM the same inputs are
 part of the ``config_hash`` in the launcher's lineage table.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +28,11 @@ log = logging.getLogger(__name__)
 
 
 def _uses_slurm(launch: Any) -> bool:
-    if launch is None:
+    if launch is None or launch.executor == "local":
         return False
-    if launch.executor == "auto":
-        return shutil.which("srun") is not None
-    return launch.executor == "slurm"
+    from hpc_seg.launch.executor import resolve_executor
+
+    return resolve_executor(launch) == "slurm"  # LaunchError if "slurm" and no cluster answers
 
 
 def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: Path,
@@ -46,14 +45,13 @@ def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: 
     t0 = time.perf_counter()
     info: dict[str, Any] = {}
     if _uses_slurm(launch):
-        from hpc_seg.launch import submit_ddp, wait_job
+        from hpc_seg.launch.submit import submit_ddp, wait_job
 
-        folder = Path(launch.folder) if launch.folder else out_dir / "submitit"
-        job = submit_ddp(fn, args, launch, folder, name=name, config_hash=config_hash)
-        log.info("%s: SLURM job %s, %d x %d ranks, logs in %s", name, job.job_id, launch.nodes,
-                 launch.tasks_per_node, folder)
-        result = wait_job(job)[0]
-        info = {"job_id": str(job.job_id), "folder": str(folder)}
+        # submit_ddp keeps submitit's files under out_dir/submitit and the lineage table in
+        # out_dir/lineage.sqlite (one row per job, with config_hash).
+        job = submit_ddp(fn, args, launch, out_dir, name=name, config_hash=config_hash)
+        result = wait_job(job, run_dir=out_dir)[0]
+        info = {"job_id": str(job.job_id), "lineage": str(out_dir / "lineage.sqlite")}
     elif world > 1:
         from hpc_seg.train.hadnet_spawn import spawn_ranks
 
@@ -68,5 +66,5 @@ def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: 
               "tasks_per_node": tasks, **info, "config_hash": config_hash,
               "inputs": lineage or {}, "result": str(result),
               "seconds": time.perf_counter() - t0}
-    atomic_write_bytes(json.dumps(record, indent=2).encode(), out_dir / "launch.json")
+    atomic_write_bytes(json.dumps(record, indent=2).encode(), out_dir / "job.json")
     return result

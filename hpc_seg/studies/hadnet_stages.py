@@ -34,7 +34,7 @@ MODEL_STAGES = {"teacher": "hadnet_pretrain_teacher", "student": "hadnet_pretrai
 
 
 def _cfg(ctx: Context) -> tuple[Any, Any]:
-    from hpc_seg.launch import LaunchConfig
+    from hpc_seg.launch.config import LaunchConfig
     from hpc_seg.train.hadnet_config import HadnetTrainConfig
 
     cfg = from_dict(HadnetTrainConfig, ctx.table("hadnet"), ctx.where("hadnet"))

@@ -213,3 +213,16 @@ def test_broken_mask_file_keeps_the_images(cohort, tmp_path):
     assert vols.loc["3", "mask"] is None and vols.loc["3", "pixels"] is not None
     issues = pd.read_parquet(tmp_path / "out" / "issues")
     assert "mask_unreadable" in set(issues[issues.patient_id == "3"].problem)
+
+
+def test_mask_archive_reads_what_numpy_wrote(tmp_path):
+    from hpc_seg.data.ingest_masks import MaskArchive
+
+    arrays = {"1.2.3": np.arange(12, dtype=np.uint8).reshape(3, 4),
+              "1.2.4": np.asfortranarray(np.arange(6, dtype=np.uint16).reshape(2, 3))}
+    np.savez_compressed(tmp_path / "m.npz", **arrays)
+    masks = MaskArchive(tmp_path / "m.npz")
+    assert len(masks) == 2 and "1.2.3" in masks and masks.get("nope") is None
+    for key, want in arrays.items():
+        assert np.array_equal(masks.get(key), want)
+    masks.close()

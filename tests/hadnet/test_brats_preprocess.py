@@ -14,7 +14,7 @@ from hpc_seg.data.brats_preprocess import (bounding_box, brain_mask, case_tensor
 from hpc_seg.data.brats_reader import SEQUENCES_TEACHER, find_cases, labels_to_classes, load_case
 from hpc_seg.data.brats_shards import PreprocessConfig, case_index, preprocess_cohort, read_cases
 from hpc_seg.data.shards import shard_files
-from hpc_seg.errors import ConfigError
+from hpc_seg.errors import ConfigError, InputError
 
 from .brats_fixtures import tiny_cohort, write_case
 
@@ -154,8 +154,9 @@ def test_rerun_skips_finished_cases_and_redoes_lost_ones(cohort, tmp_path):
     preprocess_cohort(raw, copy, PreprocessConfig(workers=1))
     assert case_index(copy) == case_index(pre)
     new = set(f.name for f in shard_files(copy / "cases")) - set(before)
-    assert len(new) == 1 and pq.read_table(copy / "cases" / new.pop(),
-                                           columns=["case_id"]).column("case_id").to_pylist() == lost_ids
+    assert len(new) == 1
+    redone = pq.read_table(copy / "cases" / new.pop(), columns=["case_id"])
+    assert redone.column("case_id").to_pylist() == lost_ids
     with pytest.raises(ConfigError, match="pad size"):
         preprocess_cohort(raw, copy, PreprocessConfig(workers=1, pad_size=[16, 16, 16]))
 
@@ -196,3 +197,11 @@ def test_bad_config_values():
         PreprocessConfig(pad_size=[1, 2])
     with pytest.raises(ConfigError, match="image_dtype"):
         PreprocessConfig(image_dtype="int8")
+
+
+def test_empty_brain_mask_names_the_flair_file(tmp_path):
+    d = write_case(tmp_path, "E1")
+    img = nib.load(d / "E1_t1.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.int16), img.affine), d / "E1_t1.nii.gz")
+    with pytest.raises(InputError, match=r"E1_flair\.nii\.gz: empty brain mask"):
+        preprocess_case(find_cases(tmp_path)[0], [16, 16, 16])

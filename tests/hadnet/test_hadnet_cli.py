@@ -58,3 +58,21 @@ def test_bench_runs_a_reduced_cpu_size(capsys):
     assert rc == 0 and "32x32x32, k=4" in out and "pretrain" in out
     s_per_step = float(out.splitlines()[2].split()[1])
     assert 0 < s_per_step < 60
+
+
+@pytest.mark.parametrize("name", ["hadnet_synth40", "hadnet_debug", "hadnet_slurm"])
+def test_shipped_job_files_validate(name):
+    from pathlib import Path
+
+    from hpc_seg.config import from_dict, load_toml
+    from hpc_seg.launch.config import LaunchConfig
+    from hpc_seg.studies.hadnet_stages import HADNET_STAGES
+    from hpc_seg.train.hadnet_config import HadnetTrainConfig
+
+    path = Path(__file__).resolve().parents[2] / "jobs" / f"{name}.toml"
+    tables = load_toml(path)
+    cfg = from_dict(HadnetTrainConfig, tables["hadnet"], f"{path}: [hadnet]")
+    from_dict(LaunchConfig, tables["launch"], f"{path}: [launch]")
+    assert cfg.lambda_adv == 0.2 and cfg.d_acc_threshold == 0.8
+    assert [s for s in tables["job"]["stages"] if s.startswith("hadnet_") and s != "hadnet_preprocess"
+            ] == [s for s in tables["job"]["stages"] if s in HADNET_STAGES]

@@ -123,3 +123,23 @@ def test_evaluate_writes_one_table_and_one_figure_for_all_models(tmp_path, cohor
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     md = (tmp_path / "eval" / "dice_table.md").read_text()
     assert "| teacher |" in md and "Dice ET" in md
+
+
+def test_stage_apis_chain_on_a_synthetic_cohort_and_record_the_inputs(tmp_path, cohort):
+    from hpc_seg.studies.hadnet import distill, pretrain
+    from hpc_seg.train.hadnet_config import HadnetTrainConfig
+    from hpc_seg.train.hadnet_model_io import file_sha256, load_model_file
+
+    _, pre = cohort
+    cfg = HadnetTrainConfig(k=4, epochs=1, distill_epochs=1, device="cpu", threads=1)
+    teacher = pretrain(cfg, pre, tmp_path / "teacher", "teacher")
+    student = pretrain(cfg, pre, tmp_path / "student", "student")
+    had = distill(cfg, pre, teacher, student, tmp_path / "had", "had")
+    _, meta = load_model_file(had)
+    assert meta["pad_size"] == _pad(pre) and meta["preprocess"]["pad_size"] == _pad(pre)
+    job = json.loads((tmp_path / "had" / "job.json").read_text())
+    assert job["inputs"]["teacher_sha256"] == file_sha256(teacher)
+    assert job["inputs"]["student_sha256"] == file_sha256(student) and job["config_hash"]
+    table = evaluate({"teacher": teacher, "student": student, "HAD-Net": had}, pre,
+                     tmp_path / "eval", device="cpu")
+    assert list(dict.fromkeys(pd.read_csv(table).model)) == ["teacher", "student", "HAD-Net"]

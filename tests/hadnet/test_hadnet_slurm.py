@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from hpc_seg.launch import LaunchConfig
+from hpc_seg.launch.config import LaunchConfig
+from hpc_seg.launch.lineage import Lineage
 from hpc_seg.studies.hadnet_launch import run_ranks
 from hpc_seg.train.hadnet_config import HadnetTrainConfig
 from hpc_seg.train.hadnet_data import toy_cases
@@ -36,7 +37,9 @@ def test_slurm_two_task_distill_equals_single_process(tmp_path):
     best = run_ranks(run_distill, (cfg, source, teacher, student, out, "had"), launch, out,
                      name="test-hadnet-ddp")
     assert best == out / "best.pt"
-    record = json.loads((out / "launch.json").read_text())
+    record = json.loads((out / "job.json").read_text())
     assert record["executor"] == "slurm" and record["tasks_per_node"] == 2 and record["job_id"]
+    rows = Lineage(out).rows()
+    assert [r["job_id"] for r in rows] == [record["job_id"]] and rows[0]["state"] == "COMPLETED"
     assert json.loads((out / "summary.json").read_text())["world_size"] == 2
     assert_same_training(tmp_path / "single", out)

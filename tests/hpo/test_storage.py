@@ -25,7 +25,8 @@ def _dead_driver() -> dict:
 def test_stale_running_trials_of_dead_drivers_become_fail(tmp_path):
     url = default_storage_url(tmp_path / "sub")
     assert url == f"sqlite:///{tmp_path / 'sub' / 'study.db'}"
-    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage)
     attrs = [
         {"driver": _dead_driver(), "heartbeat": time.time()},                    # dead here: stale
         {"driver": driver_identity(), "heartbeat": time.time()},                 # alive: kept
@@ -40,13 +41,13 @@ def test_stale_running_trials_of_dead_drivers_become_fail(tmp_path):
             t.set_user_attr(k, v)
     done = study.ask()
     study.tell(done, 1.0)
-    failed = fail_stale_trials(study, stale_after_s=900)
+    failed = fail_stale_trials(storage, "s", stale_after_s=900)
     assert failed == [0, 2, 4, 5]
     states = [t.state for t in study.trials]
     assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.FAIL, TrialState.RUNNING,
                       TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
     assert study.trials[0].user_attrs["failed_reason"].startswith("stale")
-    assert fail_stale_trials(study, stale_after_s=900) == []
+    assert fail_stale_trials(storage, "s", stale_after_s=900) == []
 
 
 def test_storage_url_errors_name_the_url(tmp_path):

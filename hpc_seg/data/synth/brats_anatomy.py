@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 # Tissue classes of the rendered volume (not labels).
-AIR, SCALP, SKULL, CSF, GM, WM, EDEMA, NECROSIS, ENHANCING = range(9)
-TISSUES = ("air", "scalp", "skull", "csf", "gm", "wm", "edema", "necrosis", "enhancing")
+AIR, SCALP, SKULL, CSF, GM, WM, EDEMA, NECROSIS, ENHANCING, VESSEL = range(10)
+TISSUES = ("air", "scalp", "skull", "csf", "gm", "wm", "edema", "necrosis", "enhancing", "vessel")
+TUMOUR_TISSUES = (EDEMA, NECROSIS, ENHANCING)
 
 # BraTS 2019 labels.
 LABEL_NCR, LABEL_ED, LABEL_ET = 1, 2, 4
@@ -106,7 +107,8 @@ def draw_anatomy(rng: np.random.Generator, lgg_fraction: float = 0.25) -> Anatom
         brain_axes=brain_axes, csf_mm=rng.uniform(1.5, 3.5), skull_mm=rng.uniform(5.0, 7.0),
         scalp_mm=rng.uniform(4.0, 7.0), cortex_mm=rng.uniform(4.5, 6.5),
         ventricle_scale=rng.uniform(0.7, 1.4),
-        brain_wobble=_Wobble.draw(rng, 6, 0.05, 2.5), cortex_wobble=_Wobble.draw(rng, 16, 0.7, 16.0),
+        brain_wobble=_Wobble.draw(rng, 6, 0.05, 2.5),
+        cortex_wobble=_Wobble.draw(rng, 16, 0.7, 16.0),
         tumour_centre=centre, core_radius=core_radius, necrosis_fraction=float(necrosis_fraction),
         edema_factor=edema_factor, enhancement=str(enhancement),
         core_wobble=_Wobble.draw(rng, 6, 0.25), necrosis_wobble=_Wobble.draw(rng, 5, 0.25),
@@ -152,7 +154,8 @@ def _ellipsoid_depth(x, y, z, axes: np.ndarray, wobble: _Wobble, pad: float = 0.
     a = axes + pad
     rn = np.sqrt((x / np.float32(a[0])) ** 2 + (y / np.float32(a[1])) ** 2
                  + (z / np.float32(a[2])) ** 2) + np.float32(1e-6)
-    w = wobble(x / (rn * np.float32(a[0])), y / (rn * np.float32(a[1])), z / (rn * np.float32(a[2])))
+    a32 = a.astype(np.float32)
+    w = wobble(x / (rn * a32[0]), y / (rn * a32[1]), z / (rn * a32[2]))
     return (w - rn) * np.float32(np.mean(a))
 
 
@@ -180,9 +183,16 @@ def tissue_and_labels(anatomy: Anatomy, shape: tuple[int, int, int], spacing: fl
         nuclei = ((x - side * 17) / 9) ** 2 + ((y - 2) / 14) ** 2 + ((z + 2) / 10) ** 2 < 1
         tissue[brain & nuclei] = GM
         s = a.ventricle_scale
-        vent = ((x - side * 7 * s) / (4.5 * s)) ** 2 + ((y - 4) / 26) ** 2 + ((z - 9) / (8 * s)) ** 2 < 1
+        vent = (((x - side * 7 * s) / (4.5 * s)) ** 2 + ((y - 4) / 26) ** 2
+                + ((z - 9) / (8 * s)) ** 2 < 1)
         tissue[brain & vent] = CSF
+        # Choroid plexus in the ventricle's posterior part: enhances on T1ce like a tumour does.
+        plexus = (((x - side * 7 * s) / 2.5) ** 2 + ((y + 12) / 5) ** 2
+                  + ((z - 9) / (2.5 * s)) ** 2 < 1)
+        tissue[brain & vent & plexus] = VESSEL
     tissue[brain & (np.abs(x) < 1.0) & (z > 18)] = CSF              # interhemispheric fissure
+    # Superior sagittal sinus: along the midline, on top of the brain (enhances too).
+    tissue[(np.abs(x) < 3.0) & (z > 25) & (depth < 0.5) & (depth > -a.csf_mm - 1.5)] = VESSEL
     labels = _tumour(a, x, y, z, tissue, brain)
     return tissue, labels
 

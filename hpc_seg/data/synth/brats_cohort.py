@@ -61,11 +61,13 @@ class SynthBratsConfig:
         if len(self.shape) != 3 or min(self.shape) < 16:
             raise ConfigError(f"synth brats: shape must be 3 sizes >= 16, but got {self.shape}")
         if not 0.5 <= self.spacing <= 8.0:
-            raise ConfigError(f"synth brats: spacing must be in [0.5, 8] mm, but got {self.spacing}")
+            raise ConfigError(f"synth brats: spacing must be in [0.5, 8] mm, "
+                              f"but got {self.spacing}")
         if not 0.0 <= self.noise <= 0.5:
             raise ConfigError(f"synth brats: noise must be in [0, 0.5], but got {self.noise}")
         if not 0.0 <= self.lgg_fraction <= 1.0:
-            raise ConfigError(f"synth brats: lgg_fraction must be in [0, 1], but got {self.lgg_fraction}")
+            raise ConfigError(f"synth brats: lgg_fraction must be in [0, 1], "
+                              f"but got {self.lgg_fraction}")
         if self.preview < 0:
             raise ConfigError(f"synth brats: preview must be >= 0, but got {self.preview}")
         if self.workers is not None and self.workers < 1:
@@ -102,11 +104,12 @@ def generate_case(cfg: SynthBratsConfig, index: int) -> dict:
             "enhancement": anatomy.enhancement}
 
 
-def case_grade(cfg: SynthBratsConfig, index: int) -> str:
-    """The grade of case ``index`` (its first random draw), without rendering it."""
+def case_kind(cfg: SynthBratsConfig, index: int) -> tuple[str, str]:
+    """(grade, enhancement pattern) of case ``index``: its first random draws, no rendering."""
     from hpc_seg.data.synth.brats_anatomy import draw_anatomy
 
-    return draw_anatomy(np.random.default_rng([cfg.seed, index]), cfg.lgg_fraction).grade
+    anatomy = draw_anatomy(np.random.default_rng([cfg.seed, index]), cfg.lgg_fraction)
+    return anatomy.grade, anatomy.enhancement
 
 
 def _volumes_ml(seg: np.ndarray, spacing: float) -> dict[str, float]:
@@ -120,10 +123,10 @@ def _write_case(cfg: SynthBratsConfig, out: str, index: int) -> dict:
     import nibabel as nib
 
     subject = subject_name(index)
-    grade = case_grade(cfg, index)
+    grade, enhancement = case_kind(cfg, index)
     final = Path(out) / grade / subject
     entry = {"subject": subject, "index": index, "grade": grade, "split": split_of(index),
-             "dir": f"{grade}/{subject}"}
+             "dir": f"{grade}/{subject}", "enhancement": enhancement}
     if final.is_dir():      # finished by an earlier run
         seg = np.asarray(nib.load(final / f"{subject}_seg.nii.gz").dataobj)
         return {**entry, **_volumes_ml(seg, cfg.spacing)}
@@ -142,7 +145,7 @@ def _write_case(cfg: SynthBratsConfig, out: str, index: int) -> dict:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return {**entry, **_volumes_ml(case["seg"], cfg.spacing), "enhancement": case["enhancement"]}
+    return {**entry, **_volumes_ml(case["seg"], cfg.spacing)}
 
 
 def _save_gz(img, path: Path, level: int) -> None:
@@ -154,10 +157,39 @@ def _save_gz(img, path: Path, level: int) -> None:
         fh.write(img.to_bytes())
 
 
+def _cohort_params(cfg: SynthBratsConfig) -> dict:
+    return {"generator": "hpc-seg synth brats", "seed": cfg.seed, "shape": list(cfg.shape),
+            "spacing_mm": cfg.spacing, "noise": cfg.noise, "lgg_fraction": cfg.lgg_fraction,
+            "split_rule": SPLIT_RULE,
+            "affine": "RAS world; voxel axes x R->L, y A->P, z I->S (as BraTS files)"}
+
+
+def _check_same_cohort(manifest: Path, params: dict) -> None:
+    """Refuse to add cases made with other parameters to an existing cohort."""
+    if not manifest.is_file():
+        return
+    try:
+        old = json.loads(manifest.read_text())
+    except ValueError:
+        raise ConfigError(f"{manifest}: unreadable; remove it or use a new output folder") from None
+    diff = [k for k in ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
+            if old.get(k) != params[k]]
+    if diff:
+        raise ConfigError(f"{manifest}: the cohort there was made with other parameters ("
+                          + ", ".join(f"{k} {old.get(k)} != {params[k]}" for k in diff)
+                          + "); use a new output folder")
+
+
 def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
     """Write the cohort to ``out`` (skipping finished cases); returns the manifest path."""
+    from hpc_seg.data.shards import atomic_write_bytes
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    params = _cohort_params(cfg)
+    _check_same_cohort(out / "manifest.json", params)
+    # The parameters go down first, so an interrupted run cannot be resumed with other ones.
+    atomic_write_bytes(json.dumps({**params, "cases": []}, indent=1).encode(),
+                       out / "manifest.json")
     for stale in list(out.glob("*/.tmp-*")):
         shutil.rmtree(stale, ignore_errors=True)
     workers = min(cfg.workers or os.cpu_count() or 1, cfg.cases)
@@ -174,14 +206,7 @@ def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
                     entries.append(fut.result())
                     bar.advance()
     entries.sort(key=lambda e: e["index"])
-    manifest = {
-        "generator": "hpc-seg synth brats", "seed": cfg.seed, "shape": list(cfg.shape),
-        "spacing_mm": cfg.spacing, "noise": cfg.noise, "lgg_fraction": cfg.lgg_fraction,
-        "split_rule": SPLIT_RULE, "affine": "RAS world; voxel axes x R->L, y A->P, z I->S",
-        "cases": entries,
-    }
-    from hpc_seg.data.shards import atomic_write_bytes
-
+    manifest = {**params, "cases": entries}
     path = atomic_write_bytes(json.dumps(manifest, indent=1).encode(), out / "manifest.json")
     if cfg.preview:
         from hpc_seg.data.synth.brats_preview import preview_png

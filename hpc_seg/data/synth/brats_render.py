@@ -2,10 +2,12 @@
 
 Mean intensities per tissue (arbitrary units, roughly a 3T scanner's range after BraTS's
 resampling) follow the textbook ordering: T1 WM > GM > CSF; T2 CSF > GM > WM; FLAIR CSF dark,
-edema bright. The enhancing tumour is bright on T1ce only: on T1, T2 and FLAIR it sits a few
-percent away from the edema/GM around it, so a network without T1ce has a weak but non-zero cue
-(the reason HAD-Net's distillation has something to teach). The necrotic core is dark on T1/T1ce
-and bright on T2.
+edema bright. The enhancing tumour is bright on T1ce only: on T1, T2 and FLAIR it sits ~10 %
+away from the edema around it, under a tumour texture of +-12-15 %, so without T1ce a voxel's
+intensities barely tell ET apart and only its place (the rim between core and edema) does: the
+reason HAD-Net's distillation has something to teach. Vessels (choroid plexus, sagittal sinus)
+enhance on T1ce too, so brightness alone is not a perfect ET detector for the teacher either.
+The necrotic core is dark on T1/T1ce and bright on T2.
 
 Air stays exactly 0 (as in BraTS, whose volumes are zero outside the head after registration), so
 the preprocessing brain mask "non-zero in all four sequences" is the head.
@@ -21,13 +23,15 @@ from hpc_seg.data.synth.brats_anatomy import TISSUES
 SEQUENCES = ("t1", "t1ce", "t2", "flair")
 
 # Rows: sequences in SEQUENCES order; columns: tissues in TISSUES order
-# (air, scalp, skull, csf, gm, wm, edema, necrosis, enhancing).
+# (air, scalp, skull, csf, gm, wm, edema, necrosis, enhancing, vessel).
 CONTRAST = np.array([
-    [0, 820, 70, 220, 470, 660, 400, 180, 455],     # T1
-    [0, 850, 75, 230, 490, 680, 420, 160, 1000],    # T1ce: enhancement
-    [0, 520, 60, 980, 600, 430, 820, 930, 745],     # T2
-    [0, 480, 55, 140, 560, 430, 880, 520, 800],     # FLAIR
+    [0, 820, 70, 220, 470, 660, 400, 180, 455, 330],    # T1
+    [0, 850, 75, 230, 490, 680, 420, 160, 1000, 950],   # T1ce: enhancement (tumour, vessels)
+    [0, 520, 60, 980, 600, 430, 820, 930, 745, 350],    # T2
+    [0, 480, 55, 140, 560, 430, 880, 520, 800, 300],    # FLAIR
 ], dtype=np.float32)
+# Tissue texture: relative amplitude of a smooth random field (tumours are heterogeneous).
+TEXTURE = np.array([0, 0.04, 0.04, 0.03, 0.05, 0.04, 0.12, 0.15, 0.15, 0.05], np.float32)
 assert CONTRAST.shape[1] == len(TISSUES)
 
 
@@ -38,13 +42,17 @@ def render_sequences(tissue: np.ndarray, rng: np.random.Generator, spacing: floa
     ``noise`` is the Rician noise sigma as a fraction of the WM T1 intensity.
     """
     head = tissue > 0
+    texture = _smooth_noise(tissue.shape, rng, 3.0 / spacing)
     out = {}
     for i, seq in enumerate(SEQUENCES):
         # Per-case tissue contrast jitter (+-6 %) and a global scanner gain.
         means = CONTRAST[i] * rng.uniform(0.94, 1.06, len(TISSUES)).astype(np.float32)
-        image = means[tissue] * np.float32(rng.uniform(0.8, 1.25))
+        # One texture field for all sequences (it is the tissue's), its sign varying by sequence.
+        sign = np.float32(rng.choice([-1.0, 1.0]))
+        image = means[tissue] * (1 + sign * TEXTURE[tissue] * texture)
+        image *= np.float32(rng.uniform(0.8, 1.25))
         # Partial-volume blur (about 1 mm, whatever the grid spacing).
-        image = ndimage.gaussian_filter(image, sigma=max(0.4, 0.8 / spacing))
+        image = ndimage.gaussian_filter(image, sigma=max(0.5, 1.0 / spacing))
         image *= _bias_field(tissue.shape, rng)
         sigma = np.float32(noise * CONTRAST[0, 5])
         real = image + rng.normal(0, 1, image.shape).astype(np.float32) * sigma
@@ -53,6 +61,14 @@ def render_sequences(tissue: np.ndarray, rng: np.random.Generator, spacing: floa
         # Zero air; keep every head voxel >= 1 so the "non-zero in all four" mask is the head.
         out[seq] = np.where(head, np.clip(np.rint(image), 1, 32767), 0).astype(np.int16)
     return out
+
+
+def _smooth_noise(shape: tuple[int, int, int], rng: np.random.Generator,
+                  sigma: float) -> np.ndarray:
+    """White noise blurred to ``sigma`` voxels, rescaled to unit standard deviation."""
+    white = rng.normal(0, 1, shape).astype(np.float32)
+    field = ndimage.gaussian_filter(white, sigma=max(sigma, 0.5))
+    return field / np.float32(field.std() + 1e-6)
 
 
 def _bias_field(shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:

@@ -74,13 +74,15 @@ def _write_series(seed: int, plan: PatientPlan, sp: SeriesPlan, study: Path,
                   masks: dict, uids: dict, oversample: int) -> tuple[int, int]:
     """Render and write one series; fill ``masks[(sn, frame)]`` and ``uids[uid] = key``."""
     rng = stream(seed, plan.pid, NOISE, sp.series_number)
-    images, labels = render_series(plan.anat, plan.contrast, sp.plane, plan.frame_times(), rng,
-                                   oversample=oversample)
-    if sp.rotate:
-        images = [np.rot90(a) for a in images]
-        labels = [np.rot90(m) for m in labels]
-    for f, m in enumerate(labels):
-        masks[(sp.series_number, f)] = np.ascontiguousarray(m)
+    # Short-axis masks are needed for every frame (truth), long-axis ones only where written.
+    frames = list(range(plan.n_frames)) if sp.stack >= 0 or sp.role == "outlier" else sp.frames
+    times = plan.frame_times()
+    rendered, labels = render_series(plan.anat, plan.contrast, sp.plane, [times[f] for f in frames],
+                                     rng, oversample=oversample)
+    images = {}
+    for f, img, m in zip(frames, rendered, labels):
+        images[f] = np.rot90(img) if sp.rotate else img
+        masks[(sp.series_number, f)] = np.ascontiguousarray(np.rot90(m) if sp.rotate else m)
     if sp in plan.dropped:
         return 0, 0
     folder = study / sp.folder

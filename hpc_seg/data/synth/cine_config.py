@@ -50,8 +50,10 @@ class CineSynthConfig:
     matrices: list[list[int]] = field(default_factory=_default_matrices)
     """[rows, cols] choices for the acquisition matrix (rows >= cols)."""
     matrix_weights: list[float] = field(
-        default_factory=lambda: [0.35, 0.1, 0.1, 0.15, 0.2, 0.1])
+        default_factory=lambda: [0.4, 0.15, 0.1, 0.15, 0.12, 0.08])
     """relative frequency of each entry of `matrices`."""
+    long_axis_frames: int = 5
+    """phases written for each long-axis (2ch, 4ch) series (at most n_frames)."""
     max_matrix: int = 512
     """cap on the larger image side; smaller caps keep the field of view (coarser pixels)."""
     oversample: int = 2
@@ -86,6 +88,8 @@ class CineSynthConfig:
             setattr(self, key, lo_hi)
         if self.n_frames < 4:
             raise bad("n_frames", f"must be >= 4, but got {self.n_frames}")
+        if self.long_axis_frames < 1:
+            raise bad("long_axis_frames", f"must be >= 1, but got {self.long_axis_frames}")
         if self.slices[0] < 6:
             raise bad("slices", f"minimum must be >= 6 (room for slice quirks), got {self.slices}")
         if self.ef[1] >= 0.95:

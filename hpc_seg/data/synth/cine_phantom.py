@@ -92,7 +92,10 @@ def contraction(t: float, t_es: float) -> float:
 def sample_anatomy(rng: np.random.Generator, edv_range: tuple[float, float],
                    ef_range: tuple[float, float]) -> Anatomy:
     """Draw a plausible patient: EDV in ``edv_range`` mL, EF in ``ef_range``."""
-    edv = float(rng.uniform(*edv_range))
+    # Most hearts are near 160 mL; the range's ends are rarer (dilated or small ventricles).
+    lo, hi = edv_range
+    edv = float(np.clip(rng.normal(160.0, 35.0), lo, hi)) if lo < 160.0 < hi \
+        else float(rng.uniform(lo, hi))
     # Most patients have a normal EF; a quarter are impaired (the low end of the range).
     lo, hi = ef_range
     mid = lo + 0.55 * (hi - lo)

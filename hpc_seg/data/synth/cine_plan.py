@@ -129,7 +129,7 @@ def build_plan(seed: int, pid: int, n_patients: int, cfg: CineSynthConfig) -> Pa
     spacing = round(float(rng.uniform(*cfg.slice_spacing_mm)) * 2) / 2
     thickness = round(spacing * float(rng.uniform(0.8, 1.0)), 1)
     lv_length = anat.c_ed + anat.wall_ed
-    n_slices = int(np.clip(math.ceil(lv_length / spacing) + int(rng.integers(0, 3)), *cfg.slices))
+    n_slices = int(np.clip(math.ceil(lv_length / spacing) + int(rng.integers(0, 2)), *cfg.slices))
     z_top = float(rng.uniform(-3.0, 6.0))
     z_positions = [z_top - k * spacing for k in range(n_slices)]
     # Image centre between the torso centre and the heart, with the LV right of centre.
@@ -156,7 +156,10 @@ def build_plan(seed: int, pid: int, n_patients: int, cfg: CineSynthConfig) -> Pa
             series_number=first_sn + k, folder=f"sax_{first_sn + k}", role="sax", stack=0,
             slice_index=k, plane=sax_plane(rows, cols, ps, ps, centre, z, thickness),
             frames=list(range(cfg.n_frames))))
-    # Long-axis cines (acquired first): two- and four-chamber views through the LV axis.
+    # Long-axis cines (acquired first): two- and four-chamber views through the LV axis, a few
+    # phases each (they only have to be recognised and ignored).
+    la_frames = sorted({int(f) for f in np.linspace(0, cfg.n_frames, min(cfg.long_axis_frames, cfg.n_frames),
+                                                    endpoint=False)})
     la_z0 = -30.0 + (rows - 1) / 2 * ps       # the heart sits near the image centre
     for sn, view, col_axis in ((first_sn - 2, "2ch", 1), (first_sn - 1, "4ch", 0)):
         origin = [0.0, 0.0, 0.0]
@@ -166,7 +169,7 @@ def build_plan(seed: int, pid: int, n_patients: int, cfg: CineSynthConfig) -> Pa
             series_number=sn, folder=f"{view}_{sn}", role=view, stack=-1, slice_index=-1,
             plane=Plane(rows=rows, cols=cols, ps_row=ps, ps_col=ps, origin=tuple(origin),
                         col_axis=col_axis, row_axis=2, row_sign=-1.0, thickness=thickness),
-            frames=list(range(cfg.n_frames))))
+            frames=la_frames))
     return plan
 
 
