@@ -57,6 +57,8 @@ class BenchIngestConfig:
 
 @dataclass
 class BenchRow:
+    """One contender's timing."""
+
     name: str
     seconds: float
     files: int
@@ -134,6 +136,7 @@ def time_pydicom_floor(paths: list[Path]) -> BenchRow:
 
 def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfiles: int,
                 mb: float) -> BenchRow:
+    """Time one ingest engine into a fresh ``out`` (Ray start-up excluded)."""
     from hpc_seg.data.ingest import IngestConfig, ingest
 
     shutil.rmtree(out, ignore_errors=True)

@@ -11,8 +11,10 @@ HELP = "generate a synthetic Kaggle-like cardiac cine DICOM cohort (with truth, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="output folder (must not exist, or be empty)")
-    parser.add_argument("--patients", type=int, default=20, help="number of patients (default 20)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--patients", type=int, default=None,
+                        help="number of patients (default: the TOML's `patients`, else 20)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default: the TOML's `seed`, else 0)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: all cores)")
     parser.add_argument("--config", default=None, metavar="TOML",
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from hpc_seg.config import from_dict, load_toml
     from hpc_seg.data.synth.cine import generate_cine_cohort
     from hpc_seg.data.synth.cine_config import CineSynthConfig
+    from hpc_seg.errors import ConfigError
 
     data: dict = {}
     where = "synth cine options"
@@ -62,6 +65,14 @@ def run(args: argparse.Namespace) -> int:
         raw = load_toml(args.config)
         data = dict(raw.get("synth_cine", raw))
         where = f"{args.config}: [synth_cine]" if "synth_cine" in raw else args.config
+    # A job file's [synth_cine] table also holds the cohort size and seed (as `hpc-seg run` reads).
+    patients = args.patients if args.patients is not None else data.pop("patients", 20)
+    seed = args.seed if args.seed is not None else data.pop("seed", 0)
+    data.pop("patients", None)
+    data.pop("seed", None)
+    if not isinstance(patients, int) or not isinstance(seed, int):
+        raise ConfigError(f"{where}: patients and seed must be integers, "
+                          f"but got patients={patients!r}, seed={seed!r}")
     for key, value in (("workers", args.workers), ("n_frames", args.frames),
                        ("max_matrix", args.max_matrix), ("domain", args.domain)):
         if value is not None:
@@ -76,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_random_quirks:
         data["no_random_quirks"] = True
     config = from_dict(CineSynthConfig, data, where)
-    manifest = generate_cine_cohort(Path(args.out), args.patients, args.seed, config,
+    manifest = generate_cine_cohort(Path(args.out), patients, seed, config,
                                      overwrite=args.overwrite)
-    print(f"wrote {args.patients} patients; manifest: {manifest}")
+    print(f"wrote {patients} patients; manifest: {manifest}")
     return 0

@@ -119,6 +119,7 @@ def modal_normal(units: list[SliceUnit]) -> np.ndarray:
 
 
 def set_positions(units: list[SliceUnit], normal: np.ndarray) -> None:
+    """Set each unit's position = dot(IPP of its first frame, ``normal``)."""
     for u in units:
         u.position = float(u.first.ipp @ normal)
 

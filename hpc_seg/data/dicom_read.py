@@ -180,6 +180,49 @@ def _pixels(ds: pydicom.Dataset, h: dict[str, str]) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
+
+
+def _pixel_data_location(ds: pydicom.Dataset, h: dict[str, str], buf: bytes, pos: int,
+                         ) -> tuple[int, int] | str | None:
+    """Where the native PixelData value starts in ``buf``, for a header parse that stopped at
+    ``pos``: (offset, declared length); "absent" when the file ends there; None when the
+    layout is not one read directly (compressed, big endian, colour, multi-frame...)."""
+    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if tsyntax is None or tsyntax.is_compressed or tsyntax.is_deflated or not tsyntax.is_little_endian:
+        return None
+    if not (h.get("SamplesPerPixel", "1") == "1" and h.get("NumberOfFrames", "1") in ("", "1")
+            and h.get("BitsAllocated") in ("8", "16", "32")):
+        return None
+    if len(buf) - pos < 8:
+        return "absent"
+    if struct.unpack_from("<HH", buf, pos) != (0x7FE0, 0x0010):
+        return None
+    if tsyntax.is_implicit_VR:
+        length, offset = struct.unpack_from("<I", buf, pos + 4)[0], pos + 8
+    elif buf[pos + 4:pos + 6] in _LONG_VRS:
+        length, offset = struct.unpack_from("<I", buf, pos + 8)[0], pos + 12
+    else:
+        length, offset = struct.unpack_from("<H", buf, pos + 6)[0], pos + 8
+    if length == 0xFFFFFFFF:      # encapsulated (compressed) despite the transfer syntax
+        return None
+    return offset, length
+
+
+def _view_pixels(buf: bytes, where: tuple[int, int], h: dict[str, str]) -> np.ndarray:
+    """The 2D pixels as a read-only view into ``buf``; ValueError("truncated ...") if short."""
+    offset, length = where
+    bits = int(h["BitsAllocated"])
+    dtype = np.dtype(f"<{'i' if h.get('PixelRepresentation', '0') == '1' else 'u'}{bits // 8}")
+    rows, cols = int(h["Rows"]), int(h["Columns"])
+    need = rows * cols * dtype.itemsize
+    have = min(length, len(buf) - offset)
+    if have < need:
+        raise ValueError(f"truncated pixel data: {have} of {need} bytes")
+    return np.frombuffer(buf, dtype=dtype, count=rows * cols, offset=offset).reshape(rows, cols) \
+        .astype(dtype.newbyteorder("="), copy=False)
+
+
 def _floats(text: str | None, n: int, name: str) -> np.ndarray:
     if not text:
         raise ValueError(f"{name} missing")
@@ -204,11 +247,16 @@ def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels:
     fail to decode, so the ``dicom_metadata`` table documents skipped files too.
     """
     try:
+        buf, pixel_at = b"", 0
         if with_pixels:
-            # One read() of the whole file, parsed from memory: ~25 % faster than pydicom's
-            # many small reads through a file object.
+            # One read() of the whole file; pydicom parses the header from memory (~25 % faster
+            # than its many small reads through a file object) and stops before the pixels,
+            # which are then viewed in place (no copy) by _pixel_data_location/_view_pixels.
             with open(path, "rb") as fh:
-                ds = pydicom.dcmread(io.BytesIO(fh.read()))
+                buf = fh.read()
+            bio = io.BytesIO(buf)
+            ds = pydicom.dcmread(bio, stop_before_pixels=True)
+            pixel_at = bio.tell()
         else:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError as exc:
@@ -239,10 +287,14 @@ def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels:
         return None, FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
     if not with_pixels:
         return frame, None, meta
-    if PIXEL_DATA_TAG not in ds._dict:
-        return None, FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
     try:
-        frame.pixels = _pixels(ds, h)
+        where = _pixel_data_location(ds, h, buf, pixel_at)
+        if where is None:     # not a layout viewed directly: let pydicom parse and decode
+            ds = pydicom.dcmread(io.BytesIO(buf))
+            where = "absent" if PIXEL_DATA_TAG not in ds._dict else None
+        if where == "absent":
+            return None, FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
+        frame.pixels = _pixels(ds, h) if where is None else _view_pixels(buf, where, h)
     except Exception as exc:
         text = str(exc)
         reason = "truncated" if ("truncated" in text or "less than expected" in text) else "decode_error"

@@ -75,6 +75,7 @@ class IngestSummary:
     input_bytes: int = 0
 
     def add(self, r: ChunkResult) -> None:
+        """Count a finished chunk in."""
         self.patients += r.n_patients
         self.stacks += r.n_stacks
         self.files += r.n_files
@@ -130,20 +131,25 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
     truth_path = config.truth_csv or (src / "truth.csv" if (src / "truth.csv").is_file() else None)
     truth = read_truth_csv(truth_path) if truth_path else None
     committer = Committer(out)
-    done = committer.finished_patients()
-    todo = [p for p in patients if p.pid not in done]
-    input_bytes = sum(p.nbytes for p in todo)
-    engine, why = choose_engine(config, input_bytes)
-    log.info("ingest %s → %s: %d patients (%d already finished), %d files, %.1f MB; engine %s: %s",
-             src, out, len(patients), len(patients) - len(todo), sum(len(p.files) for p in todo),
-             input_bytes / 1e6, engine, why)
-    summary = IngestSummary(engine=engine, engine_reason=why, out=out,
-                            tables=committer.table_dirs(), patients_skipped_done=len(done & {p.pid for p in patients}),
-                            input_bytes=input_bytes)
-    opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb, compression=config.compression,
-                        compression_level=config.compression_level, truth=truth)
-    if todo:
-        _run_engine(engine, opts, todo, config, committer, summary)
+    try:
+        done = committer.finished_patients()
+        todo = [p for p in patients if p.pid not in done]
+        input_bytes = sum(p.nbytes for p in todo)
+        engine, why = choose_engine(config, input_bytes)
+        log.info("ingest %s → %s: %d patients (%d already finished), %d files, %.1f MB; "
+                 "engine %s: %s", src, out, len(patients), len(patients) - len(todo),
+                 sum(len(p.files) for p in todo), input_bytes / 1e6, engine, why)
+        summary = IngestSummary(engine=engine, engine_reason=why, out=out,
+                                tables=committer.table_dirs(),
+                                patients_skipped_done=len(done & {p.pid for p in patients}),
+                                input_bytes=input_bytes)
+        opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb,
+                            compression=config.compression,
+                            compression_level=config.compression_level, truth=truth)
+        if todo:
+            _run_engine(engine, opts, todo, config, committer, summary)
+    finally:
+        committer.close()
     summary.seconds = time.perf_counter() - t0
     return summary
 

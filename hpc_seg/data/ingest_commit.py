@@ -9,7 +9,9 @@ unfinished patients) and every ``.tmp-*`` file is removed, so a re-run never dup
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
@@ -21,10 +23,12 @@ from hpc_seg.data.ingest_patient import ChunkResult
 from hpc_seg.data.ingest_tables import SCHEMAS, TABLES
 from hpc_seg.data.shards import (atomic_write_table, output_error, remove_stale_temporaries,
                                  shard_files)
+from hpc_seg.errors import OutputError
 
 log = logging.getLogger(__name__)
 
 SMALL_TABLES = ("issues", "files", "dicom_metadata", "subjects")
+LOCK_FILE = ".ingest.lock"
 
 
 def _commit_tag(path: Path) -> str:
@@ -44,14 +48,41 @@ class Committer:
         try:
             for name in TABLES:
                 (self.out / name).mkdir(parents=True, exist_ok=True)
+            self._lock = self._take_lock()
         except OSError as exc:
             raise output_error(self.out, exc) from None
         self._finished = self._clean_start()
 
+    def _take_lock(self):
+        """One ingest per OUT at a time: a second one would delete the first's fresh shards as
+        orphans and both would commit the same patients. The lock dies with the process."""
+        fh = open(self.out / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "unknown"
+            fh.close()
+            raise OutputError(f"{self.out}: another ingest is writing here (pid {owner}); "
+                              f"wait for it or use another OUT") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        return fh
+
+    def close(self) -> None:
+        """Release the OUT lock (buffered results must have been committed before)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
     def table_dirs(self) -> dict[str, Path]:
+        """Directory of each output table."""
         return {name: self.out / name for name in TABLES}
 
     def finished_patients(self) -> set[str]:
+        """Patient ids committed by this or an earlier run."""
         return set(self._finished)
 
     def _clean_start(self) -> set[str]:
@@ -76,6 +107,7 @@ class Committer:
         return finished
 
     def add(self, result: ChunkResult) -> None:
+        """Buffer a finished chunk; commit when enough rows or time have gathered."""
         for name, table in result.tables.items():
             self._buffer[name].append(table)
             self._rows += table.num_rows

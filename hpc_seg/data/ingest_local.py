@@ -78,3 +78,7 @@ def run_local(opts: ChunkOptions, patients: list[PatientFolder], workers: int,
         for fut in pending:
             fut.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        # On an error or Ctrl-C, chunks that did finish are still handed over (and committed).
+        for fut in pending:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                on_result(fut.result())

@@ -32,6 +32,7 @@ class MaskArchive:
         return len(self._names)
 
     def get(self, key: str, default: np.ndarray | None = None) -> np.ndarray | None:
+        """The array stored under ``key`` (decompressed now), or ``default``."""
         name = self._names.get(key)
         if name is None:
             return default
@@ -54,4 +55,5 @@ class MaskArchive:
         return arr.reshape(shape, order="F" if fortran else "C")
 
     def close(self) -> None:
+        """Close the underlying zip file."""
         self._zip.close()

@@ -158,4 +158,5 @@ def tables_to_bytes(tables: dict[str, pa.Table]) -> dict[str, bytes]:
 
 
 def tables_from_bytes(blobs: dict[str, bytes]) -> dict[str, pa.Table]:
+    """Inverse of :func:`tables_to_bytes`."""
     return {name: pa.ipc.open_stream(b).read_all() for name, b in blobs.items()}

@@ -84,6 +84,7 @@ def volume_row(stack: CuratedStack, patient_id: str, split: str) -> dict[str, An
 
 
 def issues_table(issues: list[Issue], patient_id: str) -> pa.Table:
+    """The ``issues`` rows of one patient."""
     return pa.Table.from_pydict({
         "subject_id": [i.subject_id for i in issues], "patient_id": [patient_id] * len(issues),
         "problem": [i.problem for i in issues], "resolution": [i.resolution for i in issues],
@@ -91,6 +92,7 @@ def issues_table(issues: list[Issue], patient_id: str) -> pa.Table:
 
 
 def files_table(stacks: list[CuratedStack]) -> pa.Table:
+    """The ``files`` rows of a patient's stacks (one per slice and frame)."""
     cols: dict[str, list] = {name: [] for name in FILES.names}
     for s in stacks:
         for u in s.files:
@@ -105,6 +107,7 @@ def files_table(stacks: list[CuratedStack]) -> pa.Table:
 
 
 def metadata_table(rows: list[tuple[str, str, str, str, str]], patient_id: str) -> pa.Table:
+    """The ``dicom_metadata`` rows from (file, tag, keyword, VR, value) tuples."""
     cols = list(zip(*rows)) if rows else [[], [], [], [], []]
     return pa.Table.from_arrays([pa.array([patient_id] * len(rows), pa.string())]
                                 + [pa.array(list(c), pa.string()) for c in cols], schema=METADATA)
@@ -134,6 +137,7 @@ def subjects_table(stacks: list[CuratedStack], patient_id: str, split: str,
 
 def patients_table(patient_id: str, split: str, n_files: int, n_used: int, n_skipped: int,
                    n_stacks: int, seconds: float) -> pa.Table:
+    """The ``patients`` row (finished marker) of one patient."""
     return pa.Table.from_pylist([{"patient_id": patient_id, "split": split, "n_files": n_files,
                                   "n_used": n_used, "n_skipped": n_skipped,
                                   "n_stacks": n_stacks, "seconds": seconds}], schema=PATIENTS)

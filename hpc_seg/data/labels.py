@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from hpc_seg.config import config_hash
 from hpc_seg.data.confidence import (LV, MY, EdRule, class_volumes,
                                      confidence_score, ed_es_frames, set_counts, set_membership,
                                      voxel_ml)
@@ -161,16 +162,18 @@ def build_labels(volumes_dir: Path, out_dir: Path, truth_csv: Path | None,
     """Compute per-frame LV volumes, ED/ES, confidence scores and sets for every stack."""
     volumes_dir, out_dir = Path(volumes_dir), Path(out_dir)
     src = make_source(source)
-    done = out_dir / "labels.json"
-    if done.is_file():
-        previous = json.loads(done.read_text())
-        if previous.get("source") == src.name and previous.get("ed_rule") == ed_rule:
-            log.info("labels already built in %s (source %s); skipping", out_dir, src.name)
-            previous.pop("ed_rule", None)
-            return LabelsSummary(**previous)
     if not shard_files(volumes_dir):
         raise InputError(f"{volumes_dir}: no volumes shards (run `hpc-seg ingest` first)")
     truth = load_truth(truth_csv, volumes_dir)
+    # What decides the result besides the volumes: a changed truth or rule rebuilds.
+    key = config_hash({"source": src.name, "ed_rule": ed_rule, "truth": sorted(truth.items())})
+    done = out_dir / "labels.json"
+    if done.is_file():
+        previous = json.loads(done.read_text())
+        if previous.pop("key", None) == key:
+            log.info("labels already built in %s (source %s); skipping", out_dir, src.name)
+            previous.pop("ed_rule", None)
+            return LabelsSummary(**previous)
     for sub in ("labels", "masks"):
         for old in shard_files(out_dir / sub):
             old.unlink()  # a previous, different source: rebuild from scratch
@@ -209,7 +212,7 @@ def build_labels(volumes_dir: Path, out_dir: Path, truth_csv: Path | None,
                             labelled_stacks=len(stacks), skipped=len(skipped),
                             counts={k: {c: int(v) for c, v in r.items()} for k, r in counts.iterrows()},
                             masks_in="volumes" if shipped else "masks")
-    atomic_write_bytes(json.dumps({**asdict(summary), "ed_rule": ed_rule}, indent=2).encode(), done)
+    atomic_write_bytes(json.dumps({**asdict(summary), "ed_rule": ed_rule, "key": key}, indent=2).encode(), done)
     log.info("labels: %d stacks labelled, %d skipped; patients in p05/p10/p15: %s", len(stacks),
              len(skipped), "/".join(str(int(counts.loc[k, "total"])) for k in ("p05", "p10", "p15")))
     return summary

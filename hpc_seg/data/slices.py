@@ -139,6 +139,7 @@ def build_slices(volumes_dir: Path, labels_dir: Path, out_dir: Path, image_size:
     plan = _plan(pd.DataFrame(list(iter_rows(volumes_dir, columns=meta_cols, batch_size=256))),
                  set(labels.stack_id))
     meta = {"format": FORMAT_VERSION, "image_size": image_size, "label_source": label_meta["source"],
+            "labels": label_meta,  # new labels (another truth or ED rule) change this: rebuild
             "volumes_dir": str(volumes_dir), "labels_dir": str(labels_dir), "shards": plan}
     remove_stale_temporaries(out_dir)
     meta_path = out_dir / META

@@ -43,7 +43,8 @@ def evaluate(models: dict[str, Path], slices_dir: Path, labels_dir: Path, out_di
             raise InputError(f"{path}: model {name!r} not found")
     info = _slice_info(slices_dir, split)
     geometry = info.drop_duplicates("stack_id")[efm.GEOMETRY_COLUMNS]
-    labels = read_table(labels_dir / "labels", columns=["patient_id", "split", "systole", "diastole"]).to_pandas()
+    labels = read_table(labels_dir / "labels",
+                        columns=["patient_id", "split", "systole", "diastole"]).to_pandas()
     truth = labels[(labels.split == split) & np.isfinite(labels.systole) & np.isfinite(labels.diastole)]
     if truth.empty:
         raise InputError(f"{labels_dir}: no {split} patient has Systole/Diastole truth")
@@ -67,7 +68,8 @@ def evaluate(models: dict[str, Path], slices_dir: Path, labels_dir: Path, out_di
     for name, path in models.items():
         _overlay_figure(name, Path(path), slices_dir, info, out_dir / "figures" / f"overlays_{name}.png",
                         n_overlays, device)
-    log.info("EF table (|true EF - predicted EF| x 100, %s split):\n%s", split, ef_table.to_string(index=False))
+    log.info("EF table (|true EF - predicted EF| x 100, %s split):\n%s", split,
+             ef_table.to_string(index=False))
     return out_dir
 
 

@@ -76,6 +76,22 @@ def train(ctx: Context) -> dict[str, Any]:
             "dice_fg": round(float(result.final.get("dice_fg", float("nan"))), 4)}
 
 
+def tune(ctx: Context) -> dict[str, Any]:
+    """Hyperparameter search ([search] + [train]): Ray Tune trials, Optuna TPE/grid, ASHA."""
+    from hpc_seg.hpo.search_config import search_config_from_tables
+    from hpc_seg.hpo.tuner import run_search
+
+    search = dict(ctx.table("search"))
+    if "slices" in ctx.results and not search.get("data", {}).get("slices_dir"):
+        search["data"] = {**search.get("data", {}), "slices_dir": ctx.result("slices", "slices")}
+    cfg = search_config_from_tables({**ctx.tables, "search": search}, str(ctx.job_file))
+    # resume=True: a re-run of the job continues the same study instead of refusing it.
+    r = run_search(cfg, ctx.out / "tune", resume=True)
+    return {"model": str(r.best_model), "name": f"tune-best-{r.best_trial}", "study": r.study_name,
+            "storage": r.storage, "best_value": r.best_value, "best_params": r.best_params,
+            "states": r.states}
+
+
 def evaluate(ctx: Context) -> dict[str, Any]:
     """EF table, Dice and figures for the trained/best models on the test split."""
     from hpc_seg.studies.cardiac_eval import evaluate as run_evaluate
@@ -97,5 +113,6 @@ STAGES: dict[str, StageFn] = {
     "labels": labels,
     "slices": slices,
     "train": train,
+    "tune": tune,
     "evaluate": evaluate,
 }

@@ -1,8 +1,9 @@
 """The one-cycle learning-rate schedule (fastai's ``fit_one_cycle``, which the published runs used).
 
 Warm-up for ``pct_start`` of the steps from ``max_lr / div`` to ``max_lr`` with a cosine, then a
-cosine down to ``max_lr / final_div`` (fastai v2 defaults: div 25, final_div 1e5, pct_start 0.25); Adam's beta1 moves the opposite way between 0.95
-and 0.85. The schedule is a pure function of the step, so a resumed run only needs the step count.
+cosine down to ``max_lr / final_div`` (fastai v2 defaults: div 25, final_div 1e5, pct_start
+0.25); Adam's beta1 moves the opposite way between 0.95 and 0.85. The schedule is a pure
+function of the step, so a resumed run only needs the step count.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_disk_full_gives_one_line_error_and_no_partial_shard(cohort, tmp_path, m
     with pytest.raises(OutputError, match="no space left on device") as exc:
         ingest(cohort, out, IngestConfig(engine="local", workers=1, progress=False))
     assert "\n" not in str(exc.value) and str(out) in str(exc.value)
-    assert not [p for p in out.rglob("*") if p.is_file()]
+    assert not [p for p in out.rglob("*") if p.is_file() and p.name != ".ingest.lock"]
 
 
 def test_output_permission_error_is_reported(cohort, tmp_path, monkeypatch):
@@ -226,3 +226,45 @@ def test_mask_archive_reads_what_numpy_wrote(tmp_path):
     for key, want in arrays.items():
         assert np.array_equal(masks.get(key), want)
     masks.close()
+
+
+def test_second_ingest_into_the_same_out_is_refused_while_one_runs(cohort, tmp_path):
+    from hpc_seg.data.ingest_commit import Committer
+
+    holder = Committer(tmp_path / "out")        # as if another ingest were running
+    try:
+        with pytest.raises(OutputError, match="another ingest is writing here"):
+            ingest(cohort, tmp_path / "out", LOCAL)
+    finally:
+        holder.close()
+    assert ingest(cohort, tmp_path / "out", LOCAL).patients == 3
+
+
+def test_sigint_keeps_finished_patients_and_leaves_no_partial_shard(cohort, tmp_path):
+    """A real Ctrl-C (SIGINT to the process group) in the middle of a run, then a re-run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for pid in ("4", "5", "6", "7"):   # more work, so the signal lands mid-run
+        write_stack(cohort, pid, "validate", n_slices=6, n_frames=12, rows=64, cols=64)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "import sys; from hpc_seg.cli import main; sys.exit(main(sys.argv[1:]))",
+           "ingest", str(cohort), str(out), "--engine", "local", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((out / "volumes").glob("*.parquet")) \
+            and proc.poll() is None:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 130), stderr
+    assert not list(out.rglob(".tmp-*"))
+    s = ingest(cohort, out, LOCAL)
+    assert s.patients + s.patients_skipped_done == 7
+    vols = pd.read_parquet(out / "volumes")
+    assert sorted(vols.stack_id) == ["1", "2", "3", "4", "5", "6", "7"]
+    assert len(pd.read_parquet(out / "patients")) == 7

@@ -226,6 +226,21 @@ def test_cli_smoke_and_bad_option(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+def test_cli_reads_a_job_table(tmp_path, capsys):
+    job = tmp_path / "job.toml"
+    job.write_text("[synth_cine]\npatients = 1\nseed = 4\nn_frames = 4\nmax_matrix = 48\n"
+                   "no_random_quirks = true\nlabel_error = {none = 1.0}\n")
+    assert main(["synth", "cine", str(tmp_path / "job"), "--config", str(job),
+                 "--workers", "1"]) == 0
+    manifest = load_manifest(tmp_path / "job")
+    assert list(manifest["patients"]) == ["1"] and manifest["generator"]["seed"] == 4
+    assert manifest["generator"]["max_matrix"] == 48
+    job.write_text("[synth_cine]\nn_frame = 4\n")
+    assert main(["synth", "cine", str(tmp_path / "bad"), "--config", str(job)]) == 2
+    err = capsys.readouterr().err
+    assert "n_frame" in err and "valid keys" in err
+
+
 def test_7t_domain_has_lv_and_myocardium_labels_only(tmp_path):
     cfg = CineSynthConfig(domain="7t", **TINY)
     generate_cine_cohort(tmp_path / "7t", 2, 3, cfg)

@@ -21,7 +21,7 @@ from hpc_seg.errors import ConfigError, InputError, LaunchError
 from hpc_seg.hpo.space import published_grid
 from hpc_seg.hpo.study_info import best_trial, list_studies
 from hpc_seg.hpo.tuner import run_search
-from tests.hpo.conftest import REPO, toy_search, worker_env
+from tests.hpo.conftest import REPO, toy_search
 
 pytestmark = pytest.mark.ray
 OPTUNA_CLI = REPO / ".venv" / "bin" / "optuna"

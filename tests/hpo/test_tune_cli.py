@@ -23,7 +23,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.hpo.conftest import REPO, TOY, worker_env
+from tests.hpo.conftest import TOY, worker_env
 
 HPC_SEG = [sys.executable, "-m", "hpc_seg.cli"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

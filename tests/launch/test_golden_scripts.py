@@ -1,0 +1,68 @@
+"""Generated sbatch scripts against checked-in golden files.
+
+Regenerate after an intended change with ``HPC_SEG_UPDATE_GOLDEN=1 pytest tests/launch -k golden``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hpc_seg.launch.config import LaunchConfig
+from hpc_seg.launch.executor import sbatch_text
+from hpc_seg.launch.ray_script import RayClusterConfig, render_ray_script
+
+GOLDEN = Path(__file__).parent / "golden"
+FOLDER = "/scratch/runs/demo/submitit"
+
+CASES = {
+    "array-gpu.sbatch": lambda: sbatch_text(
+        LaunchConfig(executor="slurm", partition="gpu", account="imaging", qos="normal", time_min=120,
+                     cpus_per_task=8, gpus_per_node=1, mem_gb=32, array_parallelism=4,
+                     extra={"constraint": "a100"}),
+        FOLDER, array_size=12),
+    "ddp-2x4.sbatch": lambda: sbatch_text(
+        LaunchConfig(executor="slurm", partition="gpu", nodes=2, tasks_per_node=4, cpus_per_task=6,
+                     gpus_per_node=4, mem_gb=200, time_min=1440, signal_delay_s=120), FOLDER),
+    "cpu-default.sbatch": lambda: sbatch_text(LaunchConfig(mem_gb=1.5), FOLDER),
+    "ray-cluster.sbatch": lambda: render_ray_script(RayClusterConfig(
+        command="hpc-seg ingest data/raw --out runs/ingest --ray auto", nodes=4, cpus_per_node=32,
+        gpus_per_node=0, mem_gb=120, partition="cpu", account="imaging",
+        setup=["module load python/3.11", "source .venv/bin/activate"], ray=".venv/bin/ray")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_generated_script_matches_golden(name):
+    text = CASES[name]()
+    path = GOLDEN / name
+    if os.environ.get("HPC_SEG_UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert path.exists(), f"{path} missing: run with HPC_SEG_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(), f"{name} differs from {path}; regenerate if intended"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_generated_script_is_valid_bash(name, tmp_path):
+    script = tmp_path / name
+    script.write_text(CASES[name]())
+    subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_array_script_has_throttle_and_resources():
+    text = CASES["array-gpu.sbatch"]()
+    for line in ("#SBATCH --array=0-11%4", "#SBATCH --gpus-per-node=1", "#SBATCH --partition=gpu",
+                 "#SBATCH --account=imaging", "#SBATCH --qos=normal", "#SBATCH --time=120",
+                 "#SBATCH --mem=32GB", "#SBATCH --constraint=a100", "#SBATCH --signal=USR2@90"):
+        assert line in text.splitlines()
+
+
+def test_ray_dashboard_binds_localhost_by_default():
+    text = render_ray_script(RayClusterConfig(command="true"))
+    assert "--dashboard-host=127.0.0.1" in text
+    assert not re.search(r"@[A-Z_]+@", text)  # every placeholder filled
