@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 class _LogProgress:
     """Fallback for non-interactive output: one log line at most every ``every_s`` seconds."""
 
-    def __init__(self, description: str, total: int | None, unit: str, every_s: float = 10.0):
+    def __init__(self, description: str, total: int | None, unit: str, every_s: float = 10.0,
+                 extra_unit: str | None = None):
         self.description, self.total, self.unit, self.every_s = description, total, unit, every_s
+        self.extra_unit = extra_unit
         self.done = 0
         self.extra = 0.0
         self.t0 = self._last = time.perf_counter()
@@ -32,7 +34,11 @@ class _LogProgress:
             self._last = now
             rate = self.done / max(now - self.t0, 1e-9)
             of = f"/{self.total}" if self.total is not None else ""
-            log.info("%s: %d%s %s (%.1f %s/s)", self.description, self.done, of, self.unit, rate, self.unit)
+            extra = ""
+            if self.extra_unit:
+                extra = f", {self.extra:.0f} {self.extra_unit} ({self.extra / max(now - self.t0, 1e-9):.1f} {self.extra_unit}/s)"
+            log.info("%s: %d%s %s (%.1f %s/s%s)", self.description, self.done, of, self.unit, rate,
+                     self.unit, extra)
 
 
 class _RichProgress:
@@ -70,7 +76,7 @@ def progress_bar(description: str, total: int | None, unit: str = "items",
     ``extra`` is a second counter (for instance files alongside subjects) whose rate is shown too.
     """
     if not sys.stderr.isatty():
-        yield _LogProgress(description, total, unit)
+        yield _LogProgress(description, total, unit, extra_unit=extra_unit)
         return
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                                TextColumn, TimeElapsedColumn, TimeRemainingColumn)

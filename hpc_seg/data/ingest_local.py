@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import multiprocessing
+import signal
 
 from hpc_seg.data.dsb2_layout import PatientFolder
 from hpc_seg.data.ingest_patient import ChunkOptions, ChunkResult, run_chunk
+from hpc_seg.data.shards import remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,25 @@ def warm_up(opts: ChunkOptions, patients: list[PatientFolder]) -> None:
         read_frame(opts.src / first.files[0], first.files[0])
 
 
+def _ignore_sigint() -> None:
+    # Ctrl-C is the parent's business: it stops the pool as a whole (see run_local), so a
+    # worker is never torn down by the signal halfway through a pickle or a queue operation.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(args: tuple[ChunkOptions, list[PatientFolder]]) -> ChunkResult:
+    return run_chunk(*args)
+
+
 def run_local(opts: ChunkOptions, patients: list[PatientFolder], workers: int,
               on_result: Callable[[ChunkResult], None]) -> None:
-    """Run every chunk, calling ``on_result`` in the parent as each one finishes."""
+    """Run every chunk, calling ``on_result`` in the parent as each one finishes.
+
+    On an error or Ctrl-C the workers are terminated at once, temporary files they leave are
+    removed (this run holds the OUT lock, so they are ours), and the exception propagates;
+    results already handed over are committed by the caller. Complete shards of chunks that
+    were not handed over are removed by the next run's clean start.
+    """
     chunks = plan_chunks(patients, workers, opts.shard_mb)
     workers = max(1, min(workers, len(chunks)))
     log.info("local engine: %d chunk(s) on %d worker process(es)", len(chunks), workers)
@@ -64,21 +82,18 @@ def run_local(opts: ChunkOptions, patients: list[PatientFolder], workers: int,
             on_result(run_chunk(opts, chunk))
         return
     warm_up(opts, patients)
-    pool = ProcessPoolExecutor(max_workers=workers)
-    pending: set[Future] = set()
+    # Largest chunks first: the tail of the run is then short chunks, which balances cores.
+    ordered = sorted(chunks, key=lambda c: -sum(p.nbytes for p in c))
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
     try:
-        # Largest chunks first: the tail of the run is then short chunks, which balances cores.
-        for chunk in sorted(chunks, key=lambda c: -sum(p.nbytes for p in c)):
-            pending.add(pool.submit(run_chunk, opts, chunk))
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                on_result(fut.result())
-    finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-        # On an error or Ctrl-C, chunks that did finish are still handed over (and committed).
-        for fut in pending:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                on_result(fut.result())
+        for result in pool.imap_unordered(_run, [(opts, c) for c in ordered]):
+            on_result(result)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        removed = remove_stale_temporaries(opts.out / "volumes")
+        if removed:
+            log.info("removed %d temporary file(s) of stopped workers", removed)
+        raise
+    pool.join()

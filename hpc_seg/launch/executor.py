@@ -56,7 +56,8 @@ def slurm_parameters(cfg: LaunchConfig) -> dict[str, Any]:
     params: dict[str, Any] = {
         "slurm_job_name": cfg.job_name, "slurm_time": cfg.time_min, "slurm_nodes": cfg.nodes,
         "slurm_ntasks_per_node": cfg.tasks_per_node, "slurm_cpus_per_task": cfg.cpus_per_task,
-        "slurm_mem": f"{int(cfg.mem_gb * 1024)}MB" if cfg.mem_gb != int(cfg.mem_gb) else f"{int(cfg.mem_gb)}GB",
+        "slurm_mem": (f"{int(cfg.mem_gb)}GB" if cfg.mem_gb == int(cfg.mem_gb)
+                      else f"{int(cfg.mem_gb * 1024)}MB"),
         "slurm_array_parallelism": cfg.array_parallelism,
         "slurm_signal_delay_s": cfg.signal_delay_s,
     }

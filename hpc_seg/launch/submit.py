@@ -172,6 +172,15 @@ def _is_slurm(job: Any) -> bool:
     return type(job).__name__ == "SlurmJob"
 
 
+def _any_error(pickles: list[Path]) -> bool:
+    from submitit.core.utils import pickle_load
+
+    try:
+        return any(pickle_load(p)[0] == "error" for p in pickles)
+    except Exception:  # noqa: BLE001 - half-written or being replaced: look again next round
+        return True
+
+
 def _wait(jobs: Sequence[Any], timeout_s: float | None) -> None:
     """Until every job has a result file or ended in SLURM: file checks are cheap, sacct cached."""
     pending = list(jobs)
@@ -186,13 +195,15 @@ def _wait(jobs: Sequence[Any], timeout_s: float | None) -> None:
         infos = SACCT.infos([j.job_id for j in pending if _is_slurm(j)])
         still = []
         for job in pending:
-            if all(p.exists() for p in _task_pickles(job)):
-                continue
-            if _is_slurm(job):
-                info = infos.get(job.job_id)
-                if info is not None and info.terminal:
+            info = infos.get(job.job_id) if _is_slurm(job) else None
+            ended = info is not None and info.terminal
+            pickles = _task_pickles(job)
+            if all(p.exists() for p in pickles):
+                # An error result is final only once SLURM agrees: a pre-empted task can leave one
+                # behind (its `scontrol requeue` gets SIGTERM) and then run again.
+                if not _is_slurm(job) or ended or not _any_error(pickles):
                     continue
-            elif job.done():
+            elif ended or (not _is_slurm(job) and job.done()):
                 continue
             still.append(job)
         nap = 0.05 if len(still) < len(pending) else min(1.0, nap * 1.15)

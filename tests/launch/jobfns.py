@@ -51,6 +51,7 @@ def train_toy(ckpt_dir: str, epochs: int, seed: int, epoch_sleep_s: float = 0.0)
     """
     import torch
 
+    from hpc_seg.launch.tasks import record_outputs
     from hpc_seg.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 
     torch.set_num_threads(1)
@@ -76,6 +77,7 @@ def train_toy(ckpt_dir: str, epochs: int, seed: int, epoch_sleep_s: float = 0.0)
         save_checkpoint({"model": model.state_dict(), "optim": opt.state_dict(), "rng": rng_state(),
                          "epoch": epoch, "loss": loss}, ckpt_dir, epoch, keep=2)
         time.sleep(epoch_sleep_s)
+    record_outputs(ckpt_dir)
     return {"weight": model.weight.detach().clone(), "bias": model.bias.detach().clone(),
             "loss": loss, "first_epoch": start,
             "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0"))}

@@ -66,3 +66,17 @@ def test_ray_dashboard_binds_localhost_by_default():
     text = render_ray_script(RayClusterConfig(command="true"))
     assert "--dashboard-host=127.0.0.1" in text
     assert not re.search(r"@[A-Z_]+@", text)  # every placeholder filled
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("name, override", [
+    ("array.sbatch", ["--mem=1G", "--cpus-per-task=1"]),
+    ("ddp.sbatch", ["-N1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-node=0", "--mem=1G"]),
+])
+def test_user_sbatch_templates_are_accepted_by_slurm(name, override, slurm_cluster):
+    """The hand-submitted templates parse as bash and SLURM accepts their directives (--test-only)."""
+    script = Path(__file__).resolve().parents[2] / "slurm" / "sbatch" / name
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    out = subprocess.run(["sbatch", "--test-only", *override, str(script)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "to start at" in out.stderr, out.stderr

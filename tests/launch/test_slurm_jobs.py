@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -97,6 +98,7 @@ def test_preempted_training_resumes_to_identical_weights(tmp_path):
     assert not list(ckpt.glob(".tmp-*"))
     (row,) = Lineage(tmp_path).rows()
     assert row["restarts"] == 1 and row["state"] == "COMPLETED"
+    assert json.loads(row["outputs"]) == [str(ckpt)]
 
 
 def test_cancelled_job_reports_cancelled_and_wait_raises(tmp_path):

@@ -36,6 +36,8 @@ from hpc_seg.data.synth.cine_render import render_series
 from hpc_seg.errors import ConfigError, OutputError
 from hpc_seg.progress import progress_bar
 
+__all__ = ["CineSynthConfig", "PatientResult", "generate_cine_cohort", "generate_patient"]
+
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
@@ -75,7 +77,7 @@ def _write_series(seed: int, plan: PatientPlan, sp: SeriesPlan, study: Path,
     """Render and write one series; fill ``masks[(sn, frame)]`` and ``uids[uid] = key``."""
     rng = stream(seed, plan.pid, NOISE, sp.series_number)
     # Short-axis masks are needed for every frame (truth), long-axis ones only where written.
-    frames = list(range(plan.n_frames)) if sp.stack >= 0 or sp.role == "outlier" else sp.frames
+    frames = list(range(plan.n_frames)) if sp.stack >= 0 else sp.frames
     times = plan.frame_times()
     rendered, labels = render_series(plan.anat, plan.contrast, sp.plane, [times[f] for f in frames],
                                      rng, oversample=oversample)

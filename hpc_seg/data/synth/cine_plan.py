@@ -30,7 +30,7 @@ def stream(seed: int, pid: int, which: int, *more: int) -> np.random.Generator:
     return np.random.default_rng([seed, pid, which, *more])
 
 
-@dataclass
+@dataclass(eq=False)     # identity: a plan holds each series once
 class SeriesPlan:
     """One series to write: one slice position (or a long-axis view) over the cardiac cycle."""
 

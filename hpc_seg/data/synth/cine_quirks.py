@@ -10,8 +10,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from hpc_seg.data.synth.cine_config import GUARANTEED, QUIRKS, CineSynthConfig
 from hpc_seg.data.synth.cine_plan import QUIRK_CHOICE, PatientPlan, SeriesPlan, sax_plane, stream
+from hpc_seg.data.synth.cine_render import Plane
 
 TARGET_MAX_SIDE = 256         # curation downscales larger matrices to this
 DUPLICATE_MM = 1.0            # positions closer than this are the same slice
@@ -40,85 +43,112 @@ def _clone(sp: SeriesPlan, sn: int, **changes) -> SeriesPlan:
 
 
 def apply_quirks(plan: PatientPlan, quirks: list[str], seed: int, cfg: CineSynthConfig) -> None:
-    """Modify ``plan`` in place to show ``quirks``; sets geometry and series times."""
+    """Modify ``plan`` in place to show ``quirks``, then fix every series' header geometry."""
     rng = stream(seed, plan.pid, QUIRK_CHOICE, 1)
     plan.quirks = list(quirks)
     stack0 = sorted(plan.sax(0), key=lambda s: s.slice_index)
-    n, T = len(stack0), plan.n_frames
     if "rows_lt_cols" in quirks:
         for sp in stack0:
-            p = sp.plane
-            if p.rows == p.cols:     # a square matrix cannot show it: narrow the phase FOV
-                centre = (p.origin[0] + (p.cols - 1) / 2 * p.ps_col,
-                          p.origin[1] + (p.rows - 1) / 2 * p.ps_row)
-                sp.plane = sax_plane(p.rows, int(round(p.cols * 0.8125)), p.ps_row, p.ps_col,
-                                     centre, p.origin[2], p.thickness)
+            if sp.plane.rows == sp.plane.cols:   # a square matrix cannot show it: narrow the FOV
+                sp.plane = _resized(sp.plane, sp.plane.rows, int(round(sp.plane.cols * 0.8125)),
+                                    sp.plane.ps_row, sp.plane.ps_col)
             sp.rotate = True
     if "complete_repeat" in quirks:          # a clean second stack in the same folders
         sn = _next_sn(plan)
         for i, sp in enumerate(stack0):
             plan.series.append(_clone(sp, sn + i, stack=1))
-    gap = -1
-    if "nonuniform_spacing" in quirks:
-        # Drop a mid-ventricular slice: there neighbouring slices are alike, so the curated copy
-        # of a neighbour keeps the LV volume within ~1 % of the truth.
-        mid_z = -0.45 * plan.anat.c_ed
-        gap = min(range(1, n - 1), key=lambda i: abs(plan.z_positions[i] - mid_z))
-        plan.series.remove(stack0[gap])
-        plan.dropped.append(stack0[gap])
-    slice_quirks = [q for q in ("repeated_location", "fewer_phases", "other_geometry",
-                                "inplane_rotated") if q in quirks]
+    gap = _drop_gap_slice(plan, stack0) if "nonuniform_spacing" in quirks else -1
+    picks = _slice_quirks(plan, stack0, quirks, gap, rng)
+    _extra_series(plan, stack0, quirks, picks, rng)
+    _corrupt_files(plan, stack0, quirks, picks.get("repeated_location"), rng)
+    for sp in plan.series + plan.dropped:
+        sp.finalize(plan.base_lps, plan.axes_lps)
+
+
+def _resized(p: Plane, rows: int, cols: int, ps_row: float, ps_col: float) -> Plane:
+    """``p`` with another matrix and spacing, centred on the same point."""
+    centre = (p.origin[0] + (p.cols - 1) / 2 * p.ps_col, p.origin[1] + (p.rows - 1) / 2 * p.ps_row)
+    return sax_plane(rows, cols, ps_row, ps_col, centre, p.origin[2], p.thickness)
+
+
+def _drop_gap_slice(plan: PatientPlan, stack0: list[SeriesPlan]) -> int:
+    """Leave out a mid-ventricular slice (a 2x gap); return its index.
+
+    There neighbouring slices are alike, so a curated copy of a neighbour keeps the LV volume
+    within ~1 % of the truth.
+    """
+    mid_z = -0.45 * plan.anat.c_ed
+    gap = min(range(1, len(stack0) - 1), key=lambda i: abs(plan.z_positions[i] - mid_z))
+    plan.series.remove(stack0[gap])
+    plan.dropped.append(stack0[gap])
+    return gap
+
+
+def _slice_quirks(plan: PatientPlan, stack0: list[SeriesPlan], quirks: list[str], gap: int,
+                  rng: np.random.Generator) -> dict[str, SeriesPlan]:
+    """Give each slice-level quirk its own slice; return quirk -> the slice it changed."""
+    n, n_frames = len(stack0), plan.n_frames
+    wanted = [q for q in ("repeated_location", "fewer_phases", "other_geometry",
+                          "inplane_rotated") if q in quirks]
     # Slices next to a gap come last, so a filled gap rarely neighbours another quirk.
     far = [i for i in range(n) if gap < 0 or abs(i - gap) > 1]
     near = [i for i in range(n) if gap >= 0 and abs(i - gap) == 1]
-    candidates = [int(i) for i in rng.permutation(far)] + [int(i) for i in rng.permutation(near)]
-    picks = {q: stack0[candidates[j % len(candidates)]] for j, q in enumerate(slice_quirks)}
-    if "fewer_phases" in picks:
-        missing = max(1, int(round(T * rng.uniform(0.1, 0.25))))
-        picks["fewer_phases"].frames = list(range(T - missing))
-    if "other_geometry" in picks:
-        sp = picks["other_geometry"]
-        p = sp.plane
+    order = [int(i) for i in rng.permutation(far)] + [int(i) for i in rng.permutation(near)]
+    picks = {q: stack0[order[j % len(order)]] for j, q in enumerate(wanted)}
+    if "fewer_phases" in picks:   # the last 10-25 % of the cycle is missing (never ED or ES)
+        missing = max(1, int(round(n_frames * rng.uniform(0.1, 0.25))))
+        picks["fewer_phases"].frames = list(range(n_frames - missing))
+    if "other_geometry" in picks:  # same field of view, another matrix and so another spacing
+        p = picks["other_geometry"].plane
         f = 0.75 if rng.random() < 0.5 else 1.25
         rows, cols = max(8, int(round(p.rows * f))), max(8, int(round(p.cols * f)))
-        centre = (p.origin[0] + (p.cols - 1) / 2 * p.ps_col, p.origin[1] + (p.rows - 1) / 2 * p.ps_row)
-        # Same field of view, other matrix: the pixel spacing changes with it.
-        sp.plane = sax_plane(rows, cols, round(p.rows * p.ps_row / rows, 5),
-                             round(p.cols * p.ps_col / cols, 5), centre, p.origin[2], p.thickness)
+        picks["other_geometry"].plane = _resized(p, rows, cols, round(p.rows * p.ps_row / rows, 5),
+                                                 round(p.cols * p.ps_col / cols, 5))
     if "inplane_rotated" in picks:
         picks["inplane_rotated"].rotate = not picks["inplane_rotated"].rotate
+    return picks
+
+
+def _extra_series(plan: PatientPlan, stack0: list[SeriesPlan], quirks: list[str],
+                  picks: dict[str, SeriesPlan], rng: np.random.Generator) -> None:
+    """Later series: a repeat of one slice position, and an outlier beyond the apex."""
     later = _next_sn(plan)
+    every = list(range(plan.n_frames))
+    rotate = "rows_lt_cols" in quirks
     if "repeated_location" in picks:
         sp = picks["repeated_location"]
-        dz = float(rng.uniform(0.2, 0.7))
-        plane = replace(sp.plane, origin=(sp.plane.origin[0], sp.plane.origin[1],
-                                          sp.plane.origin[2] + dz))
+        o = sp.plane.origin
+        plane = replace(sp.plane, origin=(o[0], o[1], o[2] + float(rng.uniform(0.2, 0.7))))
         plan.series.append(_clone(sp, later, role="repeat", folder=f"sax_{later}", plane=plane,
-                                  frames=list(range(T)), rotate="rows_lt_cols" in quirks))
+                                  frames=every, rotate=rotate))
         later += 1
     if "outlier_slice" in quirks:
+        last = stack0[-1]
         z = plan.z_positions[-1] - 3.0 * plan.spacing
-        plane = replace(stack0[-1].plane, origin=(*stack0[-1].plane.origin[:2], z))
-        plan.series.append(_clone(stack0[-1], later, role="outlier", folder=f"sax_{later}",
-                                  slice_index=-1, plane=plane, frames=list(range(T)),
-                                  rotate="rows_lt_cols" in quirks))
-    superseded = picks.get("repeated_location")
-    victims = [sp for sp in stack0 if sp.role == "sax" and len(sp.frames) == T
+        plane = replace(last.plane, origin=(*last.plane.origin[:2], z))
+        plan.series.append(_clone(last, later, role="outlier", folder=f"sax_{later}",
+                                  slice_index=-1, plane=plane, frames=every, rotate=rotate))
+
+
+def _corrupt_files(plan: PatientPlan, stack0: list[SeriesPlan], quirks: list[str],
+                   superseded: SeriesPlan | None, rng: np.random.Generator) -> None:
+    """Truncate / strip the pixels of late-diastolic frames; add a junk ``.dcm`` file."""
+    n_frames = plan.n_frames
+    victims = [sp for sp in stack0 if sp.role == "sax" and len(sp.frames) == n_frames
                and sp is not superseded and sp in plan.series]
     order = [int(i) for i in rng.permutation(len(victims))]
-    first_late = max(1, math.ceil(0.7 * T))
+    # Late diastole: filling the frame from the previous one changes neither ED nor ES.
+    first_late = max(1, math.ceil(0.7 * n_frames))
     for j, q in enumerate(q for q in ("truncated_file", "no_pixel_data") if q in quirks):
         sp = victims[order[j % len(order)]]
-        frame = int(rng.integers(first_late, T)) if first_late < T else T - 1
+        frame = int(rng.integers(first_late, n_frames)) if first_late < n_frames else n_frames - 1
         while frame in sp.corrupt and frame > 1:
             frame -= 1
         sp.corrupt[frame] = "truncated" if q == "truncated_file" else "no_pixel_data"
     if "not_dicom" in quirks:
         written = [sp for sp in stack0 if sp in plan.series]
         sp = written[int(rng.integers(len(written)))]
-        plan.not_dicom.append(f"{sp.folder}/IM-{sp.series_number:04d}-{T + 1:04d}.dcm")
-    for sp in plan.series + plan.dropped:
-        sp.finalize(plan.base_lps, plan.axes_lps)
+        plan.not_dicom.append(f"{sp.folder}/IM-{sp.series_number:04d}-{n_frames + 1:04d}.dcm")
 
 
 @dataclass
