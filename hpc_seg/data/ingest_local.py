@@ -8,9 +8,9 @@ its chunk's volumes shard itself and sends back only the small tables.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 import multiprocessing
 import signal
+from collections.abc import Callable
 
 from hpc_seg.data.dsb2_layout import PatientFolder
 from hpc_seg.data.ingest_patient import ChunkOptions, ChunkResult, run_chunk

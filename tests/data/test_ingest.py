@@ -260,7 +260,12 @@ def test_sigint_keeps_finished_patients_and_leaves_no_partial_shard(cohort, tmp_
         time.sleep(0.05)
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
-    _stdout, stderr = proc.communicate(timeout=120)
+    try:
+        _stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)     # never leave a hung run behind
+        proc.communicate()
+        raise
     assert proc.returncode in (0, 130), stderr
     assert not list(out.rglob(".tmp-*"))
     s = ingest(cohort, out, LOCAL)
