@@ -45,10 +45,13 @@ class DistEnv:
 
 
 def _export_submitit_env() -> None:
-    """Inside a submitit SLURM job, export the torch.distributed variables if not already set."""
-    if "RANK" in os.environ or "SUBMITIT_EXECUTOR" not in os.environ:
+    """Inside a submitit job (SLURM, or the local executor with several tasks), export the
+    torch.distributed variables if no launcher set them already."""
+    if "RANK" in os.environ:
         return
-    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+    on_slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+    local_multi = int(os.environ.get("SUBMITIT_LOCAL_NTASKS", "1")) > 1
+    if not (on_slurm or local_multi):
         return
     from submitit.helpers import TorchDistributedEnvironment
 

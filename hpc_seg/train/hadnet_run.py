@@ -57,7 +57,8 @@ class PreDirSource:
         try:
             return json.loads(path.read_text())
         except FileNotFoundError:
-            raise InputError(f"{path}: not found; run 'hpc-seg hadnet preprocess' first") from None
+            raise InputError(f"{path}: not found; {self.pre_dir} is not a preprocessed cohort "
+                             "(run 'hpc-seg hadnet preprocess SRC PRE' first)") from None
 
 
 @dataclass
@@ -127,6 +128,7 @@ def _train(cfg: HadnetTrainConfig, source: CaseSource, out_dir: Path, epochs: in
            make_trainer: Callable[[DistEnv], Any], meta: dict[str, Any],
            on_epoch_end: Callable[[int], None] | None) -> Path:
     out_dir = Path(out_dir)
+    preprocess = source.preprocess()  # fails early, naming the folder, if the cohort is missing
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_same_run(out_dir, cfg, meta)  # every rank checks the same file, so all agree
     done = _finished(out_dir, epochs)
@@ -142,7 +144,6 @@ def _train(cfg: HadnetTrainConfig, source: CaseSource, out_dir: Path, epochs: in
         if n_train < env.world_size * cfg.grad_accum:
             raise InputError(f"{out_dir}: {n_train} training case(s) is fewer than one global "
                              f"batch ({env.world_size} ranks x grad_accum {cfg.grad_accum})")
-        preprocess = source.preprocess()
         setup = LoopSetup(cfg=cfg, env=env, train=train, n_train=n_train, val=val, n_val=n_val,
                           epochs=epochs, out_dir=out_dir, on_epoch_end=on_epoch_end,
                           model_meta={**meta, "dropout": cfg.dropout, "config": to_dict(cfg),

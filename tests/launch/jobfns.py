@@ -25,7 +25,12 @@ def sleep_then(seconds: float, value: Any = None) -> Any:
     return value
 
 
-def allreduce_ranks() -> dict[str, Any]:
+def allreduce_ranks_local() -> dict[str, Any]:
+    """allreduce_ranks without the SLURM-only fields (for the local executor)."""
+    return allreduce_ranks(slurm=False)
+
+
+def allreduce_ranks(slurm: bool = True) -> dict[str, Any]:
     """Join the job's gloo group and sum rank+1 over all ranks."""
     import torch
     import torch.distributed as dist
@@ -38,7 +43,7 @@ def allreduce_ranks() -> dict[str, Any]:
     dist.all_reduce(t)
     out = {"rank": env.rank, "local_rank": env.local_rank, "world_size": env.world_size,
            "backend": env.backend, "sum": float(t.item()), "seed_draw": float(torch.rand(1).item()),
-           "slurm_procid": int(os.environ["SLURM_PROCID"])}
+           "slurm_procid": int(os.environ["SLURM_PROCID"]) if slurm else None}
     cleanup_distributed()
     return out
 

@@ -13,7 +13,7 @@ from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.lineage import Lineage
 from hpc_seg.launch.status import SacctCache
 from hpc_seg.launch.submit import ArrayRun, gather, resubmit_failed, submit_array, submit_ddp, wait_job
-from tests.launch.conftest import release_requeued, wait_until
+from tests.launch.conftest import wait_until
 from tests.launch.jobfns import allreduce_ranks, sleep_then, square_or_fail, train_toy
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
@@ -86,7 +86,7 @@ def test_preempted_training_resumes_to_identical_weights(tmp_path):
                      name="toy-train")
     wait_until(lambda: (ckpt / "ckpt-000001.pt").exists(), 60, "epoch 1's checkpoint")
     job._interrupt()  # submitit's pre-emption: SIGTERM + USR2 -> checkpoint() -> scontrol requeue
-    release_requeued(job.job_id)
+    # SLURM restarts it once the old credential expires (cred_expire=10 in the local slurm.conf).
     result = wait_job(job, timeout_s=120, run_dir=tmp_path)[0]
 
     assert result["restarts"] == 1

@@ -101,3 +101,14 @@ def test_local_executor_runs_an_array_with_failures(tmp_path):
     assert not outs[1].ok and "intentional failure for x=3" in outs[1].error
     states = [r["state"] for r in Lineage(tmp_path).rows()]
     assert states == ["COMPLETED", "FAILED"]
+
+
+def test_local_executor_runs_two_rank_gloo_job(tmp_path):
+    """Users without SLURM: the same submit_ddp call runs both ranks locally."""
+    from tests.launch.jobfns import allreduce_ranks_local
+
+    job = submit_ddp(allreduce_ranks_local, (), LaunchConfig(executor="local", tasks_per_node=2,
+                                                              time_min=5), tmp_path, name="local-ddp")
+    results = wait_job(job, timeout_s=120)
+    assert sorted(r["rank"] for r in results) == [0, 1]
+    assert all(r["world_size"] == 2 and r["sum"] == 3.0 for r in results)
