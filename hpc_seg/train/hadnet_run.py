@@ -25,7 +25,7 @@ from hpc_seg.data.shards import atomic_write_bytes
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.launch.ddp import DistEnv, cleanup_distributed, init_distributed
 from hpc_seg.train.hadnet_config import HadnetTrainConfig
-from hpc_seg.train.hadnet_data import Case, load_cases, split_size
+from hpc_seg.train.hadnet_data import Case, load_cases, role_channels, split_size
 from hpc_seg.train.hadnet_loop import LoopSetup, run_loop
 from hpc_seg.train.hadnet_model_io import file_sha256, load_model_file
 
@@ -173,8 +173,6 @@ def run_pretrain(cfg: HadnetTrainConfig, source: CaseSource, out_dir: str | Path
 
     if role not in ("teacher", "student"):
         raise ConfigError(f"role must be 'teacher' or 'student', but got {role!r}")
-    from hpc_seg.train.hadnet_data import role_channels
-
     meta = {"role": role, "channels": list(role_channels(role))}
     return _train(cfg, source, Path(out_dir), cfg.epochs,
                   lambda env: PretrainTrainer(cfg, env, role), meta, on_epoch_end)
