@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_seg.config import from_dict
+from hpc_seg.studies.hadnet_stages import HADNET_STAGES
 from hpc_seg.studies.pipeline import Context, StageFn
 
 
@@ -107,6 +108,28 @@ def evaluate(ctx: Context) -> dict[str, Any]:
     return {"evaluate": str(out)}
 
 
+def synth_brats(ctx: Context) -> dict[str, Any]:
+    """Generate a synthetic BraTS-like 4-sequence NIfTI cohort ([synth_brats]: cases, seed, shape)."""
+    from hpc_seg.data.synth.brats_cohort import SynthBratsConfig, synth_brats as generate
+
+    cfg = from_dict(SynthBratsConfig, ctx.table("synth_brats"), ctx.where("synth_brats"))
+    out = ctx.out / "brats"
+    manifest = generate(out, cfg)
+    return {"cohort": str(out), "manifest": str(manifest), "cases": cfg.cases}
+
+
+def hadnet_preprocess(ctx: Context) -> dict[str, Any]:
+    """Brain mask, crop, masked z-score, clip, rescale, fixed padding -> case shards."""
+    from hpc_seg.data.brats_shards import PreprocessConfig, preprocess_cohort
+
+    table = dict(ctx.table("hadnet_preprocess"))
+    src = Path(table.pop("src", None) or ctx.result("synth_brats", "cohort"))
+    cfg = from_dict(PreprocessConfig, table, ctx.where("hadnet_preprocess"))
+    out = ctx.out / "hadnet_pre"
+    preprocess_cohort(src, out, cfg)
+    return {"pre_dir": str(out)}
+
+
 STAGES: dict[str, StageFn] = {
     "synth_cine": synth_cine,
     "ingest": ingest,
@@ -115,4 +138,7 @@ STAGES: dict[str, StageFn] = {
     "train": train,
     "tune": tune,
     "evaluate": evaluate,
+    "synth_brats": synth_brats,
+    "hadnet_preprocess": hadnet_preprocess,
+    **HADNET_STAGES,
 }
