@@ -25,7 +25,7 @@ from hpc_seg.data.curate_stack import curate_patient
 from hpc_seg.data.dicom_read import DicomFrame, read_frame
 from hpc_seg.data.dsb2_layout import PatientFolder, masks_path
 from hpc_seg.data.ingest_masks import MaskArchive
-from hpc_seg.data.shards import ShardWriter
+from hpc_seg.data.shards import atomic_write_table
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,39 @@ class ChunkResult:
     n_used: int
     skipped: Counter = field(default_factory=Counter)
     n_stacks: int = 0
+
+
+class VolumeShards:
+    """Volumes rows → shards ``volumes/part-<tag>-<n>.parquet`` of about ``target_mb`` each.
+
+    Like :class:`~hpc_seg.data.shards.ShardWriter`, but the array columns are wrapped without
+    copies (:func:`ingest_tables.volumes_table`) and the rows of one patient stay together.
+    """
+
+    def __init__(self, opts: ChunkOptions, tag: str):
+        self.opts, self.tag = opts, tag
+        self.written: list[Path] = []
+        self._rows: list[dict] = []
+        self._bytes = 0
+
+    def add_many(self, rows: list[dict]) -> None:
+        """Buffer one patient's rows; write a shard once enough bytes have gathered."""
+        self._rows += rows
+        self._bytes += sum(r["pixels"].nbytes + (r["mask"].nbytes if r["mask"] is not None else 0)
+                           for r in rows)
+        if self._bytes >= self.opts.shard_mb * 1e6:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one shard (atomic)."""
+        if not self._rows:
+            return
+        path = self.opts.out / "volumes" / f"part-{self.tag}-{len(self.written):05d}.parquet"
+        atomic_write_table(T.volumes_table(self._rows), path, compression=self.opts.compression,
+                           compression_level=self.opts.compression_level,
+                           write_options=T.VOLUMES_WRITE_OPTIONS)
+        self.written.append(path)
+        self._rows, self._bytes = [], 0
 
 
 def open_masks(src: Path, pid: str) -> MaskArchive | None:
@@ -127,19 +160,18 @@ def run_chunk(opts: ChunkOptions, patients: list[PatientFolder], tag: str | None
     parts: dict[str, list[pa.Table]] = {name: [] for name in T.TABLES if name != "volumes"}
     skipped: Counter = Counter()
     n_files = n_used = n_stacks = 0
-    writer = ShardWriter(opts.out / "volumes", schema=T.VOLUMES, target_mb=opts.shard_mb, tag=tag,
-                         compression=opts.compression, compression_level=opts.compression_level,
-                         write_options=T.VOLUMES_WRITE_OPTIONS)
-    with writer:
-        for patient in patients:
-            rows, tables, skip, used = process_patient(opts, patient)
-            writer.add_many(rows)
-            for name, table in tables.items():
-                parts[name].append(table)
-            skipped.update(skip)
-            n_files += len(patient.files)
-            n_used += used
-            n_stacks += len(rows)
+    writer = VolumeShards(opts, tag)
+    # On an error or Ctrl-C the buffered rows are dropped: only complete shards reach disk.
+    for patient in patients:
+        rows, tables, skip, used = process_patient(opts, patient)
+        writer.add_many(rows)
+        for name, table in tables.items():
+            parts[name].append(table)
+        skipped.update(skip)
+        n_files += len(patient.files)
+        n_used += used
+        n_stacks += len(rows)
+    writer.flush()
     tables = {name: pa.concat_tables(ts) if ts else T.SCHEMAS[name].empty_table()
               for name, ts in parts.items()}
     return ChunkResult(tables, [str(p) for p in writer.written], len(patients), n_files, n_used,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,10 @@ def _uses_slurm(launch: Any) -> bool:
     return resolve_executor(launch) == "slurm"  # LaunchError if "slurm" and no cluster answers
 
 
+def _launched_rank() -> bool:
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: Path,
               *, name: str, config_hash: str | None = None,
               lineage: dict[str, Any] | None = None) -> Any:
@@ -44,7 +49,11 @@ def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: 
     world = nodes * tasks
     t0 = time.perf_counter()
     info: dict[str, Any] = {}
-    if _uses_slurm(launch):
+    if _launched_rank():
+        # Already one rank of a job started by hand (sbatch + srun, torchrun): run here, never
+        # submit again; init_distributed() inside fn joins the other ranks.
+        result = fn(*args)
+    elif _uses_slurm(launch):
         from hpc_seg.launch.submit import submit_ddp, wait_job
 
         # submit_ddp keeps submitit's files under out_dir/submitit and the lineage table in
