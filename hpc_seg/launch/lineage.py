@@ -38,6 +38,7 @@ COLUMNS = {
     "exit_reason": "TEXT",            # 'ok', the exception line, or sacct state + exit code
     "restarts": "INTEGER",            # requeues after pre-emption / time-out (SLURM_RESTART_COUNT)
     "outputs": "TEXT",                # JSON list of output paths the task reported
+    "inputs": "TEXT",                 # JSON dict of what the task consumed (e.g. checkpoint SHA-256)
     "stdout": "TEXT",
     "stderr": "TEXT",
 }
@@ -73,6 +74,11 @@ class Lineage:
         con.row_factory = sqlite3.Row
         cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS tasks ({cols})")
+        # A table written by an older hpc-seg lacks newer columns: add them, keep its rows.
+        present = {r[1] for r in con.execute("PRAGMA table_info(tasks)")}
+        for name, kind in COLUMNS.items():
+            if name not in present:
+                con.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
         return con
 
     def add(self, rows: list[dict[str, Any]]) -> None:

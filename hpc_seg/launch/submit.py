@@ -120,7 +120,7 @@ def _load_launch(run_dir: Path, name: str) -> LaunchConfig:
 
 
 def _rows(jobs: Sequence[Any], indices: Sequence[int], attempt: int, name: str, executor: str,
-          config_hash: str | None) -> list[dict[str, Any]]:
+          config_hash: str | None, inputs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     now = now_iso()
     rows = []
     for job, index in zip(jobs, indices):
@@ -129,7 +129,8 @@ def _rows(jobs: Sequence[Any], indices: Sequence[int], attempt: int, name: str, 
                      "array_index": array_index, "task_index": index, "attempt": attempt,
                      "name": name, "config_hash": config_hash, "executor": executor,
                      "submitted_at": now, "state": "SUBMITTED", "restarts": 0,
-                     "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)})
+                     "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
+                     "inputs": json.dumps(inputs, sort_keys=True) if inputs else None})
     return rows
 
 
@@ -276,16 +277,18 @@ def resubmit_failed(run: ArrayRun, outcomes: Sequence[TaskOutcome] | None = None
 
 
 def submit_ddp(fn: Callable[..., Any], args: tuple, cfg: LaunchConfig, run_dir: str | Path, *,
-               name: str = "ddp", config_hash: str | None = None) -> Any:
+               name: str = "ddp", config_hash: str | None = None,
+               inputs: dict[str, Any] | None = None) -> Any:
     """One job of ``nodes x tasks_per_node`` ranks, each calling ``fn(*args)``; requeues on pre-emption.
 
     Inside ``fn`` call :func:`hpc_seg.launch.ddp.init_distributed` to join the process group.
+    ``inputs`` (e.g. the SHA-256 of the checkpoints the job starts from) go into its lineage row.
     """
     run_dir = Path(run_dir)
     _save_launch(run_dir, name, cfg)
     ex = make_executor(cfg, run_dir / "submitit")
     job = ex.submit(Resumable(fn, args, run_dir / "lineage"))
-    Lineage(run_dir).add(_rows([job], [0], 0, name, ex.cluster, config_hash))
+    Lineage(run_dir).add(_rows([job], [0], 0, name, ex.cluster, config_hash, inputs))
     SACCT.poke()
     log.info("%s: submitted job %s (%d node(s) x %d task(s), %s executor)", name, job.job_id,
              cfg.nodes, cfg.tasks_per_node, ex.cluster)

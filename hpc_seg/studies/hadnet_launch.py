@@ -58,7 +58,8 @@ def run_ranks(fn: Callable[..., Any], args: tuple, launch: Any | None, out_dir: 
 
         # submit_ddp keeps submitit's files under out_dir/submitit and the lineage table in
         # out_dir/lineage.sqlite (one row per job, with config_hash).
-        job = submit_ddp(fn, args, launch, out_dir, name=name, config_hash=config_hash)
+        job = submit_ddp(fn, args, launch, out_dir, name=name, config_hash=config_hash,
+                         inputs=lineage)
         result = wait_job(job, run_dir=out_dir)[0]
         info = {"job_id": str(job.job_id), "lineage": str(out_dir / "lineage.sqlite")}
     elif world > 1:

@@ -15,6 +15,7 @@ from hpc_seg.launch.lineage import Lineage
 from hpc_seg.studies.hadnet_launch import run_ranks
 from hpc_seg.train.hadnet_config import HadnetTrainConfig
 from hpc_seg.train.hadnet_data import toy_cases
+from hpc_seg.train.hadnet_model_io import file_sha256
 from hpc_seg.train.hadnet_run import MemorySource, run_distill, run_pretrain
 from tests.hadnet.test_hadnet_ddp import assert_same_training
 
@@ -34,12 +35,14 @@ def test_slurm_two_task_distill_equals_single_process(tmp_path):
     launch = LaunchConfig(executor="slurm", nodes=1, tasks_per_node=2, cpus_per_task=1,
                           mem_gb=2, time_min=5)
     out = tmp_path / "slurm"
+    inputs = {"teacher_sha256": file_sha256(teacher), "student_sha256": file_sha256(student)}
     best = run_ranks(run_distill, (cfg, source, teacher, student, out, "had"), launch, out,
-                     name="test-hadnet-ddp")
+                     name="test-hadnet-ddp", lineage=inputs)
     assert best == out / "best.pt"
     record = json.loads((out / "job.json").read_text())
     assert record["executor"] == "slurm" and record["tasks_per_node"] == 2 and record["job_id"]
     rows = Lineage(out).rows()
     assert [r["job_id"] for r in rows] == [record["job_id"]] and rows[0]["state"] == "COMPLETED"
+    assert json.loads(rows[0]["inputs"]) == inputs  # the checkpoints the job started from
     assert json.loads((out / "summary.json").read_text())["world_size"] == 2
     assert_same_training(tmp_path / "single", out)
