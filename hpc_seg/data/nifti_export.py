@@ -7,14 +7,12 @@ interval in ms (``xyzt_units`` = mm, msec), both qform and sform set (code 1, sc
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from hpc_seg.data.shards import decode_array, output_error, shard_files
+from hpc_seg.data.shards import atomic_write, decode_array, shard_files
 from hpc_seg.errors import InputError
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -68,14 +66,5 @@ def export_nifti(volumes_dir: Path, stack_id: str, out: Path, *, mask: bool = Fa
     if not out.name.endswith((".nii", ".nii.gz")):
         raise InputError(f"{out}: output name must end in .nii or .nii.gz")
     img = stack_to_nifti(load_stack(Path(volumes_dir), stack_id), mask=mask)
-    tmp = out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        nib.save(img, tmp)
-        os.replace(tmp, out)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise output_error(out, exc) from None
-        raise
-    return out
+    # nibabel picks the format from the name; the temporary name keeps the .nii(.gz) suffix.
+    return atomic_write(out, lambda tmp: nib.save(img, tmp))

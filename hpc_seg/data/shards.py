@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,23 @@ def atomic_write_table(table: pa.Table, path: str | Path, *,
     Raises :class:`OutputError` naming the path for permission and disk-full errors; the temporary
     file is removed in every failure case.
     """
+    return atomic_write(path, lambda tmp: pq.write_table(
+        table, tmp, compression=compression,
+        compression_level=compression_level if compression != "none" else None,
+        row_group_size=row_group_size, **(write_options or {})))
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` for a temporary name next to ``path``, then rename it to ``path``.
+
+    Any file format works (Parquet, NIfTI, PNG). On failure the temporary file is removed, and an
+    OSError becomes an :class:`OutputError` naming ``path`` and the cause.
+    """
     path = Path(path)
     tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp, compression=compression,
-                       compression_level=compression_level if compression != "none" else None,
-                       row_group_size=row_group_size, **(write_options or {}))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -82,18 +92,7 @@ def output_error(path: Path, exc: OSError) -> OutputError:
 
 def atomic_write_bytes(data: bytes, path: str | Path) -> Path:
     """Write raw bytes (JSON, CSV, PNG) atomically."""
-    path = Path(path)
-    tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise output_error(path, exc) from None
-        raise
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def shard_files(directory: str | Path) -> list[Path]:
