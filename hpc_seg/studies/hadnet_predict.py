@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hpc_seg.data.shards import atomic_write_bytes, output_error
+from hpc_seg.data.shards import atomic_write, atomic_write_bytes
 from hpc_seg.errors import InputError
 from hpc_seg.progress import progress_bar
 from hpc_seg.train.hadnet_data import (classes_to_labels, find_raw_subjects, preprocess_raw_case,
@@ -62,15 +60,7 @@ def save_label_map(labels: np.ndarray, affine: np.ndarray, path: Path) -> Path:
 
     img = nib.Nifti1Image(labels.astype(np.uint8), affine)
     img.header.set_data_dtype(np.uint8)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise output_error(path, exc) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: nib.save(img, tmp))
 
 
 @torch.no_grad()
