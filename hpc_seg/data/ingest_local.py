@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import threading
 from collections.abc import Callable
 
 from hpc_seg.data.dsb2_layout import PatientFolder
@@ -81,19 +82,45 @@ def run_local(opts: ChunkOptions, patients: list[PatientFolder], workers: int,
         for chunk in chunks:
             on_result(run_chunk(opts, chunk))
         return
-    warm_up(opts, patients)
-    # Largest chunks first: the tail of the run is then short chunks, which balances cores.
-    ordered = sorted(chunks, key=lambda c: -sum(p.nbytes for p in c))
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+    # Ctrl-C only sets a flag while the pool runs: an asynchronous KeyboardInterrupt landing inside
+    # the pool's own locking (or in a worker still starting up) can deadlock terminate(). The loop
+    # below polls the flag and stops the pool itself.
+    stop = threading.Event()
+    previous = _install_sigint(stop)
+    pool = None
     try:
-        for result in pool.imap_unordered(_run, [(opts, c) for c in ordered]):
+        warm_up(opts, patients)
+        # Largest chunks first: the tail of the run is then short chunks, which balances cores.
+        ordered = sorted(chunks, key=lambda c: -sum(p.nbytes for p in c))
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+        results = pool.imap_unordered(_run, [(opts, c) for c in ordered])
+        remaining = len(ordered)
+        while remaining:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            try:
+                result = results.next(timeout=0.2)
+            except multiprocessing.TimeoutError:
+                continue
             on_result(result)
+            remaining -= 1
         pool.close()
-    except BaseException:
-        pool.terminate()
         pool.join()
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         removed = remove_stale_temporaries(opts.out / "volumes")
         if removed:
             log.info("removed %d temporary file(s) of stopped workers", removed)
         raise
-    pool.join()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _install_sigint(stop: threading.Event):
+    """Route SIGINT to ``stop`` (main thread only); returns the previous handler or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
