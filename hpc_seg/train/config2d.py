@@ -96,9 +96,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "published": {},
     # CPU-sized: a random-init resnet18 trained end to end at 128 px on capped epochs. Without
     # ImageNet weights a frozen random encoder learns nothing, hence freeze_encoder = false.
+    # 8 + 4 epochs: on 100 synthetic patients 4 + 2 left the myocardium mostly labelled LV (EF
+    # error 7.4), 8 + 4 reached EF error 1.3 and Dice LV 0.96 (README, Measured).
     "cpu": {"encoder": "resnet18", "decoder_channels": [64, 32, 32, 16, 16], "image_size": 128,
-            "batch_size": 16, "lr": 1e-3, "freeze_encoder": False, "epochs_frozen": 4,
-            "epochs_unfrozen": 2, "max_train_images": 2000, "max_val_images": 400,
+            "batch_size": 16, "lr": 1e-3, "freeze_encoder": False, "epochs_frozen": 8,
+            "epochs_unfrozen": 4, "max_train_images": 2000, "max_val_images": 400,
             "confidence_set": "p10"},
     # seconds on CPU: tests and smoke runs
     "debug": {"encoder": "resnet18", "decoder_channels": [32, 16, 16, 8, 8], "image_size": 64,
