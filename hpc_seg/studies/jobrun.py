@@ -73,6 +73,6 @@ def _print_summary(job: JobSection, root: Path, results: dict[str, dict]) -> Non
     table.add_column("stage")
     table.add_column("result")
     for name, res in results.items():
-        shown = ", ".join(f"{k}={v}" for k, v in res.items() if k != "_details")
+        shown = ", ".join(f"{k}={v}" for k, v in res.items())
         table.add_row(name, shown)
     Console().print(table)
