@@ -28,3 +28,7 @@ class OutputError(HpcSegError):
 
 class LaunchError(HpcSegError):
     """A job could not be submitted, or the requested executor is not available."""
+
+
+class WorkerDiedError(HpcSegError):
+    """A worker process was killed (out of memory, a signal) in the middle of its work."""

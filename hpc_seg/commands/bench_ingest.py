@@ -20,7 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engines", default="floor,local,ray,dcm2niix",
                         help="comma list of floor, local, ray, dcm2niix")
     parser.add_argument("--workers", type=int, default=None, help="engine workers (default: all cores)")
-    parser.add_argument("--compression", choices=["zstd", "lz4", "snappy", "none"], default="zstd")
+    parser.add_argument("--compression", choices=["zstd", "lz4", "snappy", "none"], default="zstd",
+                        help="codec of masks and small tables")
+    parser.add_argument("--pixel-compression", choices=["zstd", "lz4", "snappy", "none"],
+                        default="none", help="codec of the pixels column (as hpc-seg ingest)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds over all contenders; each row shows its median round")
     parser.add_argument("--dcm2niix-jobs", type=int, default=1,
                         help="dcm2niix processes side by side (default 1, one folder at a time)")
 
@@ -34,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
                             patients=args.patients, seed=args.seed, max_matrix=args.max_matrix,
                             engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()),
                             workers=args.workers, compression=args.compression,
-                            dcm2niix_jobs=args.dcm2niix_jobs)
+                            pixel_compression=args.pixel_compression,
+                            dcm2niix_jobs=args.dcm2niix_jobs, repeat=args.repeat)
     rows = run_bench(cfg)
     print(format_table(rows))
     print(f"(saved {cfg.workdir / 'bench_ingest.json'})")

@@ -24,7 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", default=None,
                         help="Id,Systole,Diastole CSV (default: SRC/truth.csv when present)")
     parser.add_argument("--shard-mb", type=float, default=128.0, help="volumes shard size target")
-    parser.add_argument("--compression", choices=["zstd", "lz4", "snappy", "none"], default="zstd")
+    parser.add_argument("--compression", choices=["zstd", "lz4", "snappy", "none"], default="zstd",
+                        help="codec of the masks and the small tables (zstd level 1)")
+    parser.add_argument("--pixel-compression", choices=["zstd", "lz4", "snappy", "none"],
+                        default="none", help="codec of the volumes' pixels column (default none: "
+                        "uint16 MR pixels compress 1.4x at best, at a third of the ingest time)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     config = IngestConfig(engine=args.engine, ray_address=args.ray_address,
                           ray_dashboard=args.ray_dashboard, workers=args.workers,
                           truth_csv=Path(args.truth) if args.truth else None,
-                          shard_mb=args.shard_mb, compression=args.compression)
+                          shard_mb=args.shard_mb, compression=args.compression,
+                          pixel_compression=args.pixel_compression)
     s = ingest(Path(args.src), Path(args.out), config)
     print(f"engine: {s.engine} ({s.engine_reason})")
     print(f"patients: {s.patients} processed, {s.patients_skipped_done} already finished")

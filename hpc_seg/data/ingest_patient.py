@@ -39,6 +39,7 @@ class ChunkOptions:
     shard_mb: float = 128.0
     compression: str = "zstd"
     compression_level: int | None = 1
+    pixel_compression: str = "none"
     truth: dict[str, tuple[float, float]] | None = None
 
 
@@ -81,8 +82,12 @@ class VolumeShards:
         if not self._rows:
             return
         path = self.opts.out / "volumes" / f"part-{self.tag}-{len(self.written):05d}.parquet"
-        atomic_write_table(T.volumes_table(self._rows), path, compression=self.opts.compression,
-                           compression_level=self.opts.compression_level,
+        table = T.volumes_table(self._rows)
+        codecs = {name: self.opts.compression for name in table.column_names}
+        codecs["pixels"] = self.opts.pixel_compression
+        levels = {name: self.opts.compression_level for name, codec in codecs.items()
+                  if codec == "zstd" and self.opts.compression_level is not None}
+        atomic_write_table(table, path, compression=codecs, compression_level=levels or None,
                            # one row group per stack: the writer then holds one stack's
                            # compressed pages at a time (fresh memory was measured to cost more
                            # system time than the compression), and a reader can fetch one stack

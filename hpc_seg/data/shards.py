@@ -43,12 +43,13 @@ def decode_array(data: bytes, shape: Iterable[int], dtype: str) -> np.ndarray:
 
 
 def atomic_write_table(table: pa.Table, path: str | Path, *,
-                       compression: str = DEFAULT_COMPRESSION,
-                       compression_level: int | None = DEFAULT_COMPRESSION_LEVEL,
+                       compression: str | dict[str, str] = DEFAULT_COMPRESSION,
+                       compression_level: int | dict[str, int] | None = DEFAULT_COMPRESSION_LEVEL,
                        row_group_size: int | None = None,
                        write_options: dict[str, Any] | None = None) -> Path:
     """Write ``table`` to ``path`` via a temporary file and a rename.
 
+    ``compression`` (and ``compression_level``) may map column names to codecs (levels).
     ``write_options`` go to ``pq.write_table`` as they are (e.g. ``use_dictionary=False,
     write_statistics=[...]``: dictionary and min/max statistics over large binary array
     columns cost more than the compression itself and serve no query).

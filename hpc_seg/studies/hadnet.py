@@ -10,6 +10,7 @@ checkpoint, because the per-rank function always resumes from ``out_dir/checkpoi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def distill(cfg: HadnetTrainConfig, pre_dir: str | Path, teacher: str | Path,
     The run's lineage (``summary.json``, and the launcher's record on SLURM) carries the SHA-256
     of the teacher and student model files.
     """
+    cfg = dataclasses.replace(cfg, variant=variant)  # so that run.json names the variant it ran
     args = (cfg, PreDirSource(Path(pre_dir)), Path(teacher), Path(student), Path(out_dir), variant)
     inputs = _lineage_inputs(teacher, student)
     # The inputs' hashes are part of the config hash recorded in the launcher's lineage table.

@@ -12,6 +12,8 @@ hadnet_pretrain_student    pre-train the 3-sequence student                model
 hadnet_distill             HAD-Net distillation (hierarchical D)           model, teacher_sha256,
                                                                            student_sha256
 hadnet_distill_ad          AD-Net ablation (D without feature pairs)       (same)
+hadnet_finetune_ce         control: the distillation schedule with         (same)
+                           lambda = 0 (wCE only, no teacher signal)
 hadnet_evaluate            Dice ET/TC/WT of every model above, table+fig   table, figure, and
                                                                            dice_<model>_<region>
 =========================  ==============================================  ======================
@@ -30,7 +32,8 @@ from hpc_seg.studies.pipeline import Context
 
 # Display names of the evaluated models, in table order.
 MODEL_STAGES = {"teacher": "hadnet_pretrain_teacher", "student": "hadnet_pretrain_student",
-                "AD-Net": "hadnet_distill_ad", "HAD-Net": "hadnet_distill"}
+                "student-ft": "hadnet_finetune_ce", "AD-Net": "hadnet_distill_ad",
+                "HAD-Net": "hadnet_distill"}
 
 
 def _cfg(ctx: Context) -> tuple[Any, Any]:
@@ -67,10 +70,13 @@ def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
     return {"model": str(best)}
 
 
-def _distill(ctx: Context, variant: str, stage: str) -> dict[str, Any]:
+def _distill(ctx: Context, variant: str, stage: str, **overrides: Any) -> dict[str, Any]:
+    import dataclasses
+
     from hpc_seg.studies.hadnet import distill
 
     cfg, launch = _cfg(ctx)
+    cfg = dataclasses.replace(cfg, **overrides)
     teacher = Path(cfg.teacher or ctx.result("hadnet_pretrain_teacher", "model"))
     student = Path(cfg.student or ctx.result("hadnet_pretrain_student", "model"))
     best = distill(cfg, _pre_dir(ctx, cfg), teacher, student, ctx.out / stage, variant, launch)
@@ -87,6 +93,17 @@ def hadnet_distill(ctx: Context) -> dict[str, Any]:
 def hadnet_distill_ad(ctx: Context) -> dict[str, Any]:
     """AD-Net: the same distillation with a discriminator that sees no feature pairs."""
     return _distill(ctx, "ad", "hadnet_distill_ad")
+
+
+def hadnet_finetune_ce(ctx: Context) -> dict[str, Any]:
+    """Control for the distillation: the same epochs, optimiser and (un-decayed) weighted CE, but
+    lambda = 0, so the teacher has no influence on the student.
+
+    Distillation restarts the CE class weights at their initial values; more ET in the student's
+    output can come from that alone. Comparing HAD-Net/AD-Net with this row, not only with the
+    pre-trained student, separates the teacher's contribution from the extra training.
+    """
+    return _distill(ctx, "ad", "hadnet_finetune_ce", lambda_adv=0.0)
 
 
 def hadnet_evaluate(ctx: Context) -> dict[str, Any]:
@@ -108,4 +125,5 @@ def hadnet_evaluate(ctx: Context) -> dict[str, Any]:
 
 
 HADNET_STAGES = {f.__name__: f for f in (hadnet_pretrain_teacher, hadnet_pretrain_student,
-                                         hadnet_distill, hadnet_distill_ad, hadnet_evaluate)}
+                                         hadnet_distill, hadnet_distill_ad, hadnet_finetune_ce,
+                                         hadnet_evaluate)}

@@ -228,6 +228,27 @@ def test_mask_archive_reads_what_numpy_wrote(tmp_path):
     masks.close()
 
 
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_mask_archive_rejects_a_damaged_member(tmp_path, save):
+    import zipfile
+
+    from hpc_seg.data.ingest_masks import MaskArchive
+
+    rng = np.random.default_rng(0)
+    arrays = {"1.2.3": rng.integers(0, 4, (64, 64), dtype=np.uint8), "1.2.4": np.zeros((8, 8), np.uint8)}
+    save(tmp_path / "m.npz", **arrays)
+    assert np.array_equal(MaskArchive(tmp_path / "m.npz").get("1.2.3"), arrays["1.2.3"])
+    data = bytearray((tmp_path / "m.npz").read_bytes())
+    with zipfile.ZipFile(tmp_path / "m.npz") as zf:
+        info = zf.getinfo("1.2.3.npy")
+    data[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF   # inside the member's data
+    (tmp_path / "bad.npz").write_bytes(bytes(data))
+    masks = MaskArchive(tmp_path / "bad.npz")
+    assert np.array_equal(masks.get("1.2.4"), arrays["1.2.4"])        # the other member is fine
+    with pytest.raises(zipfile.BadZipFile, match="1.2.3"):
+        masks.get("1.2.3")
+
+
 def test_second_ingest_into_the_same_out_is_refused_while_one_runs(cohort, tmp_path):
     from hpc_seg.data.ingest_commit import Committer
 
@@ -273,3 +294,41 @@ def test_sigint_keeps_finished_patients_and_leaves_no_partial_shard(cohort, tmp_
     vols = pd.read_parquet(out / "volumes")
     assert sorted(vols.stack_id) == ["1", "2", "3", "4", "5", "6", "7"]
     assert len(pd.read_parquet(out / "patients")) == 7
+
+
+def test_a_killed_worker_is_an_error_not_a_hang(cohort, tmp_path, monkeypatch):
+    """The OOM killer's SIGKILL on a pool worker: the run stops with a clear error (a plain
+    multiprocessing.Pool would wait for the lost chunk forever); a re-run finishes the cohort."""
+    import signal
+
+    from hpc_seg.data import ingest_local
+    from hpc_seg.errors import WorkerDiedError
+
+    real = ingest_local.run_chunk
+
+    def dies_on_patient_2(opts, chunk, tag=None):
+        if any(p.pid == "2" for p in chunk):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(opts, chunk, tag)
+
+    monkeypatch.setattr(ingest_local, "run_chunk", dies_on_patient_2)
+    with pytest.raises(WorkerDiedError, match="killed by signal 9"):
+        ingest(cohort, tmp_path / "out", LOCAL)
+    monkeypatch.setattr(ingest_local, "run_chunk", real)
+    s = ingest(cohort, tmp_path / "out", LOCAL)
+    assert s.patients + s.patients_skipped_done == 3
+    assert sorted(pd.read_parquet(tmp_path / "out" / "volumes").stack_id) == ["1", "2", "3"]
+
+
+def test_pixels_are_stored_raw_by_default_and_zstd_on_request(cohort, tmp_path):
+    ingest(cohort, tmp_path / "raw", LOCAL)
+    ingest(cohort, tmp_path / "z", IngestConfig(engine="local", workers=2, progress=False,
+                                                pixel_compression="zstd"))
+    for name, want in (("raw", "UNCOMPRESSED"), ("z", "ZSTD")):
+        meta = pq.ParquetFile(next((tmp_path / name / "volumes").glob("*.parquet"))).metadata
+        codecs = {meta.schema.column(i).name: meta.row_group(0).column(i).compression
+                  for i in range(meta.num_columns)}
+        assert codecs["pixels"] == want and codecs["mask"] == "ZSTD"
+    a = pd.read_parquet(tmp_path / "raw" / "volumes").set_index("stack_id").sort_index()
+    b = pd.read_parquet(tmp_path / "z" / "volumes").set_index("stack_id").sort_index()
+    assert list(a.pixels) == list(b.pixels)

@@ -76,3 +76,32 @@ def test_shipped_job_files_validate(name):
     assert cfg.lambda_adv == 0.2 and cfg.d_acc_threshold == 0.8
     assert [s for s in tables["job"]["stages"] if s.startswith("hadnet_") and s != "hadnet_preprocess"
             ] == [s for s in tables["job"]["stages"] if s in HADNET_STAGES]
+
+
+def test_finetune_control_is_the_distillation_without_the_teacher(tmp_path, monkeypatch):
+    """hadnet_finetune_ce runs the distillation code path with lambda = 0 (and the job's other
+    settings untouched), into its own folder; the table lists it as student-ft."""
+    import json
+    from pathlib import Path
+
+    from hpc_seg.studies import hadnet, hadnet_stages
+    from hpc_seg.studies.pipeline import Context
+
+    seen = {}
+
+    def fake_distill(cfg, pre_dir, teacher, student, out_dir, variant, launch):
+        seen.update(cfg=cfg, out=Path(out_dir), variant=variant, teacher=Path(teacher))
+        Path(out_dir).mkdir(parents=True)
+        (Path(out_dir) / "summary.json").write_text(json.dumps(
+            {"teacher_sha256": "t", "student_sha256": "s"}))
+        return Path(out_dir) / "best.pt"
+
+    monkeypatch.setattr(hadnet, "distill", fake_distill)
+    ctx = Context(tmp_path / "job.toml", tmp_path, {"hadnet": {"k": 4, "lr": 0.01, "pre_dir": "P"}},
+                  {"hadnet_pretrain_teacher": {"model": "T.pt"},
+                   "hadnet_pretrain_student": {"model": "S.pt"}})
+    result = hadnet_stages.hadnet_finetune_ce(ctx)
+    assert seen["cfg"].lambda_adv == 0.0 and seen["cfg"].k == 4 and seen["cfg"].lr == 0.01
+    assert seen["out"] == tmp_path / "hadnet_finetune_ce" and seen["teacher"] == Path("T.pt")
+    assert result["model"].endswith("hadnet_finetune_ce/best.pt")
+    assert hadnet_stages.MODEL_STAGES["student-ft"] == "hadnet_finetune_ce"
