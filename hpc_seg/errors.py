@@ -22,6 +22,14 @@ class InputError(HpcSegError):
     """Input data is missing, unreadable, or contains nothing usable."""
 
 
+class MissingTableError(InputError, FileNotFoundError):
+    """A table directory has no finished shard (wrong path, or its stage has not run).
+
+    Also a ``FileNotFoundError`` so that callers that treat "not there yet" as a normal case keep
+    catching it, while the CLI prints it as one line.
+    """
+
+
 class OutputError(HpcSegError):
     """The output location cannot be written (permission, disk full, read-only file system)."""
 

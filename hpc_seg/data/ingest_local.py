@@ -7,7 +7,6 @@ its chunk's volumes shard itself and sends back only the small tables.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import pickle
@@ -21,6 +20,7 @@ from pathlib import Path
 from hpc_seg.data.dsb2_layout import PatientFolder
 from hpc_seg.data.ingest_patient import ChunkOptions, ChunkResult, run_chunk
 from hpc_seg.data.shards import atomic_write_bytes, remove_stale_temporaries
+from hpc_seg.data.worker_memory import keep_freed_memory
 from hpc_seg.errors import WorkerDiedError
 
 log = logging.getLogger(__name__)
@@ -60,27 +60,6 @@ def warm_up(opts: ChunkOptions, patients: list[PatientFolder]) -> None:
     first = next((p for p in patients if p.files), None)
     if first is not None:
         read_frame(opts.src / first.files[0], first.files[0])
-
-
-#: glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc keep and reuse freed memory in this process (a pool worker) instead of
-    handing it back to the kernel after every patient.
-
-    A worker allocates and frees ~100-300 MB per patient (file bytes, stacks, masks); with the
-    default thresholds much of it is fresh ``mmap`` memory each time, and the page faults cost
-    as much system time as the reading. Measured on the 20-patient bench cohort (7,197 files):
-    worker page faults 354k → 160k and worker system time 3.2 → 1.5-2.2 s. Only pool workers do
-    this (they exit after the run); returns False where glibc's ``mallopt`` is not available.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-    except (OSError, AttributeError):
-        return False
 
 
 def _init_worker() -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 from hpc_seg.data.dsb2_layout import PatientFolder
 from hpc_seg.data.ingest_patient import (ChunkOptions, ChunkResult, run_chunk, tables_from_bytes,
                                          tables_to_bytes)
+from hpc_seg.data.worker_memory import keep_freed_memory_once
 from hpc_seg.errors import LaunchError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 def curate_patients(batch: pd.DataFrame, opts: ChunkOptions) -> pd.DataFrame:
     """Batch UDF: each row one patient (key + JSON file list) → curated, written, small tables."""
+    keep_freed_memory_once()
     out = []
     for key, files in zip(batch["patient_key"], batch["files"]):
         split, pid = key.split("/", 1)

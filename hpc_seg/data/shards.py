@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hpc_seg.errors import OutputError
+from hpc_seg.errors import MissingTableError, OutputError
 
 TMP_PREFIX = ".tmp-"
 DEFAULT_COMPRESSION = "zstd"
@@ -120,7 +120,8 @@ def read_table(directory: str | Path, columns: list[str] | None = None,
     """Read every finished shard of a table directory into one Arrow table."""
     files = shard_files(directory)
     if not files:
-        raise FileNotFoundError(f"{directory}: no parquet shards")
+        raise MissingTableError(f"{directory}: no finished parquet shard (wrong path, or the "
+                                f"stage that writes it has not run)")
     return pq.read_table([str(f) for f in files], columns=columns, filters=filters)
 
 

@@ -13,7 +13,8 @@ from typing import Any
 # option name -> HadnetTrainConfig field (options left at None do not override)
 _OVERRIDES = {"k": "k", "epochs": "epochs", "distill_epochs": "distill_epochs", "lr": "lr",
               "grad_accum": "grad_accum", "seed": "seed", "device": "device",
-              "threads": "threads", "dropout": "dropout", "validate_every": "validate_every"}
+              "threads": "threads", "dropout": "dropout", "validate_every": "validate_every",
+              "weight_decay_per_epoch": "weight_decay_per_epoch"}
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +35,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, help="torch CPU threads per rank")
     g.add_argument("--dropout", type=float)
     g.add_argument("--validate-every", type=int)
+    g.add_argument("--weight-decay-per-epoch", type=float,
+                   help="factor on the CE class weights per pre-training epoch (published 0.98; "
+                        "1 = no decay)")
     g.add_argument("--no-augment", action="store_true", help="switch pre-training augmentation off")
     g.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     la = parser.add_argument_group("launch (overrides of [launch])")

@@ -1,6 +1,8 @@
 """HAD-Net stages for job definitions (``hpc-seg run jobs/hadnet_*.toml``).
 
-Each stage reads the job's ``[hadnet]`` and ``[launch]`` tables, the preprocessed cohort from
+Each stage reads the job's ``[hadnet]`` and ``[launch]`` tables, then its own table (e.g.
+``[hadnet_pretrain_teacher]``), whose keys override ``[hadnet]`` for that stage only; the
+preprocessed cohort comes from
 ``[hadnet] pre_dir`` or from the earlier ``hadnet_preprocess`` stage's ``pre_dir`` result, and
 writes under ``<job out>/<stage>/``. Register :data:`HADNET_STAGES` in the stage registry.
 
@@ -36,11 +38,15 @@ MODEL_STAGES = {"teacher": "hadnet_pretrain_teacher", "student": "hadnet_pretrai
                 "HAD-Net": "hadnet_distill"}
 
 
-def _cfg(ctx: Context) -> tuple[Any, Any]:
+def _cfg(ctx: Context, stage: str | None = None) -> tuple[Any, Any]:
     from hpc_seg.launch.config import LaunchConfig
     from hpc_seg.train.hadnet_config import HadnetTrainConfig
 
-    cfg = from_dict(HadnetTrainConfig, ctx.table("hadnet"), ctx.where("hadnet"))
+    # A stage's own table overrides [hadnet] for that stage: the teacher may need another schedule
+    # than the runs that learn from it, without a second job file.
+    values = {**ctx.table("hadnet"), **(ctx.table(stage) if stage else {})}
+    where = ctx.where("hadnet") + (f" + [{stage}]" if stage and ctx.table(stage) else "")
+    cfg = from_dict(HadnetTrainConfig, values, where)
     launch = from_dict(LaunchConfig, {"executor": "local", **ctx.table("launch")},
                        ctx.where("launch"))
     return cfg, launch
@@ -56,7 +62,7 @@ def hadnet_pretrain_teacher(ctx: Context) -> dict[str, Any]:
     """Pre-train the teacher (FLAIR, T1ce, T1, T2)."""
     from hpc_seg.studies.hadnet import pretrain
 
-    cfg, launch = _cfg(ctx)
+    cfg, launch = _cfg(ctx, "hadnet_pretrain_teacher")
     best = pretrain(cfg, _pre_dir(ctx, cfg), ctx.out / "hadnet_pretrain_teacher", "teacher", launch)
     return {"model": str(best)}
 
@@ -65,7 +71,7 @@ def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
     """Pre-train the student (FLAIR, T1, T2)."""
     from hpc_seg.studies.hadnet import pretrain
 
-    cfg, launch = _cfg(ctx)
+    cfg, launch = _cfg(ctx, "hadnet_pretrain_student")
     best = pretrain(cfg, _pre_dir(ctx, cfg), ctx.out / "hadnet_pretrain_student", "student", launch)
     return {"model": str(best)}
 
@@ -75,7 +81,7 @@ def _distill(ctx: Context, variant: str, stage: str, **overrides: Any) -> dict[s
 
     from hpc_seg.studies.hadnet import distill
 
-    cfg, launch = _cfg(ctx)
+    cfg, launch = _cfg(ctx, stage)
     cfg = dataclasses.replace(cfg, **overrides)
     teacher = Path(cfg.teacher or ctx.result("hadnet_pretrain_teacher", "model"))
     student = Path(cfg.student or ctx.result("hadnet_pretrain_student", "model"))

@@ -18,8 +18,10 @@ def test_job_tables_then_options_build_the_config(tmp_path):
     job.write_text('[hadnet]\nk = 8\nepochs = 5\npre_dir = "/data/pre"\n'
                    '[launch]\nexecutor = "local"\ntasks_per_node = 2\n')
     cfg, launch = resolve(_args(["hadnet", "pretrain", "--role", "student", "--out", "o",
-                                 "--job", str(job), "--epochs", "7", "--no-augment"]))
+                                 "--job", str(job), "--epochs", "7", "--no-augment",
+                                 "--weight-decay-per-epoch", "1"]))
     assert (cfg.k, cfg.epochs, cfg.augment, str(cfg.pre_dir)) == (8, 7, False, "/data/pre")
+    assert cfg.weight_decay_per_epoch == 1.0
     assert cfg.class_weights == [1.0, 59.45, 23.32, 71.85] and cfg.lambda_adv == 0.2
     assert launch.world_size == 2
 
@@ -72,6 +74,8 @@ def test_shipped_job_files_validate(name):
     path = Path(__file__).resolve().parents[2] / "jobs" / f"{name}.toml"
     tables = load_toml(path)
     cfg = from_dict(HadnetTrainConfig, tables["hadnet"], f"{path}: [hadnet]")
+    for stage in HADNET_STAGES:             # a stage's own table overrides [hadnet]
+        from_dict(HadnetTrainConfig, {**tables["hadnet"], **tables.get(stage, {})}, f"{path}: [{stage}]")
     from_dict(LaunchConfig, tables["launch"], f"{path}: [launch]")
     assert cfg.lambda_adv == 0.2 and cfg.d_acc_threshold == 0.8
     assert [s for s in tables["job"]["stages"] if s.startswith("hadnet_") and s != "hadnet_preprocess"
@@ -105,3 +109,33 @@ def test_finetune_control_is_the_distillation_without_the_teacher(tmp_path, monk
     assert seen["out"] == tmp_path / "hadnet_finetune_ce" and seen["teacher"] == Path("T.pt")
     assert result["model"].endswith("hadnet_finetune_ce/best.pt")
     assert hadnet_stages.MODEL_STAGES["student-ft"] == "hadnet_finetune_ce"
+
+
+def test_a_stage_table_overrides_hadnet_for_that_stage_only(tmp_path, monkeypatch):
+    """[hadnet_pretrain_teacher] weight_decay_per_epoch = 1 reaches the teacher, not the student;
+    a bad key there is named with its table."""
+    from pathlib import Path
+
+    from hpc_seg.errors import ConfigError
+    from hpc_seg.studies import hadnet, hadnet_stages
+    from hpc_seg.studies.pipeline import Context
+
+    seen = {}
+
+    def fake_pretrain(cfg, pre_dir, out_dir, role, launch):
+        seen[role] = cfg
+        return Path(out_dir) / "best.pt"
+
+    monkeypatch.setattr(hadnet, "pretrain", fake_pretrain)
+    tables = {"hadnet": {"k": 4, "weight_decay_per_epoch": 0.764, "pre_dir": "P"},
+              "hadnet_pretrain_teacher": {"weight_decay_per_epoch": 1.0, "threads": 2}}
+    ctx = Context(tmp_path / "job.toml", tmp_path, tables, {})
+    hadnet_stages.hadnet_pretrain_teacher(ctx)
+    hadnet_stages.hadnet_pretrain_student(ctx)
+    assert seen["teacher"].weight_decay_per_epoch == 1.0 and seen["teacher"].threads == 2
+    assert seen["student"].weight_decay_per_epoch == 0.764 and seen["student"].threads == 0
+    assert seen["teacher"].k == seen["student"].k == 4
+
+    tables["hadnet_pretrain_teacher"] = {"weight_decay_per_epch": 1.0}
+    with pytest.raises(ConfigError, match=r"\[hadnet_pretrain_teacher\].*weight_decay_per_epch"):
+        hadnet_stages.hadnet_pretrain_teacher(ctx)
