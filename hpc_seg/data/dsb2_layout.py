@@ -42,9 +42,12 @@ def _sax_files(study: Path, root: Path) -> tuple[list[str], int]:
     for series in _listdir(study):
         if not (series.is_dir() and series.name.lower().startswith("sax")):
             continue
+        # One relative folder per series, not a Path per file: discovery runs in the parent
+        # before any worker starts, and pathlib cost ~0.1 s per 7,000 files there.
+        prefix = Path(series.path).relative_to(root).as_posix() + "/"
         for entry in _listdir(Path(series.path)):
             if entry.is_file() and not entry.name.startswith("."):
-                files.append(Path(entry.path).relative_to(root).as_posix())
+                files.append(prefix + entry.name)
                 nbytes += entry.stat().st_size
     return files, nbytes
 
