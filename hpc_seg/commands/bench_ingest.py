@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.data.parquet_codecs import CODECS
+
 GROUP = "bench"
 NAME = "ingest"
 HELP = "files/s and MB/s of the local and Ray ingest engines vs a pydicom floor and dcm2niix"
@@ -20,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engines", default="floor,local,ray,dcm2niix",
                         help="comma list of floor, local, ray, dcm2niix")
     parser.add_argument("--workers", type=int, default=None, help="engine workers (default: all cores)")
-    parser.add_argument("--compression", choices=["zstd", "lz4", "snappy", "none"], default="zstd",
+    parser.add_argument("--compression", choices=CODECS, default="zstd",
                         help="codec of masks and small tables")
-    parser.add_argument("--pixel-compression", choices=["zstd", "lz4", "snappy", "none"],
+    parser.add_argument("--pixel-compression", choices=CODECS,
                         default="none", help="codec of the pixels column (as hpc-seg ingest)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds over all contenders; each row shows its median round")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.data.parquet_codecs import CODECS
+
 NAME = "ingest"
 HELP = "curate DICOM cine (Kaggle DSB2 layout) into 4D stacks + issues/files/metadata tables"
 
@@ -24,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", default=None,
                         help="Id,Systole,Diastole CSV (default: SRC/truth.csv when present)")
     parser.add_argument("--shard-mb", type=float, default=128.0, help="volumes shard size target")
-    parser.add_argument("--compression", choices=["zstd", "lz4", "snappy", "none"], default="zstd",
+    parser.add_argument("--compression", choices=CODECS, default="zstd",
                         help="codec of the masks and the small tables (zstd level 1)")
-    parser.add_argument("--pixel-compression", choices=["zstd", "lz4", "snappy", "none"],
+    parser.add_argument("--pixel-compression", choices=CODECS,
                         default="none", help="codec of the volumes' pixels column (default none: "
                         "uint16 MR pixels compress 1.4x at best, at a third of the ingest time)")
 

@@ -22,6 +22,7 @@ from typing import Literal
 from hpc_seg.data.dsb2_layout import PatientFolder, discover_cohort
 from hpc_seg.data.ingest_commit import Committer
 from hpc_seg.data.ingest_patient import ChunkOptions, ChunkResult
+from hpc_seg.data.parquet_codecs import CODECS, Codec
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.progress import progress_bar
 
@@ -41,13 +42,13 @@ class IngestConfig:
     workers: int | None = None          # local engine processes (default: os.cpu_count())
     truth_csv: Path | None = None       # Id,Systole,Diastole (default: SRC/truth.csv if present)
     shard_mb: float = 128.0             # target size of a volumes shard
-    compression: Literal["zstd", "lz4", "snappy", "none"] = "zstd"
+    compression: Codec = "zstd"
     compression_level: int | None = 1
     # The volumes' pixels column. Stored MR intensities are near-incompressible for the fast
     # codecs (lz4, snappy and zstd at negative levels measured 1.00-1.01x on uint16 cine), and zstd
     # level 1 gets 1.43x at ~700 MB/s per core: a third of an ingest worker's time and 6x slower
     # reads for every training epoch. Masks (~200x) and the small tables keep ``compression``.
-    pixel_compression: Literal["zstd", "lz4", "snappy", "none"] = "none"
+    pixel_compression: Codec = "none"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -58,8 +59,8 @@ class IngestConfig:
         if not self.shard_mb > 0:
             raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb=}")
         for key in ("compression", "pixel_compression"):
-            if getattr(self, key) not in ("zstd", "lz4", "snappy", "none"):
-                raise ConfigError(f"{key}: must be zstd, lz4, snappy or none, "
+            if getattr(self, key) not in CODECS:
+                raise ConfigError(f"{key}: must be one of {', '.join(CODECS)}, "
                                   f"got {getattr(self, key)!r}")
 
 

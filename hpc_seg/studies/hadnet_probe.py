@@ -93,7 +93,6 @@ def probe_region(pre_dir: str | Path, region: str = "ET", *, fit_split: str = "t
     """
     if region not in REGIONS:
         raise InputError(f"probe: unknown region {region!r}; choose one of {sorted(REGIONS)}")
-    torch.manual_seed(seed)
     fit_cases = load_cases(pre_dir, fit_split)
     eval_cases = [c for c in load_cases(pre_dir, eval_split)
                   if bool((_target(c, region) & c.mask.reshape(-1)).any())]

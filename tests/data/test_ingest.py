@@ -15,7 +15,7 @@ from hpc_seg.cli import main
 from hpc_seg.data import ingest_patient
 from hpc_seg.data.ingest import IngestConfig, choose_engine, ingest
 from hpc_seg.data.shards import decode_array
-from hpc_seg.errors import InputError, OutputError
+from hpc_seg.errors import ConfigError, InputError, OutputError
 from tests.data.cine_dicom_fixtures import write_image, write_stack
 
 LOCAL = IngestConfig(engine="local", workers=2, progress=False)
@@ -332,3 +332,9 @@ def test_pixels_are_stored_raw_by_default_and_zstd_on_request(cohort, tmp_path):
     a = pd.read_parquet(tmp_path / "raw" / "volumes").set_index("stack_id").sort_index()
     b = pd.read_parquet(tmp_path / "z" / "volumes").set_index("stack_id").sort_index()
     assert list(a.pixels) == list(b.pixels)
+
+
+@pytest.mark.parametrize("key", ["compression", "pixel_compression"])
+def test_unknown_codec_is_named_with_its_key(key):
+    with pytest.raises(ConfigError, match=rf"{key}: must be one of zstd, lz4, snappy, none, got 'gzip'"):
+        IngestConfig(**{key: "gzip"})
