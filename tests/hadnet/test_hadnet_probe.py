@@ -46,3 +46,14 @@ def test_bad_region_and_empty_split_are_named(pre):
         probe_region(pre, "ET", fit_split="holdout", eval_split="train")
     with pytest.raises(InputError, match="no case of split 'holdout' .* contains ET"):
         probe_region(pre, "ET", eval_split="holdout")
+
+
+def test_a_folder_that_is_not_a_preprocessed_cohort_is_one_line_and_exit_2(tmp_path, capsys):
+    from hpc_seg.cli import main
+    from hpc_seg.errors import MissingTableError
+
+    with pytest.raises(MissingTableError, match=r"cases: no finished parquet shard"):
+        probe_region(tmp_path / "nowhere")
+    assert main(["hadnet", "probe", "--pre", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hpc-seg: error: ") and "nowhere/cases" in err and "\n" not in err
