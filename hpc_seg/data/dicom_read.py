@@ -89,14 +89,15 @@ _STRUCT_CODES = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d
                  "SV": "q"}
 _SPLIT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI"})
 _TEXT_VRS = _SPLIT_VRS | {"LT", "ST", "UC", "UR", "UT"}
-_KEYWORDS: dict[int, str] = {}
+_TAG_NAMES: dict[int, tuple[str, str]] = {}
 
 
-def _keyword(tag: int) -> str:
-    kw = _KEYWORDS.get(tag)
-    if kw is None:
-        kw = _KEYWORDS[tag] = keyword_for_tag(tag) or ""
-    return kw
+def _tag_names(tag: int) -> tuple[str, str]:
+    """(tag as 8 hex digits, keyword or ""), cached: the same ~50 tags recur in every file."""
+    names = _TAG_NAMES.get(tag)
+    if names is None:
+        names = _TAG_NAMES[tag] = (f"{tag:08X}", keyword_for_tag(tag) or "")
+    return names
 
 
 def _raw_text(raw: RawDataElement, vr: str) -> str | None:
@@ -123,8 +124,9 @@ def _value_text(value: bytes | None, vr: str, little_endian: bool) -> str | None
     return "\\".join(str(v) for v in values)
 
 
-def element_texts(ds: pydicom.Dataset) -> list[tuple[int, str, str, str]]:
-    """Top-level non-binary elements as (tag, keyword, VR, value as text), PixelData excluded.
+def element_texts(ds: pydicom.Dataset) -> list[tuple[str, str, str, str]]:
+    """Top-level non-binary elements as (tag as 8 hex digits, keyword, VR, value as text),
+    PixelData excluded.
 
     Raw elements are decoded directly (ASCII text split on backslashes, binary numbers via
     struct), which is several times cheaper than pydicom's per-element conversion; anything
@@ -150,7 +152,7 @@ def element_texts(ds: pydicom.Dataset) -> list[tuple[int, str, str, str]]:
                     ("" if value is None else str(value))
             except Exception as exc:  # a malformed element must not lose the file
                 text = f"<unreadable: {exc}>"
-        rows.append((int(tag), _keyword(int(tag)), vr, text))
+        rows.append((*_tag_names(int(tag)), vr, text))
     return rows
 
 
@@ -243,18 +245,25 @@ def _num(text: str | None, default: float = 0.0) -> float:
 
 
 _EXPLICIT_LE = b"1.2.840.10008.1.2.1"
+#: an explicit-VR element header: group, element, VR, 16-bit length (long VRs: 32-bit after it)
+_HEAD = struct.Struct("<HH2sH")
+_U32 = struct.Struct("<I")
+#: the VRs of the standard (PS3.5 6.2), bytes → str
+_VRS = {vr.encode(): vr for vr in (
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN "
+    "UR US UT UV").split()}
 
 
-def _element_at(buf: bytes, pos: int) -> tuple[int, bytes, int, int]:
-    """(tag, VR bytes, value offset, value length) of the explicit-VR LE element at ``pos``."""
-    group, elem = struct.unpack_from("<HH", buf, pos)
-    vr = buf[pos + 4:pos + 6]
-    if vr in _LONG_VRS:
-        return group << 16 | elem, vr, pos + 12, struct.unpack_from("<I", buf, pos + 8)[0]
-    return group << 16 | elem, vr, pos + 8, struct.unpack_from("<H", buf, pos + 6)[0]
+def _element_at(buf: bytes, pos: int) -> tuple[int, int, bytes, int, int]:
+    """(group, element, VR bytes, value offset, value length) of the explicit-VR LE element
+    at ``pos``."""
+    group, elem, vrb, length = _HEAD.unpack_from(buf, pos)
+    if vrb in _LONG_VRS:
+        return group, elem, vrb, pos + 12, _U32.unpack_from(buf, pos + 8)[0]
+    return group, elem, vrb, pos + 8, length
 
 
-def fast_header(buf: bytes) -> tuple[list[tuple[int, str, str, str]], tuple[int, int] | str] | None:
+def fast_header(buf: bytes) -> tuple[list[tuple[str, str, str, str]], tuple[int, int] | str] | None:
     """The common layout parsed directly: (element texts as :func:`element_texts` gives them,
     PixelData (offset, length) or "absent"); None for anything else (pydicom then reads it).
 
@@ -270,26 +279,27 @@ def fast_header(buf: bytes) -> tuple[list[tuple[int, str, str, str]], tuple[int,
     pos, syntax = 132, None
     try:
         while pos + 8 <= n and buf[pos:pos + 2] == b"\x02\x00":      # group 2, file meta
-            tag, _vr, start, length = _element_at(buf, pos)
-            if tag == 0x00020010:
+            _group, elem, _vr, start, length = _element_at(buf, pos)
+            if elem == 0x0010:
                 syntax = buf[start:start + length].rstrip(b"\x00 ")
             pos = start + length
         if syntax != _EXPLICIT_LE:
             return None
         rows = []
         while pos + 8 <= n:
-            tag, vrb, start, length = _element_at(buf, pos)
-            if tag == PIXEL_DATA_TAG:
-                return (rows, (start, length)) if length != 0xFFFFFFFF else None
-            if length == 0xFFFFFFFF or start + length > n or tag >> 16 in (0x0002, 0xFFFE) \
-                    or not vrb.isalpha() or not vrb.isupper():
+            group, elem, vrb, start, length = _element_at(buf, pos)
+            vr = _VRS.get(vrb)
+            if vr is None:            # not a VR at all: leave the file to pydicom
                 return None
-            vr = vrb.decode("ascii")
+            if group == 0x7FE0 and elem == 0x0010:
+                return (rows, (start, length)) if length != 0xFFFFFFFF else None
+            if length == 0xFFFFFFFF or start + length > n or group in (0x0002, 0xFFFE):
+                return None
             if vr not in BINARY_VRS:
                 text = _value_text(buf[start:start + length], vr, True)
                 if text is None:
                     return None
-                rows.append((tag, _keyword(tag), vr, text))
+                rows.append((*_tag_names(group << 16 | elem), vr, text))
             pos = start + length
     except (struct.error, UnicodeDecodeError):
         return None
@@ -336,7 +346,7 @@ def _read_fast(buf: bytes, rel: str, with_metadata: bool,
     h = {kw: text for _tag, kw, _vr, text in elements if kw}
     if not _native_grey(h):
         return None
-    meta = [(rel, f"{tag:08X}", kw, vr, text) for tag, kw, vr, text in elements] if with_metadata else []
+    meta = [(rel, *e) for e in elements] if with_metadata else []
     try:
         frame = _frame_from_header(rel, h)
     except (KeyError, ValueError, TypeError) as exc:
@@ -382,7 +392,7 @@ def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels:
         return None, FileSkip(rel, "not_dicom", f"cannot parse: {type(exc).__name__}: {exc}"), []
     elements = element_texts(ds)
     h = {kw: text for _tag, kw, _vr, text in elements if kw}
-    meta = [(rel, f"{tag:08X}", kw, vr, text) for tag, kw, vr, text in elements] if with_metadata else []
+    meta = [(rel, *e) for e in elements] if with_metadata else []
     try:
         frame = _frame_from_header(rel, h)
     except (KeyError, ValueError, TypeError) as exc:
