@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hpc_seg.bench.ingest import BenchRow, median_row
 from hpc_seg.cli import main
 from tests.data.cine_dicom_fixtures import write_stack
@@ -29,3 +31,7 @@ def test_bench_ingest_times_floor_and_local_engine(tmp_path, capsys):
     assert record["files"] == 48 and [r["files"] for r in record["rows"]] == [48, 48]
     local = record["rows"][1]
     assert local["extra"]["stacks"] == 2 and len(local["extra"]["seconds_all"]) == 2
+    floor_s = record["rows"][0]["extra"]["seconds_all"]
+    by_round = local["extra"]["x_floor_by_round"]
+    assert by_round == pytest.approx([f / s for f, s in zip(floor_s, local["extra"]["seconds_all"])])
+    assert "local engine (2 workers): x floor round by round" in out
