@@ -128,3 +128,23 @@ def test_curate_patient_pixels_follow_slice_and_frame_order():
     assert stacks[0].slice_positions_mm == [0.0, 8.0, 16.0]
     assert [int(px[t, k, 0, 0]) for k in range(3) for t in range(3)] == \
         [200, 201, 202, 300, 301, 302, 100, 101, 102]
+
+
+def test_resampling_in_frame_batches_equals_one_pass(monkeypatch):
+    """A downscaled stack (and its masks) is the same whether its frames are resampled one at a
+    time or all together (the batch size only keeps the work in cache)."""
+    rng = np.random.default_rng(3)
+    frames = [frame(k + 1, 8.0 * k, t, rows=300, cols=240, spacing=(1.0, 1.0))
+              for k in range(2) for t in range(5)]
+    for f in frames:
+        f.pixels = rng.integers(0, 4000, (300, 240), dtype=np.uint16)
+    masks = {f.sop_uid: rng.integers(0, 4, (300, 240), dtype=np.uint8) for f in frames}
+    monkeypatch.setattr("hpc_seg.data.curate_stack.RESAMPLE_BATCH_BYTES", 1)
+    one_at_a_time, _ = curate_patient("7", frames, masks)
+    monkeypatch.setattr("hpc_seg.data.curate_stack.RESAMPLE_BATCH_BYTES", 1 << 40)
+    together, _ = curate_patient("7", frames, masks)
+    assert one_at_a_time[0].pixels.shape == (5, 2, 256, 205)
+    assert np.array_equal(one_at_a_time[0].pixels, together[0].pixels)
+    assert np.array_equal(one_at_a_time[0].mask, together[0].mask)
+    # frame t of slice k really is frame t's own resampled image, not a neighbour's
+    assert not np.array_equal(together[0].pixels[0, 0], together[0].pixels[1, 0])
