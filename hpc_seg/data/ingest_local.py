@@ -21,7 +21,7 @@ from pathlib import Path
 from hpc_seg.data.dsb2_layout import PatientFolder
 from hpc_seg.data.ingest_patient import ChunkOptions, ChunkResult, run_chunk
 from hpc_seg.data.shards import atomic_write_bytes, remove_stale_temporaries
-from hpc_seg.data.worker_memory import prepare_worker
+from hpc_seg.data.worker_memory import keep_freed_memory
 from hpc_seg.errors import WorkerDiedError
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _init_worker() -> None:
     # Ctrl-C is the parent's business: it stops the pool as a whole (see run_local), so a
     # worker is never torn down by the signal halfway through a pickle or a queue operation.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    prepare_worker()
+    keep_freed_memory()
 
 
 #: where workers leave their results for the parent (under OUT; removed after the run)

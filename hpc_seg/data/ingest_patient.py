@@ -26,6 +26,7 @@ from hpc_seg.data.dicom_read import DicomFrame, read_frame
 from hpc_seg.data.dsb2_layout import PatientFolder, masks_path
 from hpc_seg.data.ingest_masks import MaskArchive
 from hpc_seg.data.shards import atomic_write_table
+from hpc_seg.data.worker_memory import relaxed_gc
 
 log = logging.getLogger(__name__)
 
@@ -170,16 +171,17 @@ def run_chunk(opts: ChunkOptions, patients: list[PatientFolder], tag: str | None
     n_files = n_used = n_stacks = 0
     writer = VolumeShards(opts, tag)
     # On an error or Ctrl-C the buffered rows are dropped: only complete shards reach disk.
-    for patient in patients:
-        rows, tables, skip, used = process_patient(opts, patient)
-        writer.add_many(rows)
-        for name, table in tables.items():
-            parts[name].append(table)
-        skipped.update(skip)
-        n_files += len(patient.files)
-        n_used += used
-        n_stacks += len(rows)
-    writer.flush()
+    with relaxed_gc():
+        for patient in patients:
+            rows, tables, skip, used = process_patient(opts, patient)
+            writer.add_many(rows)
+            for name, table in tables.items():
+                parts[name].append(table)
+            skipped.update(skip)
+            n_files += len(patient.files)
+            n_used += used
+            n_stacks += len(rows)
+        writer.flush()
     tables = {name: pa.concat_tables(ts) if ts else T.SCHEMAS[name].empty_table()
               for name, ts in parts.items()}
     return ChunkResult(tables, [str(p) for p in writer.written], len(patients), n_files, n_used,

@@ -28,7 +28,7 @@ import pandas as pd
 from hpc_seg.data.dsb2_layout import PatientFolder
 from hpc_seg.data.ingest_patient import (ChunkOptions, ChunkResult, run_chunk, tables_from_bytes,
                                          tables_to_bytes)
-from hpc_seg.data.worker_memory import prepare_worker_once
+from hpc_seg.data.worker_memory import keep_freed_memory_once
 from hpc_seg.errors import LaunchError
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def curate_patients(batch: pd.DataFrame, opts: ChunkOptions) -> pd.DataFrame:
     """Batch UDF: each row one patient (key + JSON file list) → curated, written, small tables."""
-    prepare_worker_once()
+    keep_freed_memory_once()
     out = []
     for key, files in zip(batch["patient_key"], batch["files"]):
         split, pid = key.split("/", 1)
@@ -80,7 +80,7 @@ def _import_ingest(batch: pd.DataFrame) -> pd.DataFrame:
 
     import hpc_seg.data.ingest_patient  # noqa: F401  (the import is the point: it warms the worker)
 
-    prepare_worker_once()
+    keep_freed_memory_once()
     time.sleep(0.2)   # hold this worker, so that the next warm-up task goes to another one
     return batch
 
