@@ -126,9 +126,10 @@ def _warm_cache(paths: list[Path]) -> None:
 def settle_writeback() -> None:
     """Write back what earlier contenders left dirty in the page cache before the next one starts.
 
-    Without it, the kernel flushes the previous contender's output (0.8-1.4 GB here) while the
-    next one runs, on the same two cores: measured as the local engine's first round at 1.10x
-    the floor (2.2 GB dirty at the time) against 1.5-1.7x in the rounds after. Each contender's
+    Without it, the kernel may flush the previous contender's output (0.8-1.4 GB here) while the
+    next one runs, on the same two cores (2.2 GB was seen dirty after a run with dcm2niix). It
+    does not remove the slow first round of a run (local 1.09x the floor with it, 1.10-1.18x
+    without), which comes from this VM's idle memory going back to its host. Each contender's
     own writeback still happens after its clock stops, as it does after a real run.
     """
     os.sync()
@@ -153,10 +154,9 @@ def time_pydicom_floor(paths: list[Path]) -> BenchRow:
 
 def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfiles: int,
                 mb: float) -> BenchRow:
-    """Time one ingest engine into a fresh ``out`` (Ray start-up excluded)."""
+    """Time one ingest engine into ``out``, which the caller has removed (Ray start-up excluded)."""
     from hpc_seg.data.ingest import IngestConfig, ingest
 
-    shutil.rmtree(out, ignore_errors=True)
     note, extra = "", {}
     started_ray = False
     if engine == "ray":
@@ -196,7 +196,8 @@ def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfile
 
 
 def time_dcm2niix(src: Path, out: Path, jobs: int) -> BenchRow:
-    """dcm2niix -z n per patient folder (all of its series; counted with its own file total)."""
+    """dcm2niix -z n per patient folder into ``out``, which the caller has removed (all of its
+    series; counted with its own file total)."""
     exe = Path(sys.executable).parent / "dcm2niix"
     exe = exe if exe.exists() else shutil.which("dcm2niix")
     if not exe:
@@ -205,7 +206,6 @@ def time_dcm2niix(src: Path, out: Path, jobs: int) -> BenchRow:
     folders = sorted(p for split in ("train", "validate", "test") if (src / split).is_dir()
                      for p in (src / split).iterdir() if p.is_dir())
     files = [f for d in folders for f in d.rglob("*") if f.is_file()]
-    shutil.rmtree(out, ignore_errors=True)
 
     def one(folder: Path) -> int:
         dest = out / folder.parent.name / folder.name
