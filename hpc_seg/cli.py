@@ -1,10 +1,11 @@
 """The one ``hpc-seg`` entry point.
 
-Sub-commands are discovered from the modules of :mod:`hpc_seg.commands`, so a stage adds its command
-by adding one small module there, without editing this file. A command module defines:
+Sub-commands are discovered from :mod:`hpc_seg.commands`: a module there is a top-level command, and
+a sub-package is a group (``hpc-seg GROUP NAME``) whose ``__init__`` sets ``GROUP`` and
+``GROUP_HELP``. A stage adds its command by adding one small module, without editing this file.
+A command module defines:
 
-- ``NAME``: the sub-command (``"ingest"``), and optionally ``GROUP`` (``"synth"``, ``"bench"``...)
-  to appear as ``hpc-seg GROUP NAME``;
+- ``NAME``: the sub-command (``"ingest"``);
 - ``HELP``: one line;
 - ``add_arguments(parser)``;
 - ``run(args) -> int``.
@@ -28,24 +29,26 @@ from hpc_seg.logs import setup_logging
 
 log = logging.getLogger("hpc_seg")
 
-GROUP_HELP = {
-    "synth": "generate synthetic cohorts (cine DICOM, BraTS-like NIfTI)",
-    "bench": "benchmarks that print figures",
-    "export": "export stacks to other formats",
-    "jobs": "inspect and manage submitted jobs (lineage records)",
-    "study": "inspect Optuna studies",
-    "slurm": "the local real SLURM cluster used for development and tests",
-    "hadnet": "HAD-Net stages: preprocess, pretrain, distill, predict, evaluate",
-}
 
 
-def _command_modules() -> list[ModuleType]:
-    mods = []
+def _command_modules() -> list[tuple[ModuleType, ModuleType | None]]:
+    """Every command module, with its group package (``None`` for a top-level command).
+
+    A group is a sub-package of :mod:`hpc_seg.commands` whose ``__init__`` sets ``GROUP`` and
+    ``GROUP_HELP``; modules whose name starts with ``_`` are helpers, not commands.
+    """
+    found: list[tuple[ModuleType, ModuleType | None]] = []
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        mods.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
-    return mods
+        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+        if not info.ispkg:
+            found.append((mod, None))
+            continue
+        for sub in sorted(pkgutil.iter_modules(mod.__path__), key=lambda i: i.name):
+            if not sub.name.startswith("_"):
+                found.append((importlib.import_module(f"{mod.__name__}.{sub.name}"), mod))
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,11 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
-    for mod in _command_modules():
-        group = getattr(mod, "GROUP", None)
+    for mod, pkg in _command_modules():
+        group = pkg.GROUP if pkg is not None else None
         if group:
             if group not in groups:
-                gp = top.add_parser(group, help=GROUP_HELP.get(group, group))
+                gp = top.add_parser(group, help=pkg.GROUP_HELP, description=pkg.GROUP_HELP)
                 groups[group] = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
                 gp.set_defaults(_group_parser=gp)
             sub = groups[group].add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)

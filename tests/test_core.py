@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from hpc_seg.config import config_hash, from_dict
-from hpc_seg.data import shards
+from hpc_seg.storage import shards
 from hpc_seg.errors import ConfigError, OutputError
-from hpc_seg.train.checkpoint import (list_checkpoints, load_latest, rng_state, save_checkpoint,
+from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, rng_state, save_checkpoint,
                                       set_rng_state)
 
 

@@ -47,12 +47,12 @@ def _rss_mb() -> float:
 def measure_steps(b: StepBench) -> dict[str, Any]:
     """Run ``warmup + steps`` training steps in this process (rank of a group if there is one)."""
     from hpc_seg.launch.ddp import init_distributed
-    from hpc_seg.models.unet3d import UNet3D
-    from hpc_seg.train.hadnet_config import HadnetTrainConfig
-    from hpc_seg.train.hadnet_data import toy_cases
-    from hpc_seg.train.hadnet_distill import DistillTrainer
-    from hpc_seg.train.hadnet_loop import broadcast_module, seed_sample
-    from hpc_seg.train.hadnet_pretrain import PretrainTrainer
+    from hpc_seg.hadnet.models.unet3d import UNet3D
+    from hpc_seg.hadnet.train.config import HadnetTrainConfig
+    from hpc_seg.hadnet.train.data import toy_cases
+    from hpc_seg.hadnet.train.distill import DistillTrainer
+    from hpc_seg.hadnet.train.loop import broadcast_module, seed_sample
+    from hpc_seg.hadnet.train.pretrain import PretrainTrainer
 
     torch.set_num_threads(b.threads)
     cfg = HadnetTrainConfig(k=b.k, device=b.device, amp=b.amp, augment=b.augment, seed=0)
@@ -95,14 +95,14 @@ def measure_steps(b: StepBench) -> dict[str, Any]:
 
 
 def _fresh_process(b: StepBench) -> dict[str, Any]:
-    from hpc_seg.train.hadnet_spawn import spawn_ranks
+    from hpc_seg.launch.spawn import spawn_ranks
 
     return spawn_ranks(1, measure_steps, b)[0]
 
 
 def ddp_scaling(b: StepBench, world_sizes: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
     """samples/s with 1..N local gloo ranks, each rank doing ``b.steps`` steps of batch 1."""
-    from hpc_seg.train.hadnet_spawn import spawn_ranks
+    from hpc_seg.launch.spawn import spawn_ranks
 
     rows = []
     for w in world_sizes:

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hpc_seg.data.dsb2_layout import discover_cohort
+from hpc_seg.cardiac.ingest.layout import discover_cohort
 from hpc_seg.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def prepare_cohort(cfg: BenchIngestConfig) -> Path:
     if manifest.is_file():
         log.info("reusing cohort %s", cohort)
         return cohort
-    from hpc_seg.data.synth.cine import CineSynthConfig, generate_cine_cohort
+    from hpc_seg.cardiac.synth.cohort import CineSynthConfig, generate_cine_cohort
 
     log.info("generating %d patients into %s (not timed)", cfg.patients, cohort)
     synth = CineSynthConfig(max_matrix=cfg.max_matrix) if cfg.max_matrix else CineSynthConfig()
@@ -155,14 +155,14 @@ def time_pydicom_floor(paths: list[Path]) -> BenchRow:
 def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfiles: int,
                 mb: float) -> BenchRow:
     """Time one ingest engine into ``out``, which the caller has removed (Ray start-up excluded)."""
-    from hpc_seg.data.ingest import IngestConfig, ingest
+    from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
 
     note, extra = "", {}
     started_ray = False
     if engine == "ray":
         import ray
 
-        from hpc_seg.data.ingest_ray import warm_up
+        from hpc_seg.cardiac.ingest.engine_ray import warm_up
 
         t0 = time.perf_counter()
         ray.init(num_cpus=cfg.workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from hpc_seg.data.slice_stream import SliceStream
-from hpc_seg.data.slices import read_meta
+from hpc_seg.cardiac.slices.stream import SliceStream
+from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import ConfigError
-from hpc_seg.train.augment import augment_batch
-from hpc_seg.train.config2d import TrainConfig
-from hpc_seg.train.losses import LOSSES
-from hpc_seg.train.predict import autocast, build_model, resolve_device
+from hpc_seg.cardiac.train.augment import augment_batch
+from hpc_seg.cardiac.train.config import TrainConfig
+from hpc_seg.cardiac.train.losses import LOSSES
+from hpc_seg.cardiac.predict import autocast, build_model, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def write_synthetic_slices(out: Path, n_images: int, size: int, seed: int = 0) -
 
     import pyarrow as pa
 
-    from hpc_seg.data.shards import atomic_write_bytes, atomic_write_table
-    from hpc_seg.data.slices import IMAGES_PER_SHARD, META, ROW_GROUP
+    from hpc_seg.storage.shards import atomic_write_bytes, atomic_write_table
+    from hpc_seg.cardiac.slices.build import IMAGES_PER_SHARD, META, ROW_GROUP
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from hpc_seg.errors import ConfigError
-    from hpc_seg.studies.cardiac_eval import evaluate
+    from hpc_seg.cardiac.evaluate import evaluate
 
     models = {}
     for spec in args.model:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hpc_seg.data.parquet_codecs import CODECS
+from hpc_seg.storage.codecs import CODECS
 
 NAME = "ingest"
 HELP = "curate DICOM cine (Kaggle DSB2 layout) into 4D stacks + issues/files/metadata tables"
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hpc_seg.data.ingest import IngestConfig, ingest
+    from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
 
     config = IngestConfig(engine=args.engine, ray_address=args.ray_address,
                           ray_dashboard=args.ray_dashboard, workers=args.workers,

@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hpc_seg.data.labels import build_labels
-    from hpc_seg.data.slices import build_slices
+    from hpc_seg.cardiac.labels.build import build_labels
+    from hpc_seg.cardiac.slices.build import build_slices
 
     out = Path(args.out)
     summary = build_labels(Path(args.volumes), out, Path(args.truth) if args.truth else None,

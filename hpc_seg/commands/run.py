@@ -20,6 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hpc_seg.studies.jobrun import run_job
+    from hpc_seg.pipeline.job import run_job
 
     return run_job(args.job, out=args.out, force=args.force, only=args.only, list_only=args.list)

@@ -7,7 +7,7 @@ import argparse
 NAME = "train"
 HELP = "train one 2D U-Net on a slices dataset (frozen then unfrozen one-cycle; resumes)"
 
-# Flags mirror TrainConfig fields (hpc_seg/train/config2d.py); listed here so that --help stays
+# Flags mirror TrainConfig fields (hpc_seg/cardiac/train/config.py); listed here so that --help stays
 # instant (no torch import). A test checks that the two lists agree.
 FIELDS = ["encoder", "encoder_weights", "decoder_channels", "loss", "image_size", "augment",
           "confidence_set", "lr", "unfrozen_lr_factor", "batch_size", "weight_decay",
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.config import from_dict, load_toml
-    from hpc_seg.train.config2d import PRESETS, TrainConfig
-    from hpc_seg.train.loop2d import train_segmenter
+    from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
+    from hpc_seg.cardiac.train.loop import train_segmenter
 
     table: dict = dict(PRESETS[args.preset]) if args.preset else {}
     where = "command line"

@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from hpc_seg.config import from_dict, load_toml
 from hpc_seg.errors import ConfigError, HpcSegError
-from hpc_seg.hpo.space import DEFAULT_SPACE, check_params_in_space, published_grid, to_distributions
+from hpc_seg.hpo.space import check_params_in_space, to_distributions
+from hpc_seg.hpo.trainable import load_callable
 
 METRIC_MODES = {"dice_fg": "max", "dice_lv": "max", "dice_my": "max", "accuracy": "max",
                 "val_loss": "min"}
@@ -42,7 +43,7 @@ class SearchConfig:
     """Everything that decides what a search runs; see ``jobs/cardiac_search.toml``."""
 
     mode: Literal["tpe", "grid", "random"] = field(default="tpe", metadata={
-        "help": "tpe/random: sample the space; grid: exactly the published 9 configurations"})
+        "help": "tpe/random: sample the space; grid: exactly the runs of `grid` (the published 9)"})
     num_samples: int | None = field(default=None, metadata={
         "help": "trials to finish (default 20; grid: 9)"})
     max_concurrent: int = 4
@@ -65,10 +66,14 @@ class SearchConfig:
     cpus_per_trial: float = 1.0
     train: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "base TrainConfig values (default: the job's [train] table)"})
-    train_fn: str = field(default="hpc_seg.train.loop2d:train_segmenter", metadata={
+    train_fn: str = field(default="hpc_seg.cardiac.train.loop:train_segmenter", metadata={
         "help": "module:function trained per trial"})
-    train_config: str = field(default="hpc_seg.train.loop2d:TrainConfig", metadata={
+    train_config: str = field(default="hpc_seg.cardiac.train.loop:TrainConfig", metadata={
         "help": "module:class of the training config"})
+    default_space: str = field(default="hpc_seg.cardiac.search_space:DEFAULT_SPACE", metadata={
+        "help": "module:attribute of the study's default space; [search] space overrides its keys"})
+    grid: str = field(default="hpc_seg.cardiac.search_space:published_grid", metadata={
+        "help": "module:function returning the fixed (name, params) runs of grid mode"})
     data: SearchData = field(default_factory=SearchData)
     ray_address: str | None = field(default=None, metadata={
         "help": "join this Ray cluster; default: start a local instance"})
@@ -80,17 +85,23 @@ class SearchConfig:
         "help": "a RUNNING trial of another host counts as stale after this long without heartbeat"})
 
     def __post_init__(self) -> None:
-        self.space = {**copy.deepcopy(DEFAULT_SPACE), **self.space}
+        for name in ("train_fn", "train_config", "default_space", "grid"):
+            if ":" not in getattr(self, name):
+                raise ConfigError(f"{name}: expected 'module:attribute', but got "
+                                  f"{getattr(self, name)!r}")
+        self.space = {**copy.deepcopy(load_callable(self.default_space, "default_space")),
+                      **self.space}
         dists = to_distributions(self.space, "space")
         if self.metric_mode is None:
             self.metric_mode = METRIC_MODES[self.metric]
         if self.mode == "grid":
-            if self.num_samples not in (None, 9):
-                raise ConfigError(f"num_samples: grid mode runs exactly the 9 published "
-                                  f"configurations, but got num_samples={self.num_samples}")
+            runs = len(self.grid_points())
+            if self.num_samples not in (None, runs):
+                raise ConfigError(f"num_samples: grid mode runs exactly the {runs} published configurations "
+                                  f"of {self.grid}, but got num_samples={self.num_samples}")
             if self.points_to_evaluate:
                 raise ConfigError("points_to_evaluate: not used in grid mode; remove it")
-            for name, params in published_grid():
+            for name, params in self.grid_points():
                 check_params_in_space(params, dists, f"space (published grid run {name!r})")
         for i, point in enumerate(self.points_to_evaluate):
             unknown = sorted(set(point) - set(dists))
@@ -106,16 +117,16 @@ class SearchConfig:
             raise ConfigError(f"gpus_per_trial must be >= 0, but got {self.gpus_per_trial}")
         if self.stale_after_s <= 0:
             raise ConfigError(f"stale_after_s must be > 0, but got {self.stale_after_s}")
-        for name in ("train_fn", "train_config"):
-            if ":" not in getattr(self, name):
-                raise ConfigError(f"{name}: expected 'module:attribute', but got "
-                                  f"{getattr(self, name)!r}")
+
+    def grid_points(self) -> list[tuple[str, dict[str, Any]]]:
+        """The fixed runs of grid mode, as ``(name, full params)``."""
+        return load_callable(self.grid, "grid")()
 
     @property
     def target_trials(self) -> int:
         """How many finished (COMPLETE or PRUNED) trials the study needs."""
         if self.mode == "grid":
-            return 9
+            return len(self.grid_points())
         return self.num_samples or 20
 
     @property

@@ -1,7 +1,6 @@
-"""The search space of the cardiac 2D U-Net search and the published 9-run grid (spec §3).
+"""Search spaces as plain TOML-friendly dicts, and their Optuna distributions (study-agnostic).
 
-A space is a plain TOML-friendly dict, one key per :class:`~hpc_seg.train.config2d.TrainConfig`
-field that the search varies:
+A space has one key per field of the trained config that the search varies:
 
 - a list is a categorical choice: ``encoder = ["resnet34", "resnet50", "vgg16_bn"]``;
 - a table is a range: ``lr = {low = 1e-5, high = 1e-3, log = true}`` (float), or
@@ -9,7 +8,8 @@ field that the search varies:
 
 :func:`to_distributions` turns it into Optuna distributions, which the searcher hands to
 ``study.ask`` (Optuna's define-and-run mode), so the stored study carries the real distributions and
-``optuna-dashboard`` can plot them.
+``optuna-dashboard`` can plot them. A study's own default space and fixed grid live with the study
+(the cardiac ones in :mod:`hpc_seg.cardiac.search_space`) and are named in ``[search]``.
 """
 
 from __future__ import annotations
@@ -21,40 +21,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
 
 from hpc_seg.errors import ConfigError
 
-# The published best model (r34 / p05 / s256 / ce / normal) and its batch size and learning rate.
-BASELINE: dict[str, Any] = {"encoder": "resnet34", "confidence_set": "p05", "image_size": 256,
-                            "loss": "ce", "augment": "normal", "lr": 1e-4, "batch_size": 32}
-
-# Published grid: the baseline plus one change per run. resnet50/vgg16 used batch 8 (GPU memory).
-PUBLISHED_GRID: list[tuple[str, dict[str, Any]]] = [
-    ("r34_p05_s256_ce_normal", {}),
-    ("r50", {"encoder": "resnet50", "batch_size": 8}),
-    ("vgg16", {"encoder": "vgg16_bn", "batch_size": 8}),
-    ("focal", {"loss": "focal"}),
-    ("softdice", {"loss": "softdice"}),
-    ("p10", {"confidence_set": "p10"}),
-    ("p15", {"confidence_set": "p15"}),
-    ("s128", {"image_size": 128}),
-    ("extreme", {"augment": "extreme"}),
-]
-
-# Default space: every value of the published grid, plus a continuous learning rate range.
-DEFAULT_SPACE: dict[str, Any] = {
-    "encoder": ["resnet34", "resnet50", "vgg16_bn"],
-    "loss": ["ce", "focal", "softdice"],
-    "image_size": [128, 256],
-    "augment": ["normal", "extreme"],
-    "confidence_set": ["p05", "p10", "p15"],
-    "lr": {"low": 1e-5, "high": 1e-3, "log": True},
-    "batch_size": [8, 16, 32],
-}
-
 _SCALARS = (str, int, float, bool)
-
-
-def published_grid() -> list[tuple[str, dict[str, Any]]]:
-    """The 9 published configurations as ``(name, full params)``, baseline first."""
-    return [(name, {**BASELINE, **change}) for name, change in PUBLISHED_GRID]
 
 
 def to_distributions(space: dict[str, Any], where: str = "space") -> dict[str, BaseDistribution]:

@@ -96,7 +96,7 @@ def plot_learning_curves(study: optuna.Study, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hpc_seg.data.shards import atomic_write_bytes
+    from hpc_seg.storage.shards import atomic_write_bytes
 
     best = None
     try:

@@ -1,7 +1,7 @@
 """The Tune function trainable: one trial = one call of an injected training function.
 
 The training function and its config class are named by ``module:attribute`` strings
-(``hpc_seg.train.loop2d:train_segmenter`` / ``...:TrainConfig`` by default), so a search can drive
+(``hpc_seg.cardiac.train.loop:train_segmenter`` / ``...:TrainConfig`` by default), so a search can drive
 any trainer with the same contract::
 
     train_fn(cfg, slices_dir: Path, out_dir: Path, report=callable(dict), resume=True) -> result
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hpc_seg.config import from_dict
-from hpc_seg.data.shards import atomic_write_bytes
+from hpc_seg.storage.shards import atomic_write_bytes
 from hpc_seg.errors import ConfigError
 from hpc_seg.hpo.optuna_searcher import RESULT_FILE
 

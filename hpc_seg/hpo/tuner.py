@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from hpc_seg.config import config_hash, to_dict
 from hpc_seg.errors import ConfigError, InputError, LaunchError
 from hpc_seg.hpo.search_config import SearchConfig
-from hpc_seg.hpo.space import published_grid, to_distributions
+from hpc_seg.hpo.space import to_distributions
 from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity,
                                  fail_stale_trials, open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
@@ -108,7 +108,7 @@ def _probe_params(cfg: SearchConfig, dists: dict[str, BaseDistribution]) -> list
     probes = [base] + [{**base, k: c} for k, d in dists.items()
                        if isinstance(d, CategoricalDistribution) for c in d.choices[1:]]
     if cfg.mode == "grid":
-        probes += [p for _, p in published_grid()]
+        probes += [p for _, p in cfg.grid_points()]
     return probes + [{**base, **p} for p in cfg.points_to_evaluate]
 
 
@@ -164,7 +164,7 @@ def _open_study(cfg: SearchConfig, storage: BaseStorage, url: str) -> optuna.Stu
 
 def _enqueue_fixed_points(cfg: SearchConfig, study: optuna.Study) -> None:
     """Enqueue grid points / points_to_evaluate that are not finished, queued or running."""
-    points = published_grid() if cfg.mode == "grid" else \
+    points = cfg.grid_points() if cfg.mode == "grid" else \
         [(f"point{i}", p) for i, p in enumerate(cfg.points_to_evaluate)]
     have = {t.user_attrs.get("fixed_point") for t in study.get_trials(deepcopy=False)
             if t.state in (*FINISHED, TrialState.WAITING, TrialState.RUNNING)}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_seg.config import from_dict, to_dict
-from hpc_seg.data.shards import atomic_write_bytes
+from hpc_seg.storage.shards import atomic_write_bytes
 from hpc_seg.errors import LaunchError
 from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.executor import make_executor

@@ -4,7 +4,7 @@
 :class:`Resumable` is also a ``submitit.helpers.Checkpointable``: on pre-emption or time-out
 (USR2 from SLURM) submitit asks it for a checkpoint; it returns its own resubmission, submitit
 requeues the job, and the same call runs again. The call must therefore resume from its own
-checkpoints (``hpc_seg.train.checkpoint.load_latest``), losing at most the unfinished epoch.
+checkpoints (``hpc_seg.runtime.checkpoint.load_latest``), losing at most the unfinished epoch.
 """
 
 from __future__ import annotations

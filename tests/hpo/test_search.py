@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from hpc_seg.cli import main
 from hpc_seg.errors import ConfigError, InputError, LaunchError
-from hpc_seg.hpo.space import published_grid
+from hpc_seg.cardiac.search_space import published_grid
 from hpc_seg.hpo.study_info import best_trial, list_studies
 from hpc_seg.hpo.tuner import run_search
 from tests.hpo.conftest import REPO, toy_search

@@ -1,6 +1,6 @@
 """A 4-trial search over the real 2D U-Net trainer (tiny resnet18 U-Net, 64 px, 2 epochs).
 
-The slices dataset comes from the training stage's own builders (tests/train/cohort.py phantoms ->
+The slices dataset comes from the training stage's own builders (tests/cardiac/cohort.py phantoms ->
 build_labels -> build_slices). Trials run one at a time with a fixed seed, ranked by val_loss:
 trial 0 (lr 3e-3) learns, trial 1 (lr 1e-7) stays at its initial loss, so ASHA stops trial 1 at
 the first rung and trial 0 completes.
@@ -18,13 +18,13 @@ import torch
 from optuna.trial import TrialState
 
 from hpc_seg.config import from_dict
-from hpc_seg.data.labels import build_labels
-from hpc_seg.data.slices import build_slices
+from hpc_seg.cardiac.labels.build import build_labels
+from hpc_seg.cardiac.slices.build import build_slices
 from hpc_seg.hpo.search_config import SearchConfig
 from hpc_seg.hpo.tuner import run_search
-from hpc_seg.train.loop2d import load_model
+from hpc_seg.cardiac.train.loop import load_model
 from tests.hpo.conftest import REPO
-from tests.train.cohort import write_volumes
+from tests.cardiac.cohort import write_volumes
 
 pytestmark = pytest.mark.ray
 

@@ -8,7 +8,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from hpc_seg.config import from_dict
 from hpc_seg.errors import ConfigError
 from hpc_seg.hpo.search_config import SearchConfig, load_search_config, search_config_from_tables
-from hpc_seg.hpo.space import DEFAULT_SPACE, published_grid, to_distributions
+from hpc_seg.cardiac.search_space import DEFAULT_SPACE, published_grid
+from hpc_seg.hpo.space import to_distributions
 from tests.hpo.conftest import REPO
 
 
@@ -72,7 +73,7 @@ def test_search_config_defaults_and_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"points_to_evaluate\[0\]: key\(s\) \['lrate'\]"):
         SearchConfig(points_to_evaluate=[{"lrate": 1.0}])
     with pytest.raises(ConfigError, match=r"train_fn: expected 'module:attribute'"):
-        SearchConfig(train_fn="hpc_seg.train.loop2d.train_segmenter")
+        SearchConfig(train_fn="hpc_seg.cardiac.train.loop.train_segmenter")
     with pytest.raises(ConfigError, match=r"job.toml: \[search\].*unknown key.*'samples'"):
         search_config_from_tables({"search": {"samples": 3}}, "job.toml")
     with pytest.raises(ConfigError, match=r"job.toml: \[search\].*metric: must be one of"):

@@ -57,7 +57,7 @@ def train_toy(ckpt_dir: str, epochs: int, seed: int, epoch_sleep_s: float = 0.0)
     import torch
 
     from hpc_seg.launch.tasks import record_outputs
-    from hpc_seg.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
+    from hpc_seg.runtime.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)

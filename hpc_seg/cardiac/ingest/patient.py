@@ -1,0 +1,204 @@
+"""The per-patient unit of ingest work, shared by the local and the Ray engine.
+
+:func:`run_chunk` reads a few patients' files (each file once, guarded), curates them, writes
+their ``volumes`` rows as shard(s) directly from the worker (big arrays never travel back to the
+parent), and returns the small tables for the parent to commit.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from hpc_seg.cardiac.ingest import tables as T
+from hpc_seg.cardiac.curate.steps import Issue
+from hpc_seg.cardiac.curate.stack import curate_patient
+from hpc_seg.cardiac.ingest.dicom_read import DicomFrame, read_frame
+from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
+from hpc_seg.cardiac.ingest.masks import MaskArchive
+from hpc_seg.storage.shards import atomic_write_table
+from hpc_seg.runtime.worker_memory import relaxed_gc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkOptions:
+    """What a worker needs besides the patients (picklable, small)."""
+
+    src: Path
+    out: Path
+    shard_mb: float = 128.0
+    compression: str = "zstd"
+    compression_level: int | None = 1
+    pixel_compression: str = "none"
+    truth: dict[str, tuple[float, float]] | None = None
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """Small tables and counts of a chunk of patients (the volumes are already on disk)."""
+
+    tables: dict[str, pa.Table]
+    volume_shards: list[str]
+    n_patients: int
+    n_files: int
+    n_used: int
+    skipped: Counter = field(default_factory=Counter)
+    n_stacks: int = 0
+
+
+class VolumeShards:
+    """Volumes rows → shards ``volumes/part-<tag>-<n>.parquet`` of about ``target_mb`` each.
+
+    Like :class:`~hpc_seg.storage.shards.ShardWriter`, but the array columns are wrapped without
+    copies (:func:`ingest_tables.volumes_table`) and the rows of one patient stay together.
+    """
+
+    def __init__(self, opts: ChunkOptions, tag: str):
+        self.opts, self.tag = opts, tag
+        self.written: list[Path] = []
+        self._rows: list[dict] = []
+        self._bytes = 0
+
+    def add_many(self, rows: list[dict]) -> None:
+        """Buffer one patient's rows; write a shard once enough bytes have gathered."""
+        self._rows += rows
+        self._bytes += sum(r["pixels"].nbytes + (r["mask"].nbytes if r["mask"] is not None else 0)
+                           for r in rows)
+        if self._bytes >= self.opts.shard_mb * 1e6:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one shard (atomic)."""
+        if not self._rows:
+            return
+        path = self.opts.out / "volumes" / f"part-{self.tag}-{len(self.written):05d}.parquet"
+        table = T.volumes_table(self._rows)
+        codecs = {name: self.opts.compression for name in table.column_names}
+        codecs["pixels"] = self.opts.pixel_compression
+        levels = {name: self.opts.compression_level for name, codec in codecs.items()
+                  if codec == "zstd" and self.opts.compression_level is not None}
+        atomic_write_table(table, path, compression=codecs, compression_level=levels or None,
+                           # one row group per stack: the writer then holds one stack's
+                           # compressed pages at a time (fresh memory was measured to cost more
+                           # system time than the compression), and a reader can fetch one stack
+                           row_group_size=1, write_options=T.VOLUMES_WRITE_OPTIONS)
+        self.written.append(path)
+        self._rows, self._bytes = [], 0
+
+
+def open_masks(src: Path, pid: str) -> MaskArchive | None:
+    """Masks of one patient as a lazy mapping SOPInstanceUID → array (:class:`MaskArchive`),
+    or None when the cohort has none. Only the entries of files actually used get decompressed
+    (the file also holds the long-axis images' masks). Close it after use."""
+    path = masks_path(src, pid)
+    return MaskArchive(path) if path.is_file() else None
+
+
+def process_patient(opts: ChunkOptions, patient: PatientFolder,
+                    ) -> tuple[list[dict], dict[str, pa.Table], Counter, int]:
+    """Read, curate and tabulate one patient.
+
+    Returns (volume rows, small tables, skip-reason counts, number of files used).
+    """
+    t0 = time.perf_counter()
+    frames: list[DicomFrame] = []
+    issues: list[Issue] = []
+    meta: list[tuple[str, str, str, str, str]] = []
+    skipped: Counter = Counter()
+    for rel in patient.files:
+        frame, skip, rows = read_frame(opts.src / rel, rel)
+        meta.extend(rows)
+        if frame is None:
+            skipped[skip.reason] += 1
+            issues.append(Issue(patient.pid, skip.reason, "file skipped", skip.file, skip.detail))
+            log.warning("%s: skipped (%s): %s", opts.src / rel, skip.reason, skip.detail)
+        else:
+            frames.append(frame)
+    if not patient.files:
+        issues.append(Issue(patient.pid, "no_sax_series", "patient skipped", "",
+                            "no study/sax_* folder with files"))
+    masks = None
+    try:
+        masks = open_masks(opts.src, patient.pid)
+        stacks, more = curate_patient(patient.pid, frames, masks) if patient.files else ([], [])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        # A broken mask file must not lose the images: curate again without masks.
+        issues.append(Issue(patient.pid, "mask_unreadable", "stacks written without masks",
+                            str(masks_path(opts.src, patient.pid)), f"{type(exc).__name__}: {exc}"))
+        stacks, more = curate_patient(patient.pid, frames, None) if patient.files else ([], [])
+    finally:
+        if masks is not None:
+            masks.close()
+    issues += more
+    volume_rows = [T.volume_row(s, patient.pid, patient.split) for s in stacks]
+    header: dict[str, dict[str, str]] = {}
+    firsts = {s.files[0].file for s in stacks if s.files}
+    for file, _tag, keyword, _vr, value in meta:
+        if file in firsts:
+            header.setdefault(file, {})[keyword] = value
+    used = len({u.file for s in stacks for u in s.files})
+    tables = {
+        "issues": T.issues_table(issues, patient.pid),
+        "files": T.files_table(stacks),
+        "dicom_metadata": T.metadata_table(meta, patient.pid),
+        "subjects": T.subjects_table(stacks, patient.pid, patient.split, header, issues, opts.truth),
+        "patients": T.patients_table(patient.pid, patient.split, len(patient.files), used,
+                                     sum(skipped.values()), len(stacks), time.perf_counter() - t0),
+    }
+    return volume_rows, tables, skipped, used
+
+
+def run_chunk(opts: ChunkOptions, patients: list[PatientFolder], tag: str | None = None) -> ChunkResult:
+    """Process patients in order; write their volumes as shard(s) ``volumes/part-<tag>-<n>``.
+
+    A patient's rows always land in one shard. An exception or Ctrl-C leaves only complete
+    shards; the parent does not mark these patients finished, so a re-run redoes them.
+    """
+    tag = tag or uuid.uuid4().hex[:12]
+    parts: dict[str, list[pa.Table]] = {name: [] for name in T.TABLES if name != "volumes"}
+    skipped: Counter = Counter()
+    n_files = n_used = n_stacks = 0
+    writer = VolumeShards(opts, tag)
+    # On an error or Ctrl-C the buffered rows are dropped: only complete shards reach disk.
+    with relaxed_gc():
+        for patient in patients:
+            rows, tables, skip, used = process_patient(opts, patient)
+            writer.add_many(rows)
+            for name, table in tables.items():
+                parts[name].append(table)
+            skipped.update(skip)
+            n_files += len(patient.files)
+            n_used += used
+            n_stacks += len(rows)
+        writer.flush()
+    tables = {name: pa.concat_tables(ts) if ts else T.SCHEMAS[name].empty_table()
+              for name, ts in parts.items()}
+    return ChunkResult(tables, [str(p) for p in writer.written], len(patients), n_files, n_used,
+                       skipped, n_stacks)
+
+
+def tables_to_bytes(tables: dict[str, pa.Table]) -> dict[str, bytes]:
+    """Arrow IPC bytes per table (how the Ray engine ships small tables to the driver)."""
+    out = {}
+    for name, table in tables.items():
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        out[name] = sink.getvalue()
+    return out
+
+
+def tables_from_bytes(blobs: dict[str, bytes]) -> dict[str, pa.Table]:
+    """Inverse of :func:`tables_to_bytes`."""
+    return {name: pa.ipc.open_stream(b).read_all() for name, b in blobs.items()}

@@ -1,0 +1,249 @@
+"""Train one 2D U-Net on the ``slices`` dataset: frozen then unfrozen one-cycle, AMP, resume.
+
+The published schedule (spec §3): a one-cycle at ``lr`` with the encoder frozen (its BatchNorm
+layers still train, as in fastai), then a one-cycle at ``lr * unfrozen_lr_factor`` with everything
+trainable; AdamW with decoupled weight decay 0.01 (fastai's Adam). Every epoch ends with a
+validation pass over the ``validate`` split, a checkpoint (model, optimiser, epoch, stage, RNG
+states, history), a row in ``history.csv``, and a call to ``report`` (the Tune trainable forwards
+it). Data order and augmentations derive from ``(seed, epoch)`` only, so a run that is killed and
+resumed ends with the same weights as one that was not.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from hpc_seg.config import to_dict
+from hpc_seg.storage.shards import atomic_write_bytes, output_error
+from hpc_seg.cardiac.slices.stream import SliceStream
+from hpc_seg.cardiac.slices.build import read_meta
+from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.cardiac.models.unet2d import Unet2d
+from hpc_seg.cardiac.train.augment import augment_batch
+from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, rng_state, save_checkpoint,
+                                      set_rng_state)
+from hpc_seg.cardiac.train.config import TrainConfig
+from hpc_seg.cardiac.train.losses import LOSSES
+from hpc_seg.cardiac.train.metrics import METRIC_NAMES, image_metrics
+from hpc_seg.cardiac.predict import (CLASSES, autocast, build_model, load_model, predict_slices,
+                                   resolve_device)
+from hpc_seg.runtime.schedule import OneCycle
+
+__all__ = ["TrainConfig", "TrainResult", "train_segmenter", "load_model", "predict_slices"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_FIELDS = ["epoch", "stage", "lr", "train_loss", "val_loss", *METRIC_NAMES, "images_per_s",
+                  "seconds", "checkpoint"]
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run put its outputs, and its last epoch's metrics."""
+
+    model_path: Path
+    history_path: Path
+    epochs: int
+    final: dict[str, Any] = field(default_factory=dict)
+    best_dice_fg: float = float("nan")
+    resumed_from_epoch: int = 0
+
+
+@dataclass
+class _Run:
+    """The mutable state of a run (what a checkpoint restores)."""
+
+    model: Unet2d
+    optimizer: torch.optim.Optimizer
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
+                    report: Callable[[dict], None] | None = None, resume: bool = True) -> TrainResult:
+    """Train ``cfg`` on ``slices_dir`` (train split; validate split for metrics) into ``out_dir``."""
+    slices_dir, out_dir = Path(slices_dir), Path(out_dir)
+    meta = read_meta(slices_dir)
+    if int(meta["image_size"]) != cfg.image_size:
+        raise ConfigError(f"image_size {cfg.image_size} does not match {slices_dir} "
+                          f"(built at {meta['image_size']}); build slices at that size")
+    model_path, history_path = out_dir / "model.pt", out_dir / "history.csv"
+    config = to_dict(cfg)
+    if resume and model_path.is_file():
+        done = torch.load(model_path, map_location="cpu", weights_only=True)
+        if done.get("config") == config:
+            log.info("%s: finished model with this config exists; skipping training", model_path)
+            return _result(model_path, history_path, done.get("history", []), 0)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    _seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    train_ds = SliceStream(slices_dir, "train", confidence_set=cfg.confidence_set,
+                           batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+                           shuffle_buffer=cfg.shuffle_buffer, max_images=cfg.max_train_images)
+    val_ds = SliceStream(slices_dir, "validate", confidence_set=cfg.confidence_set,
+                         batch_size=max(cfg.batch_size, 32), shuffle=False, seed=cfg.seed,
+                         max_images=cfg.max_val_images)
+    for ds in (train_ds, val_ds):
+        if ds.n_rows == 0:
+            raise InputError(f"{slices_dir}: no {ds.split} images in confidence set "
+                             f"{cfg.confidence_set!r}; use a larger set or check the split rule")
+    model = build_model(cfg, init=True).to(device)
+    if device.type == "cuda" and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.95, 0.99),
+                                  weight_decay=cfg.weight_decay)
+    run = _Run(model, optimizer)
+    ckpt_dir = out_dir / "checkpoints"
+    if not resume:  # a fresh start must never later resume from the old run's newer files
+        for old in list_checkpoints(ckpt_dir):
+            old.unlink()
+    resumed_from = _restore(run, ckpt_dir, config) if resume else 0
+    spe = train_ds.batches_per_epoch()
+    schedules = {"frozen": OneCycle(cfg.lr, cfg.epochs_frozen * spe),
+                 "unfrozen": OneCycle(cfg.lr * cfg.unfrozen_lr_factor, cfg.epochs_unfrozen * spe)}
+    loss_fn = LOSSES[cfg.loss]
+    log.info("training %s/%s/%s on %s: %d train, %d validate images, %d epochs, device %s",
+             cfg.encoder, cfg.loss, cfg.confidence_set, slices_dir, train_ds.images_per_epoch,
+             val_ds.n_rows, cfg.epochs, device)
+    loader_kw = {"batch_size": None, "num_workers": cfg.num_workers,
+                 "pin_memory": device.type == "cuda"}
+    for epoch in range(run.epoch, cfg.epochs):
+        stage = "frozen" if epoch < cfg.epochs_frozen else "unfrozen"
+        first_step = (epoch - (0 if stage == "frozen" else cfg.epochs_frozen)) * spe
+        model.set_encoder_frozen(stage == "frozen" and cfg.freeze_encoder)
+        train_ds.set_epoch(epoch)
+        t0 = time.perf_counter()
+        train_loss, n_images, lr = _train_epoch(cfg, run, DataLoader(train_ds, **loader_kw), loss_fn,
+                                                schedules[stage], first_step, epoch, device)
+        seconds = time.perf_counter() - t0
+        metrics = evaluate_stream(model, DataLoader(val_ds, **loader_kw), loss_fn, cfg, device)
+        run.epoch = epoch + 1
+        row = {"epoch": epoch + 1, "stage": stage, "lr": lr, "train_loss": train_loss, **metrics,
+               "images_per_s": n_images / max(seconds, 1e-9), "seconds": seconds}
+        run.history.append(row)  # before saving: the checkpoint carries the history up to here
+        row["checkpoint"] = str(_save(run, ckpt_dir, config, stage, cfg.keep_checkpoints))
+        _write_history(run.history, history_path)
+        log.info("epoch %d/%d (%s): train_loss %.4f val_loss %.4f dice_lv %.3f dice_my %.3f "
+                 "%.1f img/s", epoch + 1, cfg.epochs, stage, train_loss, metrics["val_loss"],
+                 metrics["dice_lv"], metrics["dice_my"], row["images_per_s"])
+        if report is not None:
+            report(dict(row))
+    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "config": config,
+             "classes": list(CLASSES), "image_size": cfg.image_size, "history": run.history,
+             "label_source": meta.get("label_source", "")}
+    _atomic_torch_save(state, model_path)
+    return _result(model_path, history_path, run.history, resumed_from)
+
+
+def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, schedule: OneCycle,
+                 step: int, epoch: int, device: torch.device) -> tuple[float, int, float]:
+    model, opt = run.model, run.optimizer
+    model.train()
+    gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+    total, n, lr = 0.0, 0, schedule.at(step)[0]
+    for batch in loader:
+        images = batch["image"].to(device, non_blocking=True).float().div_(255.0)
+        masks = batch["mask"].to(device, non_blocking=True).long()
+        images, masks = augment_batch(images, masks, cfg.augment, gen)
+        if device.type == "cuda" and cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        lr = schedule.apply(opt, step)
+        with autocast(device, cfg.amp):
+            loss = loss_fn(model(images), masks)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        total += float(loss.detach()) * images.shape[0]
+        n += images.shape[0]
+    return total / max(n, 1), n, lr
+
+
+@torch.no_grad()
+def evaluate_stream(model: torch.nn.Module, loader, loss_fn, cfg: TrainConfig,
+                    device: torch.device) -> dict[str, float]:
+    """Mean loss and mean per-image metrics over a validation stream."""
+    model.eval()
+    sums = dict.fromkeys(("val_loss", *METRIC_NAMES), 0.0)
+    n = 0
+    for batch in loader:
+        images = batch["image"].to(device).float().div_(255.0)
+        masks = batch["mask"].to(device).long()
+        if device.type == "cuda" and cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, cfg.amp):
+            logits = model(images)
+        sums["val_loss"] += float(loss_fn(logits, masks)) * images.shape[0]
+        for k, v in image_metrics(logits.argmax(1), masks, cfg.num_classes).items():
+            sums[k] += float(v.sum())
+        n += images.shape[0]
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _save(run: _Run, ckpt_dir: Path, config: dict, stage: str, keep: int) -> Path:
+    state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+             "epoch": run.epoch, "stage": stage, "config": config, "history": run.history,
+             "rng": rng_state()}
+    try:
+        return save_checkpoint(state, ckpt_dir, run.epoch, keep=keep)
+    except OSError as exc:
+        raise output_error(ckpt_dir, exc) from None
+
+
+def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
+    # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and
+    # optimiser moments to the parameters' device.
+    state = load_latest(ckpt_dir, map_location="cpu")
+    if state is None:
+        return 0
+    if state.get("config") != config:
+        diff = sorted(k for k in config if state.get("config", {}).get(k) != config[k])
+        raise ConfigError(f"{ckpt_dir}: checkpoints were written with another config (differs in "
+                          f"{diff}); use another output folder or resume=False")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.epoch, run.history = int(state["epoch"]), list(state["history"])
+    set_rng_state(state["rng"])
+    log.info("resumed after epoch %d (%s stage)", run.epoch, state["stage"])
+    return run.epoch
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _write_history(history: list[dict], path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(buf.getvalue().encode(), path)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(buf.getvalue(), path)
+
+
+def _result(model_path: Path, history_path: Path, history: list[dict], resumed_from: int) -> TrainResult:
+    best = max((h["dice_fg"] for h in history), default=float("nan"))
+    return TrainResult(model_path=model_path, history_path=history_path, epochs=len(history),
+                       final=dict(history[-1]) if history else {}, best_dice_fg=best,
+                       resumed_from_epoch=resumed_from)

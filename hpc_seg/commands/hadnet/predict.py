@@ -1,0 +1,27 @@
+"""``hpc-seg hadnet predict``: NIfTI label maps (0/1/2/4) in each case's original geometry."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "predict"
+HELP = ("predict <subject>.nii.gz label maps (0/1/2/4, original grid, FLAIR affine) with a "
+        "trained model, from a preprocessed cohort or a raw BraTS-layout folder")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a best.pt written by pretrain/distill")
+    parser.add_argument("src", help="preprocessed cohort PRE/ or raw folder of <subject>/ NIfTIs")
+    parser.add_argument("out", help="output folder")
+    parser.add_argument("--split", default="test",
+                        help="split of a preprocessed cohort (default test; 'all' = every case)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpc_seg.hadnet.api import predict
+
+    out = predict(args.model, args.src, args.out,
+                  split=None if args.split == "all" else args.split, device=args.device)
+    print(out)
+    return 0

@@ -1,0 +1,33 @@
+"""``hpc-seg jobs resubmit``: re-run only the failed tasks of an array run."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "resubmit"
+HELP = "resubmit the failed tasks of a run's array (same specs, same config); --wait to gather"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folder", required=True, help="run folder holding lineage.sqlite")
+    parser.add_argument("--name", default=None, help="array name (needed if the run has several)")
+    parser.add_argument("--wait", action="store_true", help="wait and print each task's outcome")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpc_seg.launch.jobs_view import print_rows
+    from hpc_seg.launch.submit import ArrayRun, gather, resubmit_failed
+
+    old = ArrayRun.load(args.folder, args.name)
+    new = resubmit_failed(old)
+    changed = [i for i, (a, b) in enumerate(zip(old.jobs, new.jobs)) if a.job_id != b.job_id]
+    print(f"resubmitted {len(changed)} task(s): " +
+          ", ".join(f"{i} -> {new.jobs[i].job_id}" for i in changed))
+    if args.wait:
+        outs = gather(new)
+        print_rows([{"task_index": o.index, "job_id": o.job_id, "state": o.state,
+                     "error": (o.error or "").strip().splitlines()[-1:] and
+                     (o.error or "").strip().splitlines()[-1]} for o in outs],
+                   ("task_index", "job_id", "state", "error"))
+        return 0 if all(o.ok for o in outs) else 1
+    return 0

@@ -1,1 +1,0 @@
-"""Data stages: DICOM reading and curation, shard I/O, NIfTI export, BraTS reading, generators."""

@@ -1,0 +1,13 @@
+"""The stages a job definition can chain (``[job] stages = [...]``), by name.
+
+This is the one module that knows both studies: each study keeps its stage functions in its own
+``stages`` module, and the registry joins them.
+"""
+
+from __future__ import annotations
+
+from hpc_seg.cardiac.stages import CARDIAC_STAGES
+from hpc_seg.hadnet.stages import HADNET_STAGES
+from hpc_seg.stage import StageFn
+
+STAGES: dict[str, StageFn] = {**CARDIAC_STAGES, **HADNET_STAGES}

@@ -1,1 +1,0 @@
-"""Training: loops, losses, augmentations, metrics, checkpoints."""

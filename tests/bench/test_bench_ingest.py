@@ -1,0 +1,37 @@
+"""``hpc-seg bench ingest`` on a tiny cohort: rows, ratios, repeated rounds and the JSON record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hpc_seg.bench.ingest import BenchRow, median_row
+from hpc_seg.cli import main
+from tests.cardiac.ingest.dicom_fixtures import write_stack
+
+
+def test_median_row_picks_the_middle_run_and_notes_the_spread():
+    runs = [BenchRow("x", s, 10, 1.0, note="n") for s in (3.0, 1.0, 2.0)]
+    row = median_row(runs)
+    assert row.seconds == 2.0 and row.note == "median of 3: 1.00-3.00 s; n"
+    assert row.extra["seconds_all"] == [3.0, 1.0, 2.0]
+    assert median_row([BenchRow("y", 5.0, 1, 1.0)]).note == ""
+
+
+def test_bench_ingest_times_floor_and_local_engine(tmp_path, capsys):
+    for pid in ("1", "2"):
+        write_stack(tmp_path / "cohort", pid, "train", n_slices=4, n_frames=6, rows=32, cols=32)
+    rc = main(["bench", "ingest", "--src", str(tmp_path / "cohort"), "--workdir", str(tmp_path / "w"),
+               "--engines", "floor,local", "--workers", "2", "--repeat", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "pydicom floor" in out and "local engine (2 workers)" in out and "median of 2" in out
+    record = json.loads((tmp_path / "w" / "bench_ingest.json").read_text())
+    assert record["files"] == 48 and [r["files"] for r in record["rows"]] == [48, 48]
+    local = record["rows"][1]
+    assert local["extra"]["stacks"] == 2 and len(local["extra"]["seconds_all"]) == 2
+    floor_s = record["rows"][0]["extra"]["seconds_all"]
+    by_round = local["extra"]["x_floor_by_round"]
+    assert by_round == pytest.approx([f / s for f, s in zip(floor_s, local["extra"]["seconds_all"])])
+    assert "local engine (2 workers): x floor round by round" in out

@@ -1,0 +1,47 @@
+"""The labels / train / evaluate / bench train commands end to end through the CLI."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hpc_seg.cli import main
+from hpc_seg.config import from_dict
+from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
+from tests.cardiac.cohort import write_volumes
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_are_valid_configs(name):
+    assert isinstance(from_dict(TrainConfig, PRESETS[name], name), TrainConfig)
+
+
+def test_labels_train_evaluate_commands(tmp_path, capsys):
+    volumes, truth = write_volumes(tmp_path, n_patients=5, frames=4, slices=2, rows=30, cols=36)
+    assert main(["labels", str(volumes), str(tmp_path / "lab"), "--truth", str(truth),
+                 "--image-size", "64"]) == 0
+    assert "p05" in capsys.readouterr().out
+    slices = tmp_path / "lab" / "slices_64"
+    toml = tmp_path / "job.toml"
+    toml.write_text('[train]\nconfidence_set = "all"\nmax_train_images = 16\n')
+    assert main(["train", str(slices), str(tmp_path / "run"), "--preset", "debug", "--config", str(toml),
+                 "--epochs-unfrozen", "0", "--decoder-channels", "[16,8,8,8,8]"]) == 0
+    out = capsys.readouterr().out
+    assert "dice_lv" in out and (tmp_path / "run" / "model.pt").is_file()
+    hist = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert len(hist) == 1
+    assert main(["evaluate", str(slices), str(tmp_path / "lab"), str(tmp_path / "eval"),
+                 "--model", f"dbg={tmp_path / 'run' / 'model.pt'}"]) == 0
+    out = capsys.readouterr().out
+    assert "label source (shipped)" in out and "dbg" in out
+    assert main(["train", str(slices), str(tmp_path / "bad"), "--loss", "hinge"]) == 2
+    assert "loss: must be one of" in capsys.readouterr().err
+    assert main(["evaluate", str(slices), str(tmp_path / "lab"), str(tmp_path / "e2"), "--model", "x"]) == 2
+
+
+def test_bench_train_prints_both_paths(capsys):
+    assert main(["bench", "train", "--images", "48", "--image-size", "32", "--encoder", "resnet18",
+                 "--batch-size", "8", "--steps", "2", "--warmup", "1", "--num-workers", "0",
+                 "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "in-memory tensor" in out and "streaming shards" in out and "overhead" in out

@@ -1,0 +1,102 @@
+"""Training loop: outputs, report contract, resume after a kill, skip when finished, learning."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from hpc_seg.config import from_dict, to_dict
+from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.cardiac.train.config import TrainConfig
+from hpc_seg.cardiac.train.loop import load_model, predict_slices, train_segmenter
+from tests.cardiac.cohort import tiny_config
+
+REPORT_KEYS = {"epoch", "val_loss", "dice_lv", "dice_my", "dice_fg", "accuracy", "checkpoint"}
+
+
+class Killed(Exception):
+    pass
+
+
+def test_config_validation_and_round_trip():
+    cfg = tiny_config()
+    assert from_dict(TrainConfig, to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match="image_size must be a multiple of 32"):
+        TrainConfig(image_size=100)
+    with pytest.raises(ConfigError, match="epochs_frozen \\+ epochs_unfrozen"):
+        TrainConfig(epochs_frozen=0, epochs_unfrozen=0)
+    with pytest.raises(ConfigError, match="must be one of"):
+        from_dict(TrainConfig, {"loss": "hinge"}, "job.toml: [train]")
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(TrainConfig, {"epochs": 3}, "job.toml: [train]")
+
+
+def test_train_command_flags_cover_every_config_field():
+    import dataclasses
+
+    from hpc_seg.commands.train import FIELDS
+
+    assert FIELDS == [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def test_resume_after_kill_matches_uninterrupted_run(cohort, tmp_path):
+    cfg = tiny_config(epochs_frozen=1, epochs_unfrozen=2, augment="normal", seed=7)
+    reports = []
+    full = train_segmenter(cfg, cohort["slices"], tmp_path / "full", report=reports.append)
+    assert [r["epoch"] for r in reports] == [1, 2, 3]
+    assert REPORT_KEYS <= set(reports[0]) and reports[0]["stage"] == "frozen"
+    assert reports[2]["stage"] == "unfrozen"
+    assert full.model_path.is_file() and full.epochs == 3
+
+    def kill_after_first(metrics):
+        assert (tmp_path / "killed" / "checkpoints").is_dir()
+        if metrics["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_segmenter(cfg, cohort["slices"], tmp_path / "killed", report=kill_after_first)
+    assert not (tmp_path / "killed" / "model.pt").exists()
+    resumed = train_segmenter(cfg, cohort["slices"], tmp_path / "killed")
+    assert resumed.resumed_from_epoch == 1 and resumed.epochs == 3
+    a = torch.load(full.model_path, weights_only=True)["model"]
+    b = torch.load(resumed.model_path, weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    hist = pd.read_csv(resumed.history_path)
+    assert hist.epoch.tolist() == [1, 2, 3]
+    # finished: a re-run returns at once without reporting
+    again = train_segmenter(cfg, cohort["slices"], tmp_path / "killed", report=lambda m: pytest.fail("ran"))
+    assert again.epochs == 3
+
+
+def test_checkpoints_of_another_config_are_refused(cohort, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        train_segmenter(tiny_config(seed=1), cohort["slices"], out, report=_raise)
+    with pytest.raises(ConfigError, match="another config.*seed"):
+        train_segmenter(tiny_config(seed=2), cohort["slices"], out)
+
+
+def _raise(metrics):
+    raise Killed
+
+
+def test_learns_the_phantom_and_predicts(cohort, tmp_path):
+    cfg = tiny_config(epochs_frozen=1, epochs_unfrozen=3, lr=3e-3, augment="none", batch_size=6)
+    result = train_segmenter(cfg, cohort["slices"], tmp_path / "run")
+    assert result.final["dice_lv"] > 0.5
+    model, loaded = load_model(result.model_path)
+    assert loaded == cfg and not model.training
+    out = predict_slices(result.model_path, cohort["slices"], tmp_path / "pred.parquet")
+    pred = pd.read_parquet(out)
+    assert len(pred) == 18 and {"file", "lv_pixels", "my_pixels", "dice_lv"} <= set(pred.columns)
+    assert pred.lv_pixels.sum() > 0
+
+
+def test_wrong_size_or_empty_set_is_a_clear_error(cohort, tmp_path):
+    with pytest.raises(ConfigError, match="image_size 128 does not match"):
+        train_segmenter(tiny_config(image_size=128), cohort["slices"], tmp_path / "a")
+    with pytest.raises(InputError, match="not a slices dataset"):
+        train_segmenter(tiny_config(), tmp_path, tmp_path / "b")

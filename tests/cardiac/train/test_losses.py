@@ -1,0 +1,59 @@
+"""Losses against hand-computed values, including empty classes (published edge cases)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hpc_seg.cardiac.train.losses import cross_entropy, focal_loss, generalised_dice_loss
+
+
+def _logits(*pixels):
+    """[1, C, 1, P] logits from per-pixel class-logit lists."""
+    return torch.tensor(pixels, dtype=torch.float32).T[None, :, None, :]
+
+
+def test_cross_entropy_uniform_logits_is_log_c():
+    logits = _logits([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    assert cross_entropy(logits, torch.tensor([[[0, 2]]])).item() == pytest.approx(math.log(3))
+
+
+def test_focal_gamma2_hand_value():
+    # p_target = 3/4 -> -(1/4)^2 * ln(3/4)
+    logits = _logits([math.log(3.0), 0.0])
+    got = focal_loss(logits, torch.tensor([[[0]]])).item()
+    assert got == pytest.approx(-(0.25 ** 2) * math.log(0.75), rel=1e-5)
+    # a confident correct pixel costs (almost) nothing; focal <= ce always
+    sure = _logits([20.0, 0.0])
+    assert focal_loss(sure, torch.tensor([[[0]]])).item() < 1e-12
+    assert focal_loss(logits, torch.tensor([[[1]]])) < cross_entropy(logits, torch.tensor([[[1]]]))
+
+
+def test_generalised_dice_two_classes_half_probabilities():
+    # p = 0.5 everywhere, truth [0, 1]: weights 1, intersection 0.5 + 0.5, denominator 2 + 2
+    loss = generalised_dice_loss(_logits([0.0, 0.0], [0.0, 0.0]), torch.tensor([[[0, 1]]]))
+    assert loss.item() == pytest.approx(1 - 2 * 1.0 / (4 + 1e-5), rel=1e-6)
+
+
+def test_generalised_dice_absent_class_gets_largest_finite_weight():
+    # 3 classes, p = 1/3, truth [0, 1]: class 2 absent -> weight max(1, 1) = 1
+    loss = generalised_dice_loss(_logits([0.0] * 3, [0.0] * 3), torch.tensor([[[0, 1]]]))
+    assert loss.item() == pytest.approx(1 - 2 * (2 / 3) / (4 + 1e-5), rel=1e-6)
+    assert torch.isfinite(loss)
+
+
+def test_generalised_dice_empty_foreground_mask():
+    # all background (an empty LV/MY mask): weights 1/4 for all classes
+    loss = generalised_dice_loss(_logits([0.0] * 3, [0.0] * 3), torch.tensor([[[0, 0]]]))
+    assert loss.item() == pytest.approx(1 - 2 * (1 / 6) / (1 + 1e-5), rel=1e-6)
+
+
+def test_generalised_dice_perfect_prediction_is_zero_and_gradients_flow():
+    target = torch.tensor([[[0, 1, 2, 1]]])
+    logits = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 30
+    assert generalised_dice_loss(logits, target).item() == pytest.approx(0.0, abs=1e-5)
+    x = torch.zeros(1, 3, 1, 4, requires_grad=True)
+    generalised_dice_loss(x, target).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

@@ -1,0 +1,145 @@
+"""Inference in each case's original geometry, and the Dice table of several models."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hpc_seg.hadnet.brats.shards import PreprocessConfig, case_index, preprocess_cohort
+from hpc_seg.hadnet.synth.cohort import SynthBratsConfig, synth_brats
+from hpc_seg.errors import InputError
+from hpc_seg.hadnet.models.unet3d import UNet3D
+from hpc_seg.hadnet.api import evaluate, predict
+from hpc_seg.hadnet.evaluate import dice_rows
+from hpc_seg.hadnet.train.data import read_pre_rows
+from hpc_seg.hadnet.models.io import save_model_file
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("brats")
+    src, pre = root / "src", root / "pre"
+    synth_brats(src, SynthBratsConfig(cases=5, seed=2, shape=(40, 40, 24), spacing=4.0, workers=1))
+    preprocess_cohort(src, pre, PreprocessConfig(workers=1))
+    return src, pre
+
+
+def _model(path, pad_size, in_channels=3, seed=0):
+    torch.manual_seed(seed)
+    net = UNet3D(in_channels, k=4)
+    channels = [0, 1, 2, 3] if in_channels == 4 else [0, 2, 3]
+    return save_model_file(path, net, {"role": "student", "channels": channels,
+                                       "pad_size": list(pad_size), "dropout": 0.2,
+                                       "preprocess": {"pad_size": list(pad_size)}})
+
+
+def _pad(pre):
+    return json.loads((pre / "preprocess.json").read_text())["pad_size"]
+
+
+def test_predictions_are_label_maps_on_the_original_grid_with_the_flair_affine(tmp_path, cohort):
+    src, pre = cohort
+    model = _model(tmp_path / "m.pt", _pad(pre))
+    out = predict(model, pre, tmp_path / "pred", split=None, device="cpu")
+    ids = case_index(pre)
+    assert sorted(p.name for p in out.glob("*.nii.gz")) == sorted(f"{c}.nii.gz" for c in ids)
+    for cid in ids:
+        flair = nib.load(next(src.glob(f"*/{cid}/{cid}_flair.nii.gz")))
+        pred = nib.load(out / f"{cid}.nii.gz")
+        assert pred.shape == flair.shape
+        np.testing.assert_allclose(pred.affine, flair.affine)
+        data = np.asarray(pred.dataobj)
+        assert data.dtype == np.uint8 and set(np.unique(data)) <= {0, 1, 2, 4}
+    csv = pd.read_csv(out / "predictions.csv")
+    assert sorted(csv.case_id) == sorted(ids)
+
+
+def test_raw_folder_and_preprocessed_cohort_give_the_same_prediction(tmp_path, cohort):
+    src, pre = cohort
+    model = _model(tmp_path / "m.pt", _pad(pre), in_channels=4)
+    a = predict(model, pre, tmp_path / "a", split=None, device="cpu")
+    b = predict(model, src, tmp_path / "b", device="cpu")
+    for f in a.glob("*.nii.gz"):
+        assert np.array_equal(np.asarray(nib.load(f).dataobj), np.asarray(nib.load(b / f.name).dataobj))
+
+
+def test_rerun_keeps_existing_predictions(tmp_path, cohort):
+    _, pre = cohort
+    model = _model(tmp_path / "m.pt", _pad(pre))
+    out = predict(model, pre, tmp_path / "p", split=None, device="cpu")
+    first = sorted(out.glob("*.nii.gz"))[0]
+    stamp = first.stat().st_mtime_ns
+    predict(model, pre, tmp_path / "p", split=None, device="cpu")
+    assert first.stat().st_mtime_ns == stamp
+
+
+def test_a_model_trained_at_another_pad_size_is_refused_on_a_preprocessed_cohort(tmp_path, cohort):
+    _, pre = cohort
+    model = _model(tmp_path / "m.pt", [16, 16, 16])
+    with pytest.raises(InputError, match="pad size"):
+        predict(model, pre, tmp_path / "p", split=None, device="cpu")
+
+
+def test_dice_of_the_ground_truth_is_one_and_of_an_empty_map_is_zero(tmp_path, cohort):
+    src, pre = cohort
+    rows = [r for r in read_pre_rows(pre, None) if r["label"] is not None]
+    assert rows
+    gt_dir, empty_dir = tmp_path / "gt", tmp_path / "empty"
+    gt_dir.mkdir(), empty_dir.mkdir()
+    for r in rows:
+        seg = nib.load(next(src.glob(f"*/{r['case_id']}/{r['case_id']}_seg.nii.gz")))
+        nib.save(seg, gt_dir / f"{r['case_id']}.nii.gz")
+        empty = np.zeros(seg.shape, np.uint8)
+        nib.save(nib.Nifti1Image(empty, seg.affine), empty_dir / f"{r['case_id']}.nii.gz")
+    for d in dice_rows("gt", gt_dir, rows):
+        assert (d["ET"], d["TC"], d["WT"]) == (1.0, 1.0, 1.0)
+    for d, r in zip(dice_rows("empty", empty_dir, rows), rows):
+        seg = np.asarray(nib.load(next(src.glob(f"*/{r['case_id']}/{r['case_id']}_seg.nii.gz"))).dataobj)
+        assert d["WT"] == (1.0 if not (seg > 0).any() else 0.0)
+        assert d["ET"] == (1.0 if not (seg == 4).any() else 0.0)
+
+
+def test_evaluate_writes_one_table_and_one_figure_for_all_models(tmp_path, cohort):
+    _, pre = cohort
+    pad = _pad(pre)
+    models = {"teacher": _model(tmp_path / "t.pt", pad, 4, seed=1),
+              "student": _model(tmp_path / "s.pt", pad, 3, seed=2)}
+    table = evaluate(models, pre, tmp_path / "eval", split="train", device="cpu")
+    summary = pd.read_csv(table)
+    per_case = pd.read_csv(tmp_path / "eval" / "dice_per_case.csv")
+    n = len(case_index(pre, "train"))
+    assert list(dict.fromkeys(summary.model)) == ["teacher", "student"]
+    assert set(summary.region) == {"ET", "TC", "WT"} and (summary.n == n).all()
+    for _, s in summary.iterrows():
+        vals = per_case[per_case.model == s.model][s.region]
+        assert s["mean"] == pytest.approx(vals.mean())
+        assert 0.0 <= s["mean"] <= 1.0
+    png = (tmp_path / "eval" / "dice.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (tmp_path / "eval" / "dice_table.md").read_text()
+    assert "| teacher |" in md and "Dice ET" in md
+
+
+def test_stage_apis_chain_on_a_synthetic_cohort_and_record_the_inputs(tmp_path, cohort):
+    from hpc_seg.hadnet.api import distill, pretrain
+    from hpc_seg.hadnet.train.config import HadnetTrainConfig
+    from hpc_seg.hadnet.models.io import file_sha256, load_model_file
+
+    _, pre = cohort
+    cfg = HadnetTrainConfig(k=4, epochs=1, distill_epochs=1, device="cpu", threads=1)
+    teacher = pretrain(cfg, pre, tmp_path / "teacher", "teacher")
+    student = pretrain(cfg, pre, tmp_path / "student", "student")
+    had = distill(cfg, pre, teacher, student, tmp_path / "had", "had")
+    _, meta = load_model_file(had)
+    assert meta["pad_size"] == _pad(pre) and meta["preprocess"]["pad_size"] == _pad(pre)
+    job = json.loads((tmp_path / "had" / "job.json").read_text())
+    assert job["inputs"]["teacher_sha256"] == file_sha256(teacher)
+    assert job["inputs"]["student_sha256"] == file_sha256(student) and job["config_hash"]
+    table = evaluate({"teacher": teacher, "student": student, "HAD-Net": had}, pre,
+                     tmp_path / "eval", device="cpu")
+    assert list(dict.fromkeys(pd.read_csv(table).model)) == ["teacher", "student", "HAD-Net"]
