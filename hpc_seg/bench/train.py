@@ -25,7 +25,8 @@ from hpc_seg.errors import ConfigError
 from hpc_seg.cardiac.train.augment import augment_batch
 from hpc_seg.cardiac.train.config import TrainConfig
 from hpc_seg.cardiac.train.losses import LOSSES
-from hpc_seg.cardiac.predict import autocast, build_model, resolve_device
+from hpc_seg.cardiac.train.model_file import build_model
+from hpc_seg.runtime.device import autocast, resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
 from hpc_seg.cardiac.report import ef as efm
 from hpc_seg.cardiac.report import figures
-from hpc_seg.cardiac.predict import load_model, predict_images, predict_slices, resolve_device
+from hpc_seg.cardiac.predict import load_model, predict_images, predict_slices
+from hpc_seg.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Build and load 2D U-Nets, and predict: the ``slices`` dataset, or whole stacks of a volume.
+"""Predict with a trained 2D U-Net: the ``slices`` dataset, or whole stacks of a volume.
 
 ``predict_slices`` writes the published predictions table (``file``, ``lv_pixels``, ``my_pixels``
 for every image) plus identifiers and per-image metrics against the dataset's masks.
@@ -6,7 +6,6 @@ for every image) plus identifiers and per-image metrics against the dataset's ma
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 from pathlib import Path
@@ -17,72 +16,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from hpc_seg.config import from_dict
-from hpc_seg.storage.shards import atomic_write_bytes, shard_files
+from hpc_seg.storage.shards import atomic_write_bytes, decode_array, shard_files
 from hpc_seg.cardiac.slices.stream import binary_column_to_array
-from hpc_seg.cardiac.slices.build import fit_pad, read_meta, to_uint8, unfit_pad
+from hpc_seg.cardiac.resize import fit_pad, to_uint8, unfit_pad
+from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
-from hpc_seg.cardiac.models.unet2d import Unet2d
-from hpc_seg.cardiac.train.config import TrainConfig
+from hpc_seg.cardiac.train.model_file import CLASSES, load_model  # noqa: F401 - CLASSES re-exported
 from hpc_seg.cardiac.train.metrics import image_metrics
 from hpc_seg.progress import progress_bar
+from hpc_seg.runtime.device import autocast, resolve_device
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("background", "lv", "myocardium")
 ID_COLUMNS = ["file", "stack_id", "subject_id", "patient_id", "split", "slice", "frame"]
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} requested but CUDA is not available on this machine")
-    return torch.device(name)
-
-
-def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA; a no-op on CPU (bf16 matmuls on CPU are slower than fp32 here)."""
-    if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def build_model(cfg: TrainConfig, init: bool = False) -> Unet2d:
-    """The U-Net of ``cfg``; with ``init`` also load ImageNet encoder / init-checkpoint weights."""
-    model = Unet2d(cfg.encoder, cfg.num_classes, cfg.decoder_channels,
-                   encoder_weights=cfg.encoder_weights if init else None)
-    if init and cfg.init_checkpoint is not None:
-        path = Path(cfg.init_checkpoint)
-        if not path.is_file():
-            raise InputError(f"{path}: init_checkpoint not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        try:
-            model.load_state_dict(state["model"] if "model" in state else state)
-        except (RuntimeError, KeyError) as exc:
-            raise InputError(f"{path}: does not fit a {cfg.encoder} U-Net with {cfg.num_classes} "
-                             f"classes and decoder {cfg.decoder_channels} ({str(exc)[:200]})") from None
-    return model
-
-
-def load_model(path: Path, device: str = "cpu") -> tuple[Unet2d, TrainConfig]:
-    """A trained model (eval mode) and its config from an hpc-seg ``model.pt``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: model file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = from_dict(TrainConfig, state["config"], str(path))
-    except (KeyError, RuntimeError, OSError) as exc:
-        raise InputError(f"{path}: not an hpc-seg model file ({exc})") from None
-    model = build_model(cfg)
-    model.load_state_dict(state["model"])
-    return model.to(resolve_device(device)).eval(), cfg
-
-
-@torch.no_grad()
-def predict_images(model: Unet2d, images: torch.Tensor, device: torch.device,
+def predict_images(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
                    amp: bool = True) -> torch.Tensor:
     """Label maps ``[N, H, W]`` (uint8) for uint8 images ``[N, 1, H, W]``."""
     x = images.to(device).float().div_(255.0)
@@ -144,3 +93,22 @@ class StackPredictor:
             img = img.round().clamp(0, 255).to(torch.uint8)[:, None]
             out.append(unfit_pad(predict_images(self.model, img, self.device), rows, cols))
         return torch.cat(out).numpy().reshape(frames, slices, rows, cols).astype(np.uint8)
+
+
+class ModelMasks:
+    """Predictions of a trained hpc-seg model used as labels (e.g. a model labelling new data)."""
+
+    def __init__(self, model_path: Path, device: str = "auto"):
+        self.predictor = StackPredictor(Path(model_path), device=device)
+        self.name = f"model:{model_path}"
+
+    def mask(self, row: dict) -> np.ndarray | None:
+        pixels = decode_array(row["pixels"], row["shape"], row["dtype"])
+        return self.predictor.predict_stack(pixels)
+
+
+def label_source(spec: str) -> str | ModelMasks:
+    """A ``labels`` source spec with ``"model:PATH"`` resolved to :class:`ModelMasks`; the other
+    specs are returned as they are for :func:`hpc_seg.cardiac.labels.build.make_source`."""
+    kind, _, arg = spec.partition(":")
+    return ModelMasks(Path(arg)) if kind == "model" and arg else spec

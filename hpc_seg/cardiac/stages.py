@@ -46,13 +46,14 @@ def ingest(ctx: Context) -> dict[str, Any]:
 def labels(ctx: Context) -> dict[str, Any]:
     """Per-frame LV volumes, ED/ES, confidence scores and 5/10/15 % sets ([labels]: source)."""
     from hpc_seg.cardiac.labels.build import build_labels
+    from hpc_seg.cardiac.predict import label_source
 
     table = ctx.table("labels")
     truth = table.get("truth_csv") or ctx.result("ingest", "truth_csv")
     out = ctx.out / "labels"
     summary = build_labels(Path(ctx.result("ingest", "volumes")), out,
                            Path(truth) if truth and Path(truth).is_file() else None,
-                           source=table.get("source", "shipped"))
+                           source=label_source(table.get("source", "shipped")))
     return {"labels": str(out), "summary": str(summary)}
 
 

@@ -28,11 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.cardiac.labels.build import build_labels
+    from hpc_seg.cardiac.predict import label_source
     from hpc_seg.cardiac.slices.build import build_slices
 
     out = Path(args.out)
     summary = build_labels(Path(args.volumes), out, Path(args.truth) if args.truth else None,
-                           source=args.source, ed_rule=args.ed_rule)
+                           source=label_source(args.source), ed_rule=args.ed_rule)
     print(f"labels: {summary.labelled_stacks} stacks labelled, {summary.skipped} skipped "
           f"(see {out / 'skipped.csv'})")
     print((out / "confidence_counts.csv").read_text().strip())

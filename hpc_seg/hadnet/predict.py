@@ -29,17 +29,9 @@ from hpc_seg.progress import progress_bar
 from hpc_seg.hadnet.train.data import (classes_to_labels, find_raw_subjects, preprocess_raw_case,
                                        read_pre_rows, restore_to_original, row_tensors)
 from hpc_seg.hadnet.models.io import load_model_file
+from hpc_seg.runtime.device import autocast, resolve_device
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` -> the first GPU if there is one, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} requested, but this machine has no usable GPU")
-    return torch.device(device)
 
 
 def _rows(src: Path, pad_size: list[int], split: str | None) -> Iterator[dict[str, Any]]:
@@ -68,9 +60,7 @@ def predict_classes(model: torch.nn.Module, image: torch.Tensor, channels: list[
                     device: torch.device, amp: bool = True) -> np.ndarray:
     """Argmax classes [D, H, W] (uint8) of one padded [4, D, H, W] image."""
     x = image[channels][None].to(device).float()
-    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda"
-           else torch.autocast("cpu", enabled=False))
-    with ctx:
+    with autocast(device, amp):
         logits, _ = model(x)
     probs = torch.softmax(logits.float(), dim=1)
     return probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
@@ -83,7 +73,7 @@ def predict(model: str | Path, src_or_pre: str | Path, out_dir: str | Path, *,
     ``split`` selects the cases of a preprocessed cohort (``None`` = all); raw folders use all.
     """
     model, src, out_dir = Path(model), Path(src_or_pre), Path(out_dir)
-    dev = pick_device(device)
+    dev = resolve_device(device)
     net, meta = load_model_file(model, map_location=dev)
     net.to(dev)
     channels = list(meta["channels"])

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.distributed as dist
+
+from hpc_seg.runtime.seeding import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +82,6 @@ def init_distributed(seed: int = 0, backend: str | None = None) -> DistEnv:
     seed_everything(seed + rank)
     return DistEnv(rank=rank, local_rank=local_rank, world_size=world_size, backend=chosen,
                    device=device)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def cleanup_distributed() -> None:

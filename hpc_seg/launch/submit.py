@@ -264,6 +264,12 @@ def resubmit_failed(run: ArrayRun, outcomes: Sequence[TaskOutcome] | None = None
         except (OSError, EOFError) as exc:
             raise LaunchError(f"{run.jobs[i].paths.submitted_pickle}: cannot reload task {i} "
                               f"({exc})") from None
+        except (ImportError, AttributeError) as exc:
+            # The pickle names the function by module path; runs made before the study-folder
+            # layout point at modules that no longer exist (hpc_seg.data.*, hpc_seg.train.*...).
+            raise LaunchError(f"{run.jobs[i].paths.submitted_pickle}: task {i} was pickled by an "
+                              f"older hpc-seg whose code has moved ({exc}); submit the stage again "
+                              f"with the current command instead of resubmitting it") from None
     attempt = max(run.attempts[i] for i in bad) + 1 if run.attempts else 1
     cfg = _load_launch(run.run_dir, run.name)
     rows = Lineage(run.run_dir).rows()

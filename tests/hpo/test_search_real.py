@@ -22,7 +22,7 @@ from hpc_seg.cardiac.labels.build import build_labels
 from hpc_seg.cardiac.slices.build import build_slices
 from hpc_seg.hpo.search_config import SearchConfig
 from hpc_seg.hpo.tuner import run_search
-from hpc_seg.cardiac.train.loop import load_model
+from hpc_seg.cardiac.train.model_file import load_model
 from tests.hpo.conftest import REPO
 from tests.cardiac.cohort import write_volumes
 

@@ -56,3 +56,37 @@ def test_parse_sacct_expands_pending_array_ranges_and_strips_state_detail():
     assert info["12_3"].state == "PENDING" and not info["12_3"].terminal
     assert info["13"].state == "CANCELLED" and info["13"].raw_state == "CANCELLED by 0"
     assert info["13"].terminal and info["12_0"].terminal
+
+
+def test_resubmit_of_a_job_pickled_by_old_module_paths_is_one_clear_error(tmp_path):
+    """A submitit pickle naming a module that moved (runs made before the study-folder layout)."""
+    import pickle
+    import sys
+    import types
+
+    import pytest
+
+    from hpc_seg.errors import LaunchError
+    from hpc_seg.launch.submit import ArrayRun, TaskOutcome, resubmit_failed
+
+    pkl = tmp_path / "1_submitted.pkl"
+    # Pickle a function of a module that then disappears, as hpc_seg.data.ingest did.
+    old = types.ModuleType("hpc_seg_old_layout_ingest")
+    exec("def ingest():\n    pass\n", old.__dict__)
+    sys.modules[old.__name__] = old
+    try:
+        pkl.write_bytes(pickle.dumps(old.ingest))
+    finally:
+        del sys.modules[old.__name__]
+
+    class OldJob:
+        job_id = "1"
+        paths = types.SimpleNamespace(submitted_pickle=pkl)
+
+        def submission(self):
+            return pickle.loads(pkl.read_bytes())
+
+    run = ArrayRun(tmp_path, "old", [OldJob()], [1])
+    with pytest.raises(LaunchError, match=r"1_submitted.pkl: task 0 was pickled by an older "
+                                          r"hpc-seg whose code has moved \(No module named"):
+        resubmit_failed(run, [TaskOutcome(0, "1", "FAILED", False)])

@@ -22,7 +22,7 @@ import pyarrow as pa
 from hpc_seg.cardiac.ingest import tables as T
 from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
-from hpc_seg.cardiac.ingest.dicom_read import DicomFrame, read_frame
+from hpc_seg.cardiac.dicom_read import DicomFrame, read_frame
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 from hpc_seg.cardiac.ingest.masks import MaskArchive
 from hpc_seg.storage.shards import atomic_write_table

@@ -7,7 +7,8 @@ Label sources (``source``):
   ``PATH/<stack_id>.nii.gz``, ``PATH/<stack_id>.nii``, ``PATH/<stack_id>/seg_sa.nii.gz`` (a 4D
   NIfTI indexed ``[col, row, slice, frame]`` like the exported stacks), or a folder
   ``PATH/<stack_id>/`` of PNGs named ``slice<k>_frame<t>.png`` (label values as grey levels);
-- ``"model:PATH"``: predictions of a trained hpc-seg ``model.pt``.
+- ``"model:PATH"``: predictions of a trained hpc-seg ``model.pt``; the caller builds that source
+  (:func:`hpc_seg.cardiac.predict.label_source`), since labels come before training.
 
 Outputs in ``out_dir``: ``labels/`` (one row per stack and frame; schema in :data:`LABEL_COLUMNS`),
 ``masks/`` (the label masks for sources other than ``shipped``: one row per stack), ``skipped.csv``
@@ -101,20 +102,6 @@ class FolderMasks:
         return None
 
 
-class ModelMasks:
-    """Predictions of a trained hpc-seg model used as labels (e.g. a model labelling new data)."""
-
-    def __init__(self, model_path: Path, device: str = "auto"):
-        from hpc_seg.cardiac.predict import StackPredictor
-
-        self.predictor = StackPredictor(Path(model_path), device=device)
-        self.name = f"model:{model_path}"
-
-    def mask(self, row: dict) -> np.ndarray | None:
-        pixels = decode_array(row["pixels"], row["shape"], row["dtype"])
-        return self.predictor.predict_stack(pixels)
-
-
 def make_source(source: str | LabelSource) -> LabelSource:
     """Parse ``"shipped"``, ``"folder:PATH"`` or ``"model:PATH"`` (or pass a source object through)."""
     if not isinstance(source, str):
@@ -125,7 +112,10 @@ def make_source(source: str | LabelSource) -> LabelSource:
     if kind == "folder" and arg:
         return FolderMasks(Path(arg))
     if kind == "model" and arg:
-        return ModelMasks(Path(arg))
+        # Labels come before training: the caller builds the model source
+        # (hpc_seg.cardiac.predict.label_source), so this stage never imports a trained network.
+        raise ConfigError(f"label source {source!r}: resolve it with "
+                          "hpc_seg.cardiac.predict.label_source before calling build_labels")
     raise ConfigError(f"label source {source!r} is invalid; use 'shipped', 'folder:PATH' or "
                       "'model:PATH'")
 

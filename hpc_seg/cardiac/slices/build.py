@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import torch
-import torch.nn.functional as F
 
 from hpc_seg.cardiac.labels.build import load_stack_masks
+from hpc_seg.cardiac.resize import fit_pad, to_uint8
 from hpc_seg.storage.shards import (atomic_write_bytes, atomic_write_table, decode_array, iter_rows,
                                  read_table, remove_stale_temporaries, shard_files)
 from hpc_seg.errors import InputError
@@ -40,62 +39,6 @@ ROW_GROUP = 256
 IMAGES_PER_SHARD = 2048
 META = "_meta.json"
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class FitPad:
-    """How a ``rows x cols`` image maps into ``size x size``: scale, then pad top/left."""
-
-    rows: int
-    cols: int
-    size: int
-
-    @property
-    def scale(self) -> float:
-        return self.size / max(self.rows, self.cols)
-
-    @property
-    def inner(self) -> tuple[int, int]:
-        return (max(1, round(self.rows * self.scale)), max(1, round(self.cols * self.scale)))
-
-    @property
-    def pad(self) -> tuple[int, int]:
-        h, w = self.inner
-        return ((self.size - h) // 2, (self.size - w) // 2)
-
-
-def fit_pad(images: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """Resize ``[N, rows, cols]`` to ``[N, size, size]``: fit the longer side, zero-pad (centred).
-
-    ``mode`` is ``"bilinear"`` for images (antialiased when shrinking) or ``"nearest"`` for masks.
-    """
-    geo = FitPad(images.shape[-2], images.shape[-1], size)
-    x = images[:, None].float()
-    if geo.inner != tuple(images.shape[-2:]):
-        kw = {"antialias": True, "align_corners": False} if mode == "bilinear" else {}
-        x = F.interpolate(x, size=geo.inner, mode=mode, **kw)
-    top, left = geo.pad
-    h, w = geo.inner
-    out = torch.zeros(images.shape[0], 1, size, size, dtype=x.dtype)
-    out[:, :, top:top + h, left:left + w] = x
-    return out[:, 0]
-
-
-def unfit_pad(labels: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    """Inverse of :func:`fit_pad` for label maps ``[N, size, size]`` (crop, nearest resize)."""
-    geo = FitPad(rows, cols, labels.shape[-1])
-    top, left = geo.pad
-    h, w = geo.inner
-    x = labels[:, None, top:top + h, left:left + w].float()
-    return F.interpolate(x, size=(rows, cols), mode="nearest")[:, 0].to(labels.dtype)
-
-
-def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """Scale a stack to uint8: 0 .. its 99.5th percentile (robust to a few bright pixels)."""
-    hi = float(np.percentile(pixels, 99.5)) if pixels.size else 0.0
-    if hi <= 0:
-        return np.zeros(pixels.shape, np.uint8)
-    return np.clip(pixels.astype(np.float32) * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8)
 
 
 def stack_rows(vol: dict, mask: np.ndarray, labels: pd.DataFrame, size: int) -> list[dict]:

@@ -36,11 +36,12 @@ from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, rng_state
 from hpc_seg.cardiac.train.config import TrainConfig
 from hpc_seg.cardiac.train.losses import LOSSES
 from hpc_seg.cardiac.train.metrics import METRIC_NAMES, image_metrics
-from hpc_seg.cardiac.predict import (CLASSES, autocast, build_model, load_model, predict_slices,
-                                   resolve_device)
+from hpc_seg.cardiac.train.model_file import CLASSES, build_model
+from hpc_seg.runtime.device import autocast, resolve_device
 from hpc_seg.runtime.schedule import OneCycle
+from hpc_seg.runtime.seeding import seed_everything
 
-__all__ = ["TrainConfig", "TrainResult", "train_segmenter", "load_model", "predict_slices"]
+__all__ = ["TrainConfig", "TrainResult", "train_segmenter"]
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
             return _result(model_path, history_path, done.get("history", []), 0)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    _seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     train_ds = SliceStream(slices_dir, "train", confidence_set=cfg.confidence_set,
                            batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
@@ -218,14 +219,6 @@ def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
     set_rng_state(state["rng"])
     log.info("resumed after epoch %d (%s stage)", run.epoch, state["stage"])
     return run.epoch
-
-
-def _seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _write_history(history: list[dict], path: Path) -> None:

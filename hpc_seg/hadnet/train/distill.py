@@ -22,7 +22,8 @@ from hpc_seg.hadnet.models.discriminator import build_discriminator
 from hpc_seg.hadnet.models.unet3d import UNet3D
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
 from hpc_seg.hadnet.train.data import STUDENT_CHANNELS, TEACHER_CHANNELS, Case
-from hpc_seg.hadnet.train.loop import autocast, average_gradients, frozen
+from hpc_seg.hadnet.train.loop import average_gradients, frozen
+from hpc_seg.runtime.device import autocast
 from hpc_seg.hadnet.train.losses import (GateCounts, discriminator_should_update,
                                          lsgan_discriminator_loss, lsgan_generator_loss,
                                          weighted_ce)
@@ -59,7 +60,7 @@ class DistillTrainer:
         cfg, dev, accum = self.cfg, self.env.device, self.cfg.grad_accum
         image, label = case.image.to(dev).float()[None], case.label.to(dev).long()[None]
         x_t, x_s = image[:, list(TEACHER_CHANNELS)], image[:, list(STUDENT_CHANNELS)]
-        with autocast(cfg, dev):
+        with autocast(dev, cfg.amp):
             with torch.no_grad():
                 t_logits, t_pairs = self.teacher(x_t)
             s_logits, s_pairs = self.generator(x_s)
@@ -73,7 +74,7 @@ class DistillTrainer:
 
         detached = [(a.detach(), b.detach()) for a, b in s_pairs]
         hier = self.discriminator.hierarchical
-        with autocast(cfg, dev):
+        with autocast(dev, cfg.amp):
             d_real = self.discriminator(t_logits, x_s, t_pairs if hier else None)
             d_fake = self.discriminator(s_logits.detach(), x_s, detached if hier else None)
         loss_d = lsgan_discriminator_loss(d_real, d_fake)

@@ -39,6 +39,7 @@ from hpc_seg.progress import progress_bar
 from hpc_seg.runtime.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
 from hpc_seg.hadnet.train.data import Case, epoch_steps, rank_slots, sample_seed
+from hpc_seg.runtime.device import autocast
 from hpc_seg.hadnet.metrics import region_dice, validation_metric
 from hpc_seg.hadnet.models.io import save_model_file
 
@@ -73,13 +74,6 @@ class LoopSetup:
     model_meta: dict[str, Any]      # saved with the best model (role, pad_size, preprocess...)
     on_epoch_end: Callable[[int], None] | None = None  # tests use it to simulate pre-emption
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def autocast(cfg: HadnetTrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on GPU when ``cfg.amp``; a no-op on CPU."""
-    if cfg.amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -135,7 +129,7 @@ def validate(generator: nn.Module, cases: list[Case], channels: tuple[int, ...],
     with torch.no_grad():
         for case in cases:
             x = case.image[list(channels)][None].to(env.device).float()
-            with autocast(cfg, env.device):
+            with autocast(env.device, cfg.amp):
                 logits, _ = generator(x)
             pred = logits.float().argmax(1)[0]
             d = region_dice(pred, case.label.to(env.device).long(), smooth=1.0)

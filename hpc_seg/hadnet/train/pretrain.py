@@ -13,7 +13,8 @@ from hpc_seg.hadnet.models.unet3d import UNet3D
 from hpc_seg.hadnet.train.augment import augment_case
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
 from hpc_seg.hadnet.train.data import Case, role_channels, sample_seed
-from hpc_seg.hadnet.train.loop import autocast, average_gradients
+from hpc_seg.hadnet.train.loop import average_gradients
+from hpc_seg.runtime.device import autocast
 from hpc_seg.hadnet.train.losses import class_weights_at, weighted_ce
 
 
@@ -52,7 +53,7 @@ class PretrainTrainer:
     def micro_step(self, case: Case, epoch: int) -> None:
         x, y = prepare_input(case, self.in_channels, self.env.device, self.cfg.augment,
                              sample_seed(self.cfg.seed, epoch, case.index))
-        with autocast(self.cfg, self.env.device):
+        with autocast(self.env.device, self.cfg.amp):
             logits, _ = self.generator(x)
         loss = weighted_ce(logits, y, self.weights) / self.cfg.grad_accum
         loss.backward()

@@ -17,8 +17,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
-from hpc_seg.cardiac.ingest import dicom_read
-from hpc_seg.cardiac.ingest.dicom_read import fast_header, read_frame
+from hpc_seg.cardiac import dicom_read
+from hpc_seg.cardiac.dicom_read import fast_header, read_frame
 from hpc_seg.cardiac.synth.cohort import generate_cine_cohort
 from hpc_seg.cardiac.synth.config import QUIRKS, CineSynthConfig
 from tests.cardiac.ingest.dicom_fixtures import write_image

@@ -102,12 +102,13 @@ def test_patient_without_truth_is_in_no_set(tmp_path):
 
 def test_model_predictions_as_label_source(cohort, tmp_path):
     from hpc_seg.cardiac.labels.build import load_stack_masks
+    from hpc_seg.cardiac.predict import label_source
     from hpc_seg.cardiac.train.loop import train_segmenter
     from tests.cardiac.cohort import tiny_config
 
     model = train_segmenter(tiny_config(epochs_frozen=0, epochs_unfrozen=1, augment="none"),
                             cohort["slices"], tmp_path / "run").model_path
-    summary = build_labels(cohort["volumes"], tmp_path / "labels", cohort["truth"], source=f"model:{model}")
+    summary = build_labels(cohort["volumes"], tmp_path / "labels", cohort["truth"], source=label_source(f"model:{model}"))
     assert summary.labelled_stacks == 5 and summary.source == f"model:{model}"
     masks = load_stack_masks(tmp_path / "labels")
     assert masks["1"].shape == (6, 3, 40, 48) and set(np.unique(masks["1"])) <= {0, 1, 2}

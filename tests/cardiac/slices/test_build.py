@@ -9,7 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from hpc_seg.cardiac.slices.stream import SliceStream
-from hpc_seg.cardiac.slices.build import FitPad, build_slices, fit_pad, unfit_pad
+from hpc_seg.cardiac.resize import FitPad, fit_pad, unfit_pad
+from hpc_seg.cardiac.slices.build import build_slices
 
 
 def test_fit_longer_side_then_zero_pad_by_hand():
