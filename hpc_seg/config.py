@@ -2,8 +2,11 @@
 
 Each stage owns a ``@dataclass(kw_only=True)`` config. :func:`from_dict` builds one from a TOML
 table and fails with an error naming the file, the key path and the valid keys, the way submitit
-checks its parameters on arrival. Fields may carry ``metadata={"help": ...}`` and a
-``__post_init__`` that raises :class:`ConfigError` for out-of-range values.
+checks its parameters on arrival.
+
+Conventions for every config: a field is documented by the string literal under it (an attribute
+docstring, as torchtitan does); ``__post_init__`` raises :class:`ConfigError` naming the key
+(``"lr must be > 0, but got -1"``), and :func:`from_dict` puts the file and table in front.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise ConfigError(f"{where}: missing required key(s) {missing}")
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ConfigError) as exc:
+        if not where or str(exc).startswith(where):
+            raise ConfigError(str(exc)) from None
         raise ConfigError(f"{where}: {exc}") from None
 
 

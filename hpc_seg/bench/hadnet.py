@@ -29,7 +29,8 @@ PUBLISHED_K = 32
 class StepBench:
     """What to measure."""
 
-    mode: str = "distill"          # "pretrain" or "distill"
+    mode: str = "distill"
+    """``pretrain`` or ``distill``"""
     size: tuple[int, int, int] = (64, 64, 64)
     k: int = 8
     device: str = "cpu"

@@ -40,16 +40,20 @@ class BenchIngestConfig:
     """Options of ``hpc-seg bench ingest``."""
 
     workdir: Path
-    src: Path | None = None              # an existing cohort; None = generate one in workdir
+    src: Path | None = None
+    """an existing cohort; None = generate one in workdir"""
     patients: int = 20
     seed: int = 0
-    max_matrix: int | None = None        # generator's largest matrix side (None = its default)
+    max_matrix: int | None = None
+    """generator's largest matrix side (None = its default)"""
     engines: tuple[str, ...] = ENGINES
     workers: int | None = None
     compression: str = "zstd"
     pixel_compression: str = "none"
-    dcm2niix_jobs: int = 1               # dcm2niix processes run side by side
-    repeat: int = 3                      # rounds over all contenders; the median round is shown
+    dcm2niix_jobs: int = 1
+    """dcm2niix processes run side by side"""
+    repeat: int = 3
+    """rounds over all contenders; the median round is shown"""
 
     def __post_init__(self) -> None:
         unknown = set(self.engines) - set(ENGINES)
@@ -71,7 +75,8 @@ class BenchRow:
     mb: float
     note: str = ""
     extra: dict = field(default_factory=dict)
-    cpu_s: float | None = None      # CPU seconds of this process and its waited-for children
+    cpu_s: float | None = None
+    """CPU seconds of this process and its waited-for children"""
 
     @property
     def files_per_s(self) -> float:
@@ -233,7 +238,7 @@ def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
     mb = sum(p.nbytes for p in patients) / 1e6
     # Contenders take turns, round after round, so that slow phases of a shared machine (and the
     # page cache, which this VM's DAMON pages out after ~60 s without access) hit all of them alike.
-    contenders: list[tuple] = []      # (function, its arguments, CPU measurable, its output)
+    contenders: list[tuple] = []  # (function, its arguments, CPU measurable, its output)
     if "floor" in cfg.engines:
         contenders.append((time_pydicom_floor, (paths,), True, None))
     for engine in ("local", "ray"):

@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(kw_only=True)
 class BenchTrainConfig:
-    slices: Path | None = None      # a slices dataset; None = write a synthetic one to a temp dir
-    images: int = 2048              # images in the synthetic dataset
+    slices: Path | None = None
+    """a slices dataset; None = write a synthetic one to a temp dir"""
+    images: int = 2048
+    """images in the synthetic dataset"""
     image_size: int = 128
     encoder: str = "resnet34"
     batch_size: int = 32

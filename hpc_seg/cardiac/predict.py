@@ -21,7 +21,7 @@ from hpc_seg.cardiac.slices.stream import binary_column_to_array
 from hpc_seg.cardiac.resize import fit_pad, to_uint8, unfit_pad
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
-from hpc_seg.cardiac.train.model_file import CLASSES, load_model  # noqa: F401 - CLASSES re-exported
+from hpc_seg.cardiac.train.model_file import load_model
 from hpc_seg.cardiac.train.metrics import image_metrics
 from hpc_seg.progress import progress_bar
 from hpc_seg.runtime.device import autocast, resolve_device

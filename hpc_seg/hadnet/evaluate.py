@@ -24,7 +24,9 @@ import pandas as pd
 from hpc_seg.storage.shards import atomic_write_bytes, decode_array
 from hpc_seg.errors import InputError
 from hpc_seg.hadnet.predict import predict
-from hpc_seg.hadnet.train.data import labels_to_classes, read_pre_rows, restore_to_original
+from hpc_seg.hadnet.brats.preprocess import restore_to_original
+from hpc_seg.hadnet.brats.reader import labels_to_classes
+from hpc_seg.hadnet.brats.shards import read_cases
 from hpc_seg.hadnet.metrics import region_dice
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,7 @@ def evaluate(models: dict[str, str | Path], pre_dir: str | Path, out_dir: str | 
     if not models:
         raise InputError("evaluate: no models given")
     # Geometry and labels only: the images are re-read, one at a time, by predict.
-    rows = [{k: v for k, v in r.items() if k != "image"} for r in read_pre_rows(pre_dir, split)]
+    rows = [{k: v for k, v in r.items() if k != "image"} for r in read_cases(pre_dir, split=split)]
     if not rows:
         raise InputError(f"{pre_dir}: no cases in split {split!r}")
     per_case = []

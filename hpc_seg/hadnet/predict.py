@@ -26,8 +26,10 @@ import torch
 from hpc_seg.storage.shards import atomic_write, atomic_write_bytes
 from hpc_seg.errors import InputError
 from hpc_seg.progress import progress_bar
-from hpc_seg.hadnet.train.data import (classes_to_labels, find_raw_subjects, preprocess_raw_case,
-                                       read_pre_rows, restore_to_original, row_tensors)
+from hpc_seg.hadnet.brats.preprocess import preprocess_case, restore_to_original
+from hpc_seg.hadnet.brats.reader import classes_to_labels, find_cases
+from hpc_seg.hadnet.brats.shards import read_cases
+from hpc_seg.hadnet.train.data import row_tensors
 from hpc_seg.hadnet.models.io import load_model_file
 from hpc_seg.runtime.device import autocast, resolve_device
 
@@ -40,10 +42,10 @@ def _rows(src: Path, pad_size: list[int], split: str | None) -> Iterator[dict[st
         if list(pre["pad_size"]) != list(pad_size):
             raise InputError(f"{src}: preprocessed at pad size {pre['pad_size']}, but the model "
                              f"was trained at {pad_size}; predict from the raw NIfTI folder instead")
-        yield from read_pre_rows(src, split)
+        yield from read_cases(Path(src), split=split)
         return
-    for case in find_raw_subjects(src):  # raises InputError naming the layout it expected
-        yield preprocess_raw_case(case, pad_size)
+    for case in find_cases(src):  # raises InputError naming the layout it expected
+        yield preprocess_case(case, list(pad_size))
 
 
 def save_label_map(labels: np.ndarray, affine: np.ndarray, path: Path) -> Path:
@@ -89,7 +91,7 @@ def predict(model: str | Path, src_or_pre: str | Path, out_dir: str | Path, *,
             t0 = time.perf_counter()
             image, _, _ = row_tensors(row)
             classes = predict_classes(net, image, channels, dev)
-            labels = classes_to_labels(restore_to_original(classes, row))
+            labels = classes_to_labels(restore_to_original(np.asarray(classes), row))
             affine = np.asarray(row["affine"], dtype=np.float64).reshape(4, 4)
             save_label_map(labels, affine, target)
             counts = {f"voxels_{v}": int((labels == v).sum()) for v in (1, 2, 4)}

@@ -5,7 +5,7 @@ Each stage reads the job's ``[hadnet]`` and ``[launch]`` tables, then its own ta
 preprocessed cohort comes from
 ``[hadnet] pre_dir`` or from the earlier ``hadnet_preprocess`` stage's ``pre_dir`` result, and
 writes under ``<job out>/<stage>/``. ``synth_brats`` and ``hadnet_preprocess`` make and prepare the
-cohort. :data:`HADNET_STAGES` is joined with the cardiac stages in :mod:`hpc_seg.pipeline.registry`.
+cohort. :data:`COHORT_STAGES` and :data:`HADNET_STAGES` are joined with the cardiac stages in :mod:`hpc_seg.pipeline.registry`.
 
 =========================  ==============================================  ======================
 stage                      does                                            result keys
@@ -153,7 +153,10 @@ def hadnet_preprocess(ctx: Context) -> dict[str, Any]:
     return {"pre_dir": str(out)}
 
 
+#: the stages that make and prepare a cohort
+COHORT_STAGES: dict[str, StageFn] = {"synth_brats": synth_brats, "hadnet_preprocess": hadnet_preprocess}
+
+#: the stages that train or evaluate a HAD-Net model (each reads the [hadnet] table)
 HADNET_STAGES: dict[str, StageFn] = {
-    f.__name__: f for f in (synth_brats, hadnet_preprocess, hadnet_pretrain_teacher,
-                            hadnet_pretrain_student, hadnet_distill, hadnet_distill_ad,
-                            hadnet_finetune_ce, hadnet_evaluate)}
+    f.__name__: f for f in (hadnet_pretrain_teacher, hadnet_pretrain_student, hadnet_distill,
+                            hadnet_distill_ad, hadnet_finetune_ce, hadnet_evaluate)}

@@ -20,9 +20,12 @@ METRIC_MODES = {"dice_fg": "max", "dice_lv": "max", "dice_my": "max", "accuracy"
 class AshaConfig:
     """ASHA early stopping (``[search.asha]``); time is the epoch (Tune's training_iteration)."""
 
-    max_t: int = field(default=0, metadata={"help": "last epoch; 0 = the train config's epochs"})
-    grace_period: int = field(default=1, metadata={"help": "epochs before a trial may be stopped"})
-    reduction_factor: int = field(default=2, metadata={"help": "keep the best 1/N at each rung"})
+    max_t: int = 0
+    """last epoch; 0 = the train config's epochs"""
+    grace_period: int = 1
+    """epochs before a trial may be stopped"""
+    reduction_factor: int = 2
+    """keep the best 1/N at each rung"""
 
     def __post_init__(self) -> None:
         if self.max_t < 0 or self.grace_period < 1 or self.reduction_factor < 2:
@@ -34,55 +37,57 @@ class AshaConfig:
 class SearchData:
     """Where the trials read their data (``[search.data]``)."""
 
-    slices_dir: str = field(default="", metadata={
-        "help": "slices dataset; '{image_size}' in the path is replaced by the trial's image size"})
+    slices_dir: str = ""
+    """slices dataset; '{image_size}' in the path is replaced by the trial's image size"""
 
 
 @dataclass(kw_only=True)
 class SearchConfig:
     """Everything that decides what a search runs; see ``jobs/cardiac_search.toml``."""
 
-    mode: Literal["tpe", "grid", "random"] = field(default="tpe", metadata={
-        "help": "tpe/random: sample the space; grid: exactly the runs of `grid` (the published 9)"})
-    num_samples: int | None = field(default=None, metadata={
-        "help": "trials to finish (default 20; grid: 9)"})
+    mode: Literal["tpe", "grid", "random"] = "tpe"
+    """tpe/random: sample the space; grid: exactly the runs of `grid` (the published 9)"""
+    num_samples: int | None = None
+    """trials to finish (default 20; grid: 9)"""
     max_concurrent: int = 4
-    space: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "overrides of the default space, key by key (a one-element list fixes a value)"})
-    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list, metadata={
-        "help": "tpe/random: configurations to run first (partial dicts; other keys sampled)"})
+    space: dict[str, Any] = field(default_factory=dict)
+    """overrides of the default space, key by key (a one-element list fixes a value)"""
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+    """tpe/random: configurations to run first (partial dicts; other keys sampled)"""
     asha: AshaConfig = field(default_factory=AshaConfig)
     metric: Literal["dice_fg", "dice_lv", "dice_my", "accuracy", "val_loss"] = "dice_fg"
-    metric_mode: Literal["max", "min"] | None = field(default=None, metadata={
-        "help": "default: max for Dice/accuracy, min for val_loss"})
-    storage: str | None = field(default=None, metadata={
-        "help": "Optuna storage URL; default sqlite:///<run_dir>/study.db; postgresql://... for "
-                "many drivers"})
+    metric_mode: Literal["max", "min"] | None = None
+    """default: max for Dice/accuracy, min for val_loss"""
+    storage: str | None = None
+    """Optuna storage URL; default sqlite:///<run_dir>/study.db; postgresql://... for many
+    drivers"""
     study_name: str = "cardiac_search"
     seed: int = 0
-    n_startup_trials: int = field(default=5, metadata={"help": "TPE: random trials before TPE"})
-    gpus_per_trial: float | None = field(default=None, metadata={
-        "help": "GPU fraction per trial; default 0.25 where the cluster has GPUs, else 0"})
+    n_startup_trials: int = 5
+    """TPE: random trials before TPE"""
+    gpus_per_trial: float | None = None
+    """GPU fraction per trial; default 0.25 where the cluster has GPUs, else 0"""
     cpus_per_trial: float = 1.0
-    train: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "base TrainConfig values (default: the job's [train] table)"})
-    train_fn: str = field(default="hpc_seg.cardiac.train.loop:train_segmenter", metadata={
-        "help": "module:function trained per trial"})
-    train_config: str = field(default="hpc_seg.cardiac.train.loop:TrainConfig", metadata={
-        "help": "module:class of the training config"})
-    default_space: str = field(default="hpc_seg.cardiac.search_space:DEFAULT_SPACE", metadata={
-        "help": "module:attribute of the study's default space; [search] space overrides its keys"})
-    grid: str = field(default="hpc_seg.cardiac.search_space:published_grid", metadata={
-        "help": "module:function returning the fixed (name, params) runs of grid mode"})
+    train: dict[str, Any] = field(default_factory=dict)
+    """base TrainConfig values (default: the job's [train] table)"""
+    train_fn: str = "hpc_seg.cardiac.train.loop:train_segmenter"
+    """module:function trained per trial"""
+    train_config: str = "hpc_seg.cardiac.train.loop:TrainConfig"
+    """module:class of the training config"""
+    default_space: str = "hpc_seg.cardiac.search_space:DEFAULT_SPACE"
+    """module:attribute of the study's default space; [search] space overrides its keys"""
+    grid: str = "hpc_seg.cardiac.search_space:published_grid"
+    """module:function returning the fixed (name, params) runs of grid mode"""
     data: SearchData = field(default_factory=SearchData)
-    ray_address: str | None = field(default=None, metadata={
-        "help": "join this Ray cluster; default: start a local instance"})
-    num_cpus: int | None = field(default=None, metadata={"help": "CPUs of a local Ray instance"})
+    ray_address: str | None = None
+    """join this Ray cluster; default: start a local instance"""
+    num_cpus: int | None = None
+    """CPUs of a local Ray instance"""
     dashboard: bool = True
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int | None = None
-    stale_after_s: float = field(default=900.0, metadata={
-        "help": "a RUNNING trial of another host counts as stale after this long without heartbeat"})
+    stale_after_s: float = 900.0
+    """a RUNNING trial of another host counts as stale after this long without heartbeat"""
 
     def __post_init__(self) -> None:
         for name in ("train_fn", "train_config", "default_space", "grid"):

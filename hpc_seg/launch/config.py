@@ -47,25 +47,25 @@ class LaunchConfig:
         for name in ("time_min", "nodes", "tasks_per_node", "cpus_per_task", "array_parallelism"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"[launch] {name} must be an integer >= 1, but got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= 1, but got {value!r}")
         for name in ("gpus_per_node", "max_requeue", "signal_delay_s"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"[launch] {name} must be an integer >= 0, but got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= 0, but got {value!r}")
         if not self.mem_gb > 0:
-            raise ConfigError(f"[launch] mem_gb must be > 0, but got {self.mem_gb!r}")
+            raise ConfigError(f"mem_gb must be > 0, but got {self.mem_gb!r}")
         if self.signal_delay_s >= self.time_min * 60:
-            raise ConfigError(f"[launch] signal_delay_s={self.signal_delay_s} must be shorter than "
+            raise ConfigError(f"signal_delay_s={self.signal_delay_s} must be shorter than "
                               f"the time limit ({self.time_min} min)")
         if self.executor == "local" and self.nodes != 1:
-            raise ConfigError(f"[launch] executor 'local' runs on this machine only, but got "
+            raise ConfigError(f"executor 'local' runs on this machine only, but got "
                               f"nodes={self.nodes}")
         for key in self.extra:
             if not _SBATCH_KEY.match(key):
-                raise ConfigError(f"[launch] extra: {key!r} is not an sbatch option name "
+                raise ConfigError(f"extra: {key!r} is not an sbatch option name "
                                   "(lower-case letters, digits, '-' or '_')")
         if not self.job_name or any(c.isspace() for c in self.job_name):
-            raise ConfigError(f"[launch] job_name must be a non-empty word, but got {self.job_name!r}")
+            raise ConfigError(f"job_name must be a non-empty word, but got {self.job_name!r}")
 
     @property
     def world_size(self) -> int:

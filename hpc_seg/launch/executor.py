@@ -93,10 +93,10 @@ def sbatch_text(cfg: LaunchConfig, folder: str | Path, *, array_size: int | None
     """The sbatch script submitit would submit for ``cfg`` (golden-tested; no cluster needed)."""
     import shlex
 
-    from submitit.slurm.slurm import _make_sbatch_string
+    from hpc_seg.launch.submitit_compat import SUBMIT_MODULE, sbatch_string
 
     params = {k.removeprefix("slurm_"): v for k, v in slurm_parameters(cfg).items()}
     if array_size is not None:
         params["map_count"] = array_size
-    command = " ".join(["python", "-u -m submitit.core._submit", shlex.quote(str(folder))])
-    return _make_sbatch_string(command=command, folder=folder, **params)
+    command = " ".join(["python", f"-u -m {SUBMIT_MODULE}", shlex.quote(str(folder))])
+    return sbatch_string(command, folder, **params)

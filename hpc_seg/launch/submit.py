@@ -34,6 +34,7 @@ from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.executor import make_executor
 from hpc_seg.launch.lineage import Lineage, now_iso
 from hpc_seg.launch.status import SACCT, base_id
+from hpc_seg.launch.submitit_compat import job_from_id, load_pickle, set_results_timeout
 from hpc_seg.launch.tasks import Resumable, TrackedCall
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,7 @@ class ArrayRun:
 
 
 def _job_from_row(row: dict[str, Any]) -> Any:
-    from submitit.local.local import LocalJob
-    from submitit.slurm.slurm import SlurmJob
-
-    job_cls = SlurmJob if row["executor"] == "slurm" else LocalJob
-    return job_cls(folder=Path(row["stdout"]).parent, job_id=row["job_id"])
+    return job_from_id(row["executor"], Path(row["stdout"]).parent, row["job_id"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,10 +171,8 @@ def _is_slurm(job: Any) -> bool:
 
 
 def _any_error(pickles: list[Path]) -> bool:
-    from submitit.core.utils import pickle_load
-
     try:
-        return any(pickle_load(p)[0] == "error" for p in pickles)
+        return any(load_pickle(p)[0] == "error" for p in pickles)
     except Exception:  # noqa: BLE001 - half-written or being replaced: look again next round
         return True
 
@@ -220,7 +215,7 @@ def outcome(index: int, job: Any) -> TaskOutcome:
     """The outcome of a finished job (never raises for the job's own failure)."""
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
-    job._results_timeout_s = 3  # SLURM already said it ended: do not wait 15 s for a missing file
+    set_results_timeout(job, 3)  # SLURM already said it ended: do not wait 15 s for a missing file
     try:
         results = job.results()
     except FailedJobError as exc:

@@ -73,8 +73,3 @@ class Resumable(TrackedCall, Checkpointable):
         # The call's own per-epoch checkpoints hold the state; the resubmission is the same call.
         log.warning("pre-empted or timed out: requeueing; the call resumes from its last checkpoint")
         return DelayedSubmission(self)
-
-
-def run_tracked(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run ``fn(*args)`` in-process (no executor), for symmetry in tests and local tools."""
-    return TrackedCall(fn, args, None)()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hpc_seg.config import from_dict, load_toml
@@ -28,9 +28,9 @@ class JobSection:
     def __post_init__(self) -> None:
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown:
-            raise ValueError(f"unknown stage(s) {unknown}; valid stages are {sorted(STAGES)}")
+            raise ConfigError(f"unknown stage(s) {unknown}; valid stages are {sorted(STAGES)}")
         if len(set(self.stages)) != len(self.stages):
-            raise ValueError(f"stages must not repeat, but got {self.stages}")
+            raise ConfigError(f"stages must not repeat, but got {self.stages}")
 
 
 def run_job(job_file: str | Path, *, out: str | Path | None = None, force: list[str] = (),

@@ -7,7 +7,7 @@ This is the one module that knows both studies: each study keeps its stage funct
 from __future__ import annotations
 
 from hpc_seg.cardiac.stages import CARDIAC_STAGES
-from hpc_seg.hadnet.stages import HADNET_STAGES
+from hpc_seg.hadnet.stages import COHORT_STAGES, HADNET_STAGES
 from hpc_seg.stage import StageFn
 
-STAGES: dict[str, StageFn] = {**CARDIAC_STAGES, **HADNET_STAGES}
+STAGES: dict[str, StageFn] = {**CARDIAC_STAGES, **COHORT_STAGES, **HADNET_STAGES}

@@ -16,7 +16,7 @@ from hpc_seg.errors import InputError
 from hpc_seg.hadnet.models.unet3d import UNet3D
 from hpc_seg.hadnet.api import evaluate, predict
 from hpc_seg.hadnet.evaluate import dice_rows
-from hpc_seg.hadnet.train.data import read_pre_rows
+from hpc_seg.hadnet.brats.shards import read_cases
 from hpc_seg.hadnet.models.io import save_model_file
 
 
@@ -87,7 +87,7 @@ def test_a_model_trained_at_another_pad_size_is_refused_on_a_preprocessed_cohort
 
 def test_dice_of_the_ground_truth_is_one_and_of_an_empty_map_is_zero(tmp_path, cohort):
     src, pre = cohort
-    rows = [r for r in read_pre_rows(pre, None) if r["label"] is not None]
+    rows = [r for r in read_cases(pre, split=None) if r["label"] is not None]
     assert rows
     gt_dir, empty_dir = tmp_path / "gt", tmp_path / "empty"
     gt_dir.mkdir(), empty_dir.mkdir()

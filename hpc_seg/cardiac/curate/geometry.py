@@ -104,8 +104,3 @@ def rot90_stack(volume: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.
     new[:3, 2] = affine[:3, 2]
     new[:3, 3] = affine[:3, 3] + a @ np.array([ri[0, 0], rj[0, 0]], dtype=float)
     return rotated, new
-
-
-def voxel_to_world(affine: np.ndarray, i: float, j: float, k: float) -> np.ndarray:
-    """LPS position of voxel (col i, row j, slice k)."""
-    return (np.asarray(affine) @ np.array([i, j, k, 1.0]))[:3]

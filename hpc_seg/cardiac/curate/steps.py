@@ -44,7 +44,8 @@ class SliceUnit:
     series_number: int
     series_time_s: float
     frames: list[DicomFrame]
-    position: float = 0.0       # dot(IPP, stack normal), set by :func:`set_positions`
+    position: float = 0.0
+    """dot(IPP, stack normal), set by :func:`set_positions`"""
 
     @property
     def first(self) -> DicomFrame:

@@ -9,7 +9,6 @@ patients.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import time
@@ -23,7 +22,8 @@ from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
 from hpc_seg.cardiac.ingest.commit import Committer
 from hpc_seg.cardiac.ingest.patient import ChunkOptions, ChunkResult
 from hpc_seg.storage.codecs import CODECS, Codec
-from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.cardiac.truth import read_truth_csv
+from hpc_seg.errors import ConfigError
 from hpc_seg.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,16 @@ class IngestConfig:
     """Options of ``hpc-seg ingest``."""
 
     engine: Literal["auto", "local", "ray"] = "auto"
-    ray_address: str | None = None      # connect to this Ray cluster ("auto" = RAY_ADDRESS / local head)
-    ray_dashboard: bool = False         # start the dashboard with a local Ray instance
-    workers: int | None = None          # local engine processes (default: os.cpu_count())
-    truth_csv: Path | None = None       # Id,Systole,Diastole (default: SRC/truth.csv if present)
-    shard_mb: float = 128.0             # target size of a volumes shard
+    ray_address: str | None = None
+    """connect to this Ray cluster ("auto" = RAY_ADDRESS / local head)"""
+    ray_dashboard: bool = False
+    """start the dashboard with a local Ray instance"""
+    workers: int | None = None
+    """local engine processes (default: os.cpu_count())"""
+    truth_csv: Path | None = None
+    """Id,Systole,Diastole (default: SRC/truth.csv if present)"""
+    shard_mb: float = 128.0
+    """target size of a volumes shard"""
     compression: Codec = "zstd"
     compression_level: int | None = 1
     # The volumes' pixels column. Stored MR intensities are near-incompressible for the fast
@@ -92,22 +97,6 @@ class IngestSummary:
         counts = Counter(self.skipped_by_reason)
         counts.update(r.skipped)
         self.skipped_by_reason = dict(counts)
-
-
-def read_truth_csv(path: Path) -> dict[str, tuple[float, float]]:
-    """``Id,Systole,Diastole`` → {pid: (systole, diastole)}; a bad file raises InputError."""
-    try:
-        with Path(path).open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"Id", "Systole", "Diastole"} - set(reader.fieldnames or [])
-            if missing:
-                raise InputError(f"{path}: truth CSV lacks column(s) {sorted(missing)}")
-            return {str(int(float(r["Id"]))): (float(r["Systole"]), float(r["Diastole"]))
-                    for r in reader}
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read truth CSV: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: truth CSV has a non-numeric value: {exc}") from None
 
 
 def choose_engine(config: IngestConfig, input_bytes: int) -> tuple[str, str]:

@@ -36,6 +36,7 @@ from hpc_seg.storage.shards import (ShardWriter, atomic_write_bytes, atomic_writ
                                  encode_array,
                                  iter_rows, read_table, remove_stale_temporaries,
                                  shard_files)
+from hpc_seg.cardiac.truth import read_truth_csv
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.progress import progress_bar
 
@@ -66,7 +67,8 @@ class LabelsSummary:
     labelled_stacks: int
     skipped: int
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    masks_in: str = "volumes"   # "volumes" (shipped) or "masks" (this stage's masks/ table)
+    masks_in: str = "volumes"
+    """``volumes`` (shipped) or ``masks`` (this stage's masks/ table)"""
 
 
 class ShippedMasks:
@@ -120,23 +122,10 @@ def make_source(source: str | LabelSource) -> LabelSource:
                       "'model:PATH'")
 
 
-def read_truth(truth_csv: Path) -> dict[str, tuple[float, float]]:
-    """``{patient_id: (systole_ml, diastole_ml)}`` from a Kaggle ``Id,Systole,Diastole`` CSV."""
-    truth_csv = Path(truth_csv)
-    try:
-        df = pd.read_csv(truth_csv)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{truth_csv}: cannot read truth CSV ({exc})") from None
-    missing = {"Id", "Systole", "Diastole"} - set(df.columns)
-    if missing:
-        raise InputError(f"{truth_csv}: missing column(s) {sorted(missing)}; expected Id,Systole,Diastole")
-    return {str(int(i)): (float(s), float(d)) for i, s, d in zip(df.Id, df.Systole, df.Diastole)}
-
-
 def load_truth(truth_csv: Path | None, volumes_dir: Path) -> dict[str, tuple[float, float]]:
     """Truth from ``truth_csv``, else from the ingest ``subjects`` table next to ``volumes_dir``."""
     if truth_csv is not None:
-        return read_truth(truth_csv)
+        return read_truth_csv(truth_csv)
     subjects = Path(volumes_dir).parent / "subjects"
     if shard_files(subjects):
         df = read_table(subjects).to_pandas()

@@ -40,9 +40,12 @@ class SeriesPlan:
     stack: int                # 0 = first acquisition, 1 = complete repeat, -1 = long axis
     slice_index: int          # index into PatientPlan.z_positions (-1: long axis / outlier)
     plane: Plane
-    rotate: bool = False      # pixels np.rot90'ed and the header geometry with them
-    frames: list[int] = field(default_factory=list)   # frame indices written
-    corrupt: dict[int, str] = field(default_factory=dict)   # frame -> truncated / no_pixel_data
+    rotate: bool = False
+    """pixels np.rot90'ed and the header geometry with them"""
+    frames: list[int] = field(default_factory=list)
+    """frame indices written"""
+    corrupt: dict[int, str] = field(default_factory=dict)
+    """frame -> truncated / no_pixel_data"""
 
     @property
     def geom(self) -> Geometry:
@@ -73,8 +76,10 @@ class PatientPlan:
     series: list[SeriesPlan]
     dicom: dict               # patient/study-level DICOM attributes
     quirks: list[str] = field(default_factory=list)
-    dropped: list[SeriesPlan] = field(default_factory=list)   # planned but not written (gap)
-    not_dicom: list[str] = field(default_factory=list)        # relative paths of junk .dcm files
+    dropped: list[SeriesPlan] = field(default_factory=list)
+    """planned but not written (gap)"""
+    not_dicom: list[str] = field(default_factory=list)
+    """relative paths of junk .dcm files"""
 
     def sax(self, stack: int | None = None) -> list[SeriesPlan]:
         return [s for s in self.series if s.role in ("sax", "repeat", "outlier")

@@ -56,7 +56,8 @@ class Contrast:
     blur_px: float
     coils: tuple[tuple[float, float, float], ...]   # coil centres in the heart frame (mm)
     coil_reach_mm: float
-    b1_wave: tuple[float, float, float, float] | None = None   # 7T: (kx, ky, kz, phase)
+    b1_wave: tuple[float, float, float, float] | None = None
+    """7T: (kx, ky, kz, phase)"""
 
 
 # Relative bSSFP signal: bright blood and fat, dark myocardium and lung.

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hpc_seg.config import from_dict, load_toml
 from hpc_seg.errors import ConfigError
 from hpc_seg.cardiac.models.unet2d import DEFAULT_DECODER_CHANNELS
 
@@ -21,42 +20,51 @@ CONFIDENCE_SETS = ("p05", "p10", "p15", "all")
 class TrainConfig:
     """Everything that decides what a 2D segmentation training run computes."""
 
-    encoder: Literal["resnet18", "resnet34", "resnet50", "vgg16_bn"] = field(
-        default="resnet34", metadata={"help": "U-Net encoder (resnet18 is an extra small option)"})
-    encoder_weights: Path | None = field(default=None, metadata={
-        "help": "local torchvision ImageNet .pth for the encoder (never downloaded)"})
-    decoder_channels: list[int] = field(default_factory=lambda: list(DEFAULT_DECODER_CHANNELS),
-                                        metadata={"help": "5 decoder widths (smp default)"})
+    encoder: Literal["resnet18", "resnet34", "resnet50", "vgg16_bn"] = "resnet34"
+    """U-Net encoder (resnet18 is an extra small option)"""
+    encoder_weights: Path | None = None
+    """local torchvision ImageNet .pth for the encoder (never downloaded)"""
+    decoder_channels: list[int] = field(default_factory=lambda: list(DEFAULT_DECODER_CHANNELS))
+    """5 decoder widths (smp default)"""
     loss: Literal["ce", "focal", "softdice"] = "ce"
-    image_size: int = field(default=256, metadata={"help": "must match the slices dataset"})
+    image_size: int = 256
+    """must match the slices dataset"""
     augment: Literal["none", "normal", "extreme"] = "normal"
-    confidence_set: Literal["p05", "p10", "p15", "all"] = field(default="p05", metadata={
-        "help": "patients whose label confidence score is within 5/10/15 % (train and validate)"})
-    lr: float = field(default=1e-4, metadata={"help": "max lr of the frozen stage's one-cycle"})
-    unfrozen_lr_factor: float = field(default=0.1, metadata={
-        "help": "unfrozen stage max lr = lr * this (published 1e-4 -> 1e-5)"})
+    confidence_set: Literal["p05", "p10", "p15", "all"] = "p05"
+    """patients whose label confidence score is within 5/10/15 % (train and validate)"""
+    lr: float = 1e-4
+    """max lr of the frozen stage's one-cycle"""
+    unfrozen_lr_factor: float = 0.1
+    """unfrozen stage max lr = lr * this (published 1e-4 -> 1e-5)"""
     batch_size: int = 32
     weight_decay: float = 0.01
-    epochs_frozen: int = field(default=5, metadata={"help": "stage 1 epochs (encoder frozen)"})
-    epochs_unfrozen: int = field(default=5, metadata={"help": "stage 2 epochs (all trainable)"})
-    freeze_encoder: bool = field(default=True, metadata={
-        "help": "freeze the encoder in stage 1 (TL); false trains everything in both stages "
-                "(the published R model: random init, 1e-4 then 1e-5)"})
+    epochs_frozen: int = 5
+    """stage 1 epochs (encoder frozen)"""
+    epochs_unfrozen: int = 5
+    """stage 2 epochs (all trainable)"""
+    freeze_encoder: bool = True
+    """freeze the encoder in stage 1 (TL); false trains everything in both stages (the
+    published R model: random init, 1e-4 then 1e-5)"""
     num_classes: int = 3
     seed: int = 0
-    init_checkpoint: Path | None = field(default=None, metadata={
-        "help": "an hpc-seg model.pt to start from (transfer learning, TL2)"})
+    init_checkpoint: Path | None = None
+    """an hpc-seg model.pt to start from (transfer learning, TL2)"""
     device: str = "auto"
-    amp: bool = field(default=True, metadata={"help": "bf16 autocast (CUDA only)"})
-    channels_last: bool = field(default=True, metadata={"help": "channels_last memory (CUDA only)"})
-    num_workers: int = field(default=0, metadata={"help": "DataLoader processes streaming shards"})
-    max_val_images: int = field(default=2000, metadata={
-        "help": "deterministic subsample of the validate split per epoch (0 = all)"})
-    max_train_images: int = field(default=0, metadata={
-        "help": "at most this many training images per epoch (0 = all; CPU debug runs)"})
-    shuffle_buffer: int = field(default=2048, metadata={"help": "streaming shuffle buffer (images)"})
+    amp: bool = True
+    """bf16 autocast (CUDA only)"""
+    channels_last: bool = True
+    """channels_last memory (CUDA only)"""
+    num_workers: int = 0
+    """DataLoader processes streaming shards"""
+    max_val_images: int = 2000
+    """deterministic subsample of the validate split per epoch (0 = all)"""
+    max_train_images: int = 0
+    """at most this many training images per epoch (0 = all; CPU debug runs)"""
+    shuffle_buffer: int = 2048
+    """streaming shuffle buffer (images)"""
     keep_checkpoints: int = 2
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch default)"})
+    threads: int = 0
+    """torch CPU threads (0 = torch default)"""
 
     def __post_init__(self) -> None:
         for name in ("image_size", "batch_size", "num_classes", "keep_checkpoints", "shuffle_buffer"):
@@ -108,11 +116,3 @@ PRESETS: dict[str, dict[str, Any]] = {
               "epochs_unfrozen": 1, "max_train_images": 256, "max_val_images": 64,
               "confidence_set": "all"},
 }
-
-
-def load_train_config(path: str | Path, table: str = "train", **overrides: Any) -> TrainConfig:
-    """A :class:`TrainConfig` from ``[table]`` of a TOML file (or its top level), plus overrides."""
-    data = load_toml(path)
-    section = data.get(table, data)
-    section = {**section, **{k: v for k, v in overrides.items() if v is not None}}
-    return from_dict(TrainConfig, section, f"{path}: [{table}]")

@@ -62,7 +62,8 @@ class BratsCase:
     directory: Path
     paths: dict[str, Path]          # sequence -> NIfTI path
     seg: Path | None                # None for inference data
-    grade: str | None = None        # "HGG"/"LGG" in the training layout
+    grade: str | None = None
+    """``HGG``/``LGG`` in the training layout"""
 
 
 def _nifti(directory: Path, subject: str, suffix: str) -> Path:
@@ -167,12 +168,6 @@ def _open_all(case: BratsCase) -> dict[str, Any]:
             raise InputError(f"{path}: affine differs from {ref_path.name}'s by up to "
                              f"{worst:.4g} mm (the sequences must be co-registered)")
     return imgs
-
-
-def read_geometry(case: BratsCase) -> tuple[tuple[int, int, int], np.ndarray]:
-    """Headers only: (shape, FLAIR affine), after the checks of :func:`load_case`."""
-    flair = _open_all(case)["flair"]
-    return tuple(int(s) for s in flair.shape), flair.affine
 
 
 def load_case(case: BratsCase) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray]:

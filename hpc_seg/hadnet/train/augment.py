@@ -28,7 +28,8 @@ class AugmentParams:
     rotation_deg: float = 4.0
     shear: float = 0.04
     scale: float = 0.04
-    flip_axis: int = 0  # spatial axis of [D, H, W] that is left-right (NIfTI's first axis, x)
+    flip_axis: int = 0
+    """spatial axis of [D, H, W] that is left-right (NIfTI's first axis, x)"""
 
 
 def _uniform(gen: torch.Generator, n: int, bound: float) -> torch.Tensor:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpc_seg.config import from_dict, load_toml
+from hpc_seg.errors import ConfigError
 
 PUBLISHED_CLASS_WEIGHTS = (1.0, 59.45, 23.32, 71.85)
 
@@ -20,58 +21,70 @@ PUBLISHED_CLASS_WEIGHTS = (1.0, 59.45, 23.32, 71.85)
 class HadnetTrainConfig:
     """Everything that decides what a HAD-Net training run computes."""
 
-    k: int = field(default=32, metadata={"help": "base width of the U-Net (published: 32)"})
-    dropout: float = field(default=0.2, metadata={"help": "Dropout3d probability"})
-    epochs: int = field(default=400, metadata={"help": "pre-training epochs (published: 400)"})
-    distill_epochs: int = field(default=800, metadata={"help": "distillation epochs (published: 800)"})
+    k: int = 32
+    """base width of the U-Net (published: 32)"""
+    dropout: float = 0.2
+    """Dropout3d probability"""
+    epochs: int = 400
+    """pre-training epochs (published: 400)"""
+    distill_epochs: int = 800
+    """distillation epochs (published: 800)"""
     lr: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999],
-                               metadata={"help": "AdamW betas for pre-training"})
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    """AdamW betas for pre-training"""
     weight_decay: float = 1e-5
-    distill_betas: list[float] = field(default_factory=lambda: [0.5, 0.999],
-                                       metadata={"help": "Adam betas for distillation (G and D)"})
+    distill_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    """Adam betas for distillation (G and D)"""
     class_weights: list[float] = field(default_factory=lambda: list(PUBLISHED_CLASS_WEIGHTS))
-    weight_decay_per_epoch: float = field(default=0.98, metadata={
-        "help": "class weights are multiplied by this each epoch after the first (floor 1)"})
+    weight_decay_per_epoch: float = 0.98
+    """class weights are multiplied by this each epoch after the first (floor 1)"""
     weight_floor: float = 1.0
-    lambda_adv: float = field(default=0.2, metadata={"help": "weight of the LSGAN term in L_G"})
-    d_acc_threshold: float = field(default=0.8, metadata={
-        "help": "the discriminator is updated only while its accuracy is at most this"})
-    grad_accum: int = field(default=1, metadata={
-        "help": "micro-batches (of 1 volume) per optimiser step on each rank"})
-    augment: bool = field(default=True, metadata={"help": "published augmentation in pre-training"})
-    amp: bool = field(default=True, metadata={"help": "bf16 autocast (GPU only; ignored on CPU)"})
+    lambda_adv: float = 0.2
+    """weight of the LSGAN term in L_G"""
+    d_acc_threshold: float = 0.8
+    """the discriminator is updated only while its accuracy is at most this"""
+    grad_accum: int = 1
+    """micro-batches (of 1 volume) per optimiser step on each rank"""
+    augment: bool = True
+    """published augmentation in pre-training"""
+    amp: bool = True
+    """bf16 autocast (GPU only; ignored on CPU)"""
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = field(default=0, metadata={"help": "torch CPU threads per rank (0 = torch default)"})
-    validate_every: int = field(default=1, metadata={"help": "epochs between validations"})
+    threads: int = 0
+    """torch CPU threads per rank (0 = torch default)"""
+    validate_every: int = 1
+    """epochs between validations"""
     keep_checkpoints: int = 2
-    pre_dir: Path | None = field(default=None, metadata={"help": "preprocessed cohort (PRE)"})
-    teacher: Path | None = field(default=None, metadata={"help": "teacher model for distill"})
-    student: Path | None = field(default=None, metadata={"help": "pre-trained student for distill"})
+    pre_dir: Path | None = None
+    """preprocessed cohort (PRE)"""
+    teacher: Path | None = None
+    """teacher model for distill"""
+    student: Path | None = None
+    """pre-trained student for distill"""
     variant: Literal["had", "ad"] = "had"
 
     def __post_init__(self) -> None:
         for name in ("k", "epochs", "distill_epochs", "grad_accum", "validate_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, but got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, but got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), but got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), but got {self.dropout}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, but got {self.lr}")
+            raise ConfigError(f"lr must be > 0, but got {self.lr}")
         for name in ("betas", "distill_betas"):
             b = getattr(self, name)
             if len(b) != 2 or not all(0.0 <= x < 1.0 for x in b):
-                raise ValueError(f"{name} must be two numbers in [0, 1), but got {b}")
+                raise ConfigError(f"{name} must be two numbers in [0, 1), but got {b}")
         if len(self.class_weights) != 4 or min(self.class_weights) <= 0:
-            raise ValueError(f"class_weights must be 4 positive numbers, but got {self.class_weights}")
+            raise ConfigError(f"class_weights must be 4 positive numbers, but got {self.class_weights}")
         if not 0.0 < self.weight_decay_per_epoch <= 1.0:
-            raise ValueError("weight_decay_per_epoch must be in (0, 1], but got "
+            raise ConfigError("weight_decay_per_epoch must be in (0, 1], but got "
                              f"{self.weight_decay_per_epoch}")
         if not 0.0 <= self.d_acc_threshold <= 1.0:
-            raise ValueError(f"d_acc_threshold must be in [0, 1], but got {self.d_acc_threshold}")
+            raise ConfigError(f"d_acc_threshold must be in [0, 1], but got {self.d_acc_threshold}")
         if self.keep_checkpoints < 1:
-            raise ValueError(f"keep_checkpoints must be >= 1, but got {self.keep_checkpoints}")
+            raise ConfigError(f"keep_checkpoints must be >= 1, but got {self.keep_checkpoints}")
 
     def with_(self, **changes: Any) -> HadnetTrainConfig:
         """A copy with some fields changed (validated again)."""

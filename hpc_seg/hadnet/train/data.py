@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -66,34 +64,7 @@ def rank_slots(rank: int, world_size: int, grad_accum: int) -> list[int]:
     return [j * world_size + rank for j in range(grad_accum)]
 
 
-# --- the data engineer's API (hpc_seg.data.brats_*), imported lazily (nibabel, scipy) ---------
-
-def labels_to_classes(seg: np.ndarray) -> np.ndarray:
-    """BraTS labels 0/1/2/4 -> classes 0..3."""
-    from hpc_seg.hadnet.brats.reader import labels_to_classes as f
-
-    return f(seg)
-
-
-def classes_to_labels(cls: np.ndarray) -> np.ndarray:
-    """Classes 0..3 -> BraTS labels 0/1/2/4."""
-    from hpc_seg.hadnet.brats.reader import classes_to_labels as f
-
-    return f(cls)
-
-
-def restore_to_original(pred_classes_padded: np.ndarray, row: dict) -> np.ndarray:
-    """Undo padding/cropping and the bounding box: classes on the case's original grid."""
-    from hpc_seg.hadnet.brats.preprocess import restore_to_original as f
-
-    return f(np.asarray(pred_classes_padded), row)
-
-
-def read_pre_rows(pre_dir: str | Path, split: str | None) -> Iterator[dict]:
-    """Rows (with geometry) of a preprocessed cohort, one split or all (``None``), streamed."""
-    from hpc_seg.hadnet.brats.shards import read_cases
-
-    return read_cases(Path(pre_dir), split=split)
+# Heavy readers (nibabel, scipy) are imported lazily: the loops import this module at start-up.
 
 
 def row_tensors(row: dict) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -107,27 +78,6 @@ def row_tensors(row: dict) -> tuple[torch.Tensor, torch.Tensor | None, torch.Ten
     image, label, mask = case_tensors(row, compact=True)
     return (torch.as_tensor(image), None if label is None else torch.as_tensor(label),
             torch.as_tensor(mask))
-
-
-def find_raw_subjects(root: str | Path) -> list[Any]:
-    """Subjects of a raw BraTS-layout folder (``<subject>/`` or ``{HGG,LGG}/<subject>/``)."""
-    from hpc_seg.hadnet.brats.reader import find_cases
-
-    return find_cases(root)
-
-
-def preprocess_raw_case(case: Any, pad_size: list[int]) -> dict:
-    """Normalise and pad one raw case to ``pad_size`` (the model's), as in training."""
-    from hpc_seg.hadnet.brats.preprocess import preprocess_case
-
-    return preprocess_case(case, list(pad_size))
-
-
-def split_size(pre_dir: str | Path, split: str) -> int:
-    """Number of cases of ``split`` in a preprocessed cohort (reads two small columns)."""
-    from hpc_seg.hadnet.brats.shards import case_index
-
-    return len(case_index(Path(pre_dir), split))
 
 
 def load_cases(pre_dir: str | Path, split: str, rank: int = 0, world_size: int = 1) -> list[Case]:

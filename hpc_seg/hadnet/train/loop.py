@@ -72,7 +72,8 @@ class LoopSetup:
     epochs: int
     out_dir: Path
     model_meta: dict[str, Any]      # saved with the best model (role, pad_size, preprocess...)
-    on_epoch_end: Callable[[int], None] | None = None  # tests use it to simulate pre-emption
+    on_epoch_end: Callable[[int], None] | None = None
+    """tests use it to simulate pre-emption"""
     history: list[dict[str, Any]] = field(default_factory=list)
 
 

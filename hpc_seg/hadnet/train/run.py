@@ -25,7 +25,8 @@ from hpc_seg.storage.shards import atomic_write_bytes
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.launch.ddp import DistEnv, cleanup_distributed, init_distributed
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
-from hpc_seg.hadnet.train.data import Case, load_cases, role_channels, split_size
+from hpc_seg.hadnet.brats.shards import case_index
+from hpc_seg.hadnet.train.data import Case, load_cases, role_channels
 from hpc_seg.hadnet.train.loop import LoopSetup, run_loop
 from hpc_seg.hadnet.models.io import file_sha256, load_model_file
 
@@ -50,7 +51,7 @@ class PreDirSource:
         return load_cases(self.pre_dir, split, rank, world_size)
 
     def count(self, split: str) -> int:
-        return split_size(self.pre_dir, split)
+        return len(case_index(Path(self.pre_dir), split))
 
     def preprocess(self) -> dict[str, Any]:
         path = Path(self.pre_dir) / "preprocess.json"
