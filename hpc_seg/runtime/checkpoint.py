@@ -70,12 +70,10 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
     """
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):   # torch's refusal, not a broken file
-            raise InputError(f"{path}: not a plain weights file (it holds Python objects that "
-                             "would run code when loaded); refusing to load it") from None
-        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"{path}: not a readable weights file ({cause})") from None
+    except pickle.UnpicklingError:
+        # torch says the same for a file holding Python objects and for plain garbage
+        raise InputError(f"{path}: not a plain weights file (only tensors and plain values are "
+                         "loaded); it will not be loaded") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{path}: not a readable weights file ({cause})") from None

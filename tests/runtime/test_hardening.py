@@ -38,7 +38,7 @@ def test_a_pickle_with_code_is_refused_in_one_line(tmp_path: Path, capsys) -> No
     from hpc_seg.cardiac.train.model_file import load_model
     from hpc_seg.hadnet.models.io import load_model_file
     for load in (load_model, load_model_file):
-        with pytest.raises(InputError, match="refusing to load it"):
+        with pytest.raises(InputError, match="it will not be loaded"):
             load(evil)
     assert main(["export", "nifti", str(tmp_path), "x", str(tmp_path / "x.nii")]) == 2  # smoke
     capsys.readouterr()
@@ -51,6 +51,9 @@ def test_a_pickle_with_code_is_refused_in_one_line(tmp_path: Path, capsys) -> No
     # garbage is one line too
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00" * 100)
+    with pytest.raises(InputError, match="not a plain weights file"):
+        load_weights(junk)
+    junk.write_bytes(b"")
     with pytest.raises(InputError, match="not a readable weights file"):
         load_weights(junk)
 
