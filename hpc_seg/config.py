@@ -33,8 +33,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: job file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a job file (give a .toml file)") from None
     except PermissionError:
         raise ConfigError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the job file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text (TOML) file: {exc.reason}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
@@ -64,6 +70,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         if not where or str(exc).startswith(where):
             raise ConfigError(str(exc)) from None
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def typed_value(hint: Any, value: Any, where: str) -> Any:
+    """``value`` checked (and converted, int to float) against the type ``hint``; a
+    :class:`ConfigError` naming ``where`` when it does not fit."""
+    return _coerce(hint, value, where)
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

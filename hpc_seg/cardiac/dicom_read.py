@@ -60,6 +60,7 @@ class DicomFrame:
     trigger_time_ms: float
     slice_thickness: float
     pixels: np.ndarray | None = None
+    cardiac_images: int = 0         # CardiacNumberOfImages: phases per cycle (0 = not given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +328,7 @@ def _frame_from_header(rel: str, h: dict[str, str]) -> DicomFrame:
         rows=int(h["Rows"]), cols=int(h["Columns"]),
         trigger_time_ms=_num(h.get("TriggerTime")),
         slice_thickness=_num(h.get("SliceThickness")),
+        cardiac_images=int(_num(h.get("CardiacNumberOfImages"))),
     )
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from hpc_seg.storage.shards import atomic_write, decode_array, shard_files
+from hpc_seg.storage.shards import atomic_write, decode_array, read_shard, shard_files
 from hpc_seg.errors import InputError
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -25,9 +24,9 @@ def load_stack(volumes_dir: Path, stack_id: str) -> dict:
         raise InputError(f"{volumes_dir}: no volumes shards (run hpc-seg ingest first)")
     known: list[str] = []
     for f in files:
-        ids = pq.read_table(f, columns=["stack_id"]).column(0)
+        ids = read_shard(f, columns=["stack_id"]).column(0)
         if stack_id in ids.to_pylist():
-            return pq.read_table(f, filters=[("stack_id", "==", stack_id)]).to_pylist()[0]
+            return read_shard(f, filters=[("stack_id", "==", stack_id)]).to_pylist()[0]
         known.extend(ids.to_pylist())
     raise InputError(f"{volumes_dir}: no stack {stack_id!r}; known stacks: "
                      f"{', '.join(sorted(known)[:20])}{' ...' if len(known) > 20 else ''}")

@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from hpc_seg.config import from_dict
-from hpc_seg.stage import Context, StageFn
+from hpc_seg.stage import Context, StageFn, plannable
+
+#: tables the HAD-Net stages read besides their own (``[stage]``)
+HADNET_TABLES = frozenset({"hadnet", "launch"})
 
 # Heavy imports (torch, pandas) stay inside the functions: the registry is imported by the CLI.
 
@@ -59,21 +62,27 @@ def _pre_dir(ctx: Context, cfg: Any) -> Path:
     return Path(ctx.result("hadnet_preprocess", "pre_dir"))
 
 
+@plannable
 def hadnet_pretrain_teacher(ctx: Context) -> dict[str, Any]:
     """Pre-train the teacher (FLAIR, T1ce, T1, T2)."""
     from hpc_seg.hadnet.api import pretrain
 
     cfg, launch = _cfg(ctx, "hadnet_pretrain_teacher")
-    best = pretrain(cfg, _pre_dir(ctx, cfg), ctx.out / "hadnet_pretrain_teacher", "teacher", launch)
+    pre_dir = _pre_dir(ctx, cfg)
+    ctx.begin()
+    best = pretrain(cfg, pre_dir, ctx.out / "hadnet_pretrain_teacher", "teacher", launch)
     return {"model": str(best)}
 
 
+@plannable
 def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
     """Pre-train the student (FLAIR, T1, T2)."""
     from hpc_seg.hadnet.api import pretrain
 
     cfg, launch = _cfg(ctx, "hadnet_pretrain_student")
-    best = pretrain(cfg, _pre_dir(ctx, cfg), ctx.out / "hadnet_pretrain_student", "student", launch)
+    pre_dir = _pre_dir(ctx, cfg)
+    ctx.begin()
+    best = pretrain(cfg, pre_dir, ctx.out / "hadnet_pretrain_student", "student", launch)
     return {"model": str(best)}
 
 
@@ -86,22 +95,27 @@ def _distill(ctx: Context, variant: str, stage: str, **overrides: Any) -> dict[s
     cfg = dataclasses.replace(cfg, **overrides)
     teacher = Path(cfg.teacher or ctx.result("hadnet_pretrain_teacher", "model"))
     student = Path(cfg.student or ctx.result("hadnet_pretrain_student", "model"))
-    best = distill(cfg, _pre_dir(ctx, cfg), teacher, student, ctx.out / stage, variant, launch)
+    pre_dir = _pre_dir(ctx, cfg)
+    ctx.begin()
+    best = distill(cfg, pre_dir, teacher, student, ctx.out / stage, variant, launch)
     summary = json.loads((best.parent / "summary.json").read_text())
     return {"model": str(best), "teacher_sha256": summary["teacher_sha256"],
             "student_sha256": summary["student_sha256"]}
 
 
+@plannable
 def hadnet_distill(ctx: Context) -> dict[str, Any]:
     """HAD-Net: distil the teacher into the student with the hierarchical discriminator."""
     return _distill(ctx, "had", "hadnet_distill")
 
 
+@plannable
 def hadnet_distill_ad(ctx: Context) -> dict[str, Any]:
     """AD-Net: the same distillation with a discriminator that sees no feature pairs."""
     return _distill(ctx, "ad", "hadnet_distill_ad")
 
 
+@plannable
 def hadnet_finetune_ce(ctx: Context) -> dict[str, Any]:
     """Control for the distillation: the same epochs, optimiser and (un-decayed) weighted CE, but
     lambda = 0, so the teacher has no influence on the student.
@@ -113,6 +127,7 @@ def hadnet_finetune_ce(ctx: Context) -> dict[str, Any]:
     return _distill(ctx, "ad", "hadnet_finetune_ce", lambda_adv=0.0)
 
 
+@plannable
 def hadnet_evaluate(ctx: Context) -> dict[str, Any]:
     """Dice ET/TC/WT on the test split of every model trained by this job: table and figure."""
     import pandas as pd
@@ -123,7 +138,9 @@ def hadnet_evaluate(ctx: Context) -> dict[str, Any]:
     models = {name: ctx.results[stage]["model"] for name, stage in MODEL_STAGES.items()
               if stage in ctx.results}
     device = "cpu" if cfg.device == "cpu" else "auto"
-    table = evaluate(models, _pre_dir(ctx, cfg), ctx.out / "hadnet_evaluate", device=device)
+    pre_dir = _pre_dir(ctx, cfg)
+    ctx.begin()
+    table = evaluate(models, pre_dir, ctx.out / "hadnet_evaluate", device=device)
     summary = pd.read_csv(table)
     out: dict[str, Any] = {"table": str(table), "figure": str(table.parent / "dice.png")}
     for _, r in summary.iterrows():
@@ -131,16 +148,19 @@ def hadnet_evaluate(ctx: Context) -> dict[str, Any]:
     return out
 
 
+@plannable
 def synth_brats(ctx: Context) -> dict[str, Any]:
     """Generate a synthetic BraTS-like 4-sequence NIfTI cohort ([synth_brats]: cases, seed, shape)."""
     from hpc_seg.hadnet.synth.cohort import SynthBratsConfig, synth_brats as generate
 
     cfg = from_dict(SynthBratsConfig, ctx.table("synth_brats"), ctx.where("synth_brats"))
+    ctx.begin()
     out = ctx.out / "brats"
     manifest = generate(out, cfg)
     return {"cohort": str(out), "manifest": str(manifest), "cases": cfg.cases}
 
 
+@plannable
 def hadnet_preprocess(ctx: Context) -> dict[str, Any]:
     """Brain mask, crop, masked z-score, clip, rescale, fixed padding -> case shards."""
     from hpc_seg.hadnet.brats.shards import PreprocessConfig, preprocess_cohort
@@ -148,6 +168,7 @@ def hadnet_preprocess(ctx: Context) -> dict[str, Any]:
     table = dict(ctx.table("hadnet_preprocess"))
     src = Path(table.pop("src", None) or ctx.result("synth_brats", "cohort"))
     cfg = from_dict(PreprocessConfig, table, ctx.where("hadnet_preprocess"))
+    ctx.begin()
     out = ctx.out / "hadnet_pre"
     preprocess_cohort(src, out, cfg)
     return {"pre_dir": str(out)}

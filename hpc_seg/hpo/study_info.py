@@ -24,6 +24,12 @@ TRIAL_ATTRS = ("tune_trial_id", "stopped_at_iteration", "fixed_point", "failed_r
 def resolve_storage(spec: str | Path) -> str:
     """A storage URL from a URL, a ``study.db`` file or a search folder holding ``study.db``."""
     text = str(spec)
+    if text.startswith("sqlite:///") and text != "sqlite:///:memory:":
+        # Opening a missing SQLite file would create an empty database: a command that only
+        # reads must say there is nothing there instead.
+        if not Path(text[len("sqlite:///"):]).is_file():
+            raise InputError(f"{spec}: no Optuna storage here (the SQLite file does not exist)")
+        return text
     if "://" in text:
         return text
     path = Path(text)

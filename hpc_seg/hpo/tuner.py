@@ -31,6 +31,7 @@ from hpc_seg.hpo.space import to_distributions
 from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity,
                                  fail_stale_trials, open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
+from hpc_seg.runtime.ray_local import start_local_ray
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -187,7 +188,7 @@ def ray_session(cfg: SearchConfig) -> Iterator[dict[str, float]]:
                                       "dashboard_host": cfg.dashboard_host}
             if cfg.dashboard_port:
                 kwargs["dashboard_port"] = cfg.dashboard_port
-            info = ray.init(**kwargs)
+            info = start_local_ray(**kwargs)
         if info.dashboard_url:
             auth = "" if os.environ.get("RAY_AUTH_MODE") == "disabled" else \
                 " (token auth: send the token from ~/.ray/auth_token)"
@@ -267,7 +268,7 @@ def _fit(cfg: SearchConfig, study: optuna.Study, storage: BaseStorage,
         run_config=tune.RunConfig(name=name,
                                   storage_path=str(tune_dir),
                                   failure_config=tune.FailureConfig(max_failures=0), verbose=1))
-    with Heartbeat(storage, searcher.live_trial_ids):
+    with Heartbeat(storage, searcher.live_trial_ids), _sigint_raises():
         try:
             tuner.fit()
         finally:
@@ -275,6 +276,26 @@ def _fit(cfg: SearchConfig, study: optuna.Study, storage: BaseStorage,
             left = searcher.fail_live_trials("driver stopped before the trial ended")
             if left:
                 log.warning("marked trial(s) %s FAIL: the driver stopped before they ended", left)
+
+
+@contextmanager
+def _sigint_raises() -> Iterator[None]:
+    """Let Ctrl-C raise KeyboardInterrupt through ``tuner.fit()``.
+
+    Ray Tune's own SIGINT handler ends the experiment and returns normally, so an interrupted
+    search looked finished: the job recorded the stage and exited 0 with no best model.
+    ``TUNE_DISABLE_SIGINT_HANDLER`` (read when ``fit`` starts) leaves the signal to Python; the
+    live trials are then marked FAIL, Ray is shut down, and the CLI exits 130.
+    """
+    old = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = old
 
 
 def summarize_study(study: optuna.Study, url: str, run_dir: Path) -> SearchResult:

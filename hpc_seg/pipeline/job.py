@@ -8,9 +8,9 @@ from pathlib import Path
 
 from hpc_seg.config import from_dict, load_toml
 from hpc_seg.errors import ConfigError
-from hpc_seg.pipeline.runner import run_stages
-from hpc_seg.stage import Context
-from hpc_seg.pipeline.registry import STAGES
+from hpc_seg.pipeline.registry import STAGES, TABLES
+from hpc_seg.pipeline.runner import StagePlan, run_stages
+from hpc_seg.stage import Context, PlannedResult, StagePlanned, StageFn, is_plannable
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,51 @@ def run_job(job_file: str | Path, *, out: str | Path | None = None, force: list[
             print(f"{i:2d}. {name:22s} {STAGES[name].__doc__.strip().splitlines()[0]}")
         return 0
     root = Path(out or job.out or Path("runs") / job.name)
-    ctx = Context(job_file=job_file, out=root, tables=tables)
     selected = [(n, STAGES[n]) for n in job.stages]
+    plans = plan_job(job_file, tables, root, selected)
+    ctx = Context(job_file=job_file, out=root, tables=tables)
     if only:
         # Load earlier results from their records; run only the named stages.
         keep = set(only)
         selected = [(n, fn if n in keep else _load_only(n)) for n, fn in selected]
     log.info("job %s: %d stages -> %s", job.name, len(selected), root)
-    results = run_stages(selected, ctx, force=frozenset(force) | frozenset(only))
+    results = run_stages(selected, ctx, force=frozenset(force) | frozenset(only), plans=plans)
     _print_summary(job, root, results)
     return 0
+
+
+def plan_job(job_file: Path, tables: dict, root: Path, stages: list[tuple[str, StageFn]],
+             ) -> dict[str, StagePlan]:
+    """Check the whole job before its first stage runs; returns what each stage reads.
+
+    Every table must be one the job's stages know (a misspelt ``[ingset]`` is an error listing
+    the valid ones), and every plannable stage is run up to its :meth:`~Context.begin` with the
+    earlier stages' results as placeholders: wrong types, unknown keys and a missing earlier
+    stage ("needs stage X") fail here, not after the stages before have run for an hour.
+    """
+    ctx = Context(job_file=job_file, out=root, tables=tables, planning=True)
+    plans: dict[str, StagePlan] = {}
+    read: set[str] = set()
+    for name, fn in stages:
+        ctx.start_stage()
+        if is_plannable(fn):
+            try:
+                fn(ctx)
+                raise ConfigError(f"stage {name!r} did not call ctx.begin(); it cannot be "
+                                  "checked up front")   # a programming error, caught in tests
+            except StagePlanned:
+                pass
+            plans[name] = StagePlan(tables=frozenset(ctx.read_tables | {name}),
+                                    after=frozenset(ctx.used_stages()))
+        else:   # not checkable: assume it reads its own table and depends on every stage before
+            plans[name] = StagePlan(tables=frozenset({name}), after=frozenset(ctx.results))
+        read |= plans[name].tables
+        ctx.results[name] = PlannedResult(name)
+    unknown = sorted(set(tables) - TABLES - read)
+    if unknown:
+        raise ConfigError(f"{job_file}: unknown table(s) {['[' + t + ']' for t in unknown]}; "
+                          f"valid tables are {sorted(TABLES)}")
+    return plans
 
 
 def _load_only(name: str):

@@ -6,8 +6,11 @@ This is the one module that knows both studies: each study keeps its stage funct
 
 from __future__ import annotations
 
-from hpc_seg.cardiac.stages import CARDIAC_STAGES
-from hpc_seg.hadnet.stages import COHORT_STAGES, HADNET_STAGES
+from hpc_seg.cardiac.stages import CARDIAC_STAGES, CARDIAC_TABLES
+from hpc_seg.hadnet.stages import COHORT_STAGES, HADNET_STAGES, HADNET_TABLES
 from hpc_seg.stage import StageFn
 
 STAGES: dict[str, StageFn] = {**CARDIAC_STAGES, **COHORT_STAGES, **HADNET_STAGES}
+
+#: every table a job file may hold: ``[job]``, one per stage, and those stages share
+TABLES: frozenset[str] = frozenset({"job", *STAGES, *CARDIAC_TABLES, *HADNET_TABLES})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
 import re
 import uuid
@@ -18,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from hpc_seg.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,26 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` for a file a user hands in (a model, an init checkpoint,
+    encoder weights), with a refusal as one line.
+
+    A file that would need arbitrary code to unpickle is refused by torch with a multi-line
+    message that suggests ``weights_only=False``: exactly what must not be done with a file of
+    unknown origin. The user gets the file name and the reason instead; an unreadable or
+    truncated file is an :class:`InputError` too.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch says the same for a file holding Python objects and for plain garbage
+        raise InputError(f"{path}: not a plain weights file (only tensors and plain values are "
+                         "loaded); it will not be loaded") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path}: not a readable weights file ({cause})") from None
 
 
 def load_latest(directory: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:

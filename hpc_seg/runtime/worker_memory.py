@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -67,3 +69,20 @@ def keep_freed_memory_once() -> None:
     if not _applied:
         _applied = True
         keep_freed_memory()
+
+
+#: prctl option: the signal the kernel sends this process when its parent exits
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> None:
+    """Have the kernel send ``sig`` to this (forked worker) process when ``parent`` exits
+    (Linux ``prctl(PR_SET_PDEATHSIG)``; a no-op elsewhere). If the parent is already gone,
+    exit now. Note the kernel ties this to the parent *thread* that forked the worker."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):    # not Linux: nothing to ask for
+        return
+    if os.getppid() != parent:           # died between the fork and the prctl
+        os.kill(os.getpid(), sig)

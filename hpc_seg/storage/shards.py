@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hpc_seg.errors import MissingTableError, OutputError
+from hpc_seg.errors import InputError, MissingTableError, OutputError
 
 TMP_PREFIX = ".tmp-"
 DEFAULT_COMPRESSION = "zstd"
@@ -115,6 +115,37 @@ def remove_stale_temporaries(directory: str | Path) -> int:
     return n
 
 
+class CorruptShardError(InputError):
+    """A Parquet shard that cannot be read (truncated, overwritten, not Parquet at all)."""
+
+
+def shard_error(path: str | Path, exc: Exception) -> CorruptShardError:
+    """One line naming a damaged shard and the cause (pyarrow's message, first line only)."""
+    cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return CorruptShardError(f"{path}: damaged Parquet file ({cause}); delete it and re-run the "
+                             f"stage that wrote it")
+
+
+#: what pyarrow raises on a file that is not (or no longer) valid Parquet
+_READ_ERRORS = (pa.ArrowException, OSError)
+
+
+def open_shard(path: str | Path) -> pq.ParquetFile:
+    """``pq.ParquetFile(path)``, with a damaged file as :class:`CorruptShardError`."""
+    try:
+        return pq.ParquetFile(path)
+    except _READ_ERRORS as exc:
+        raise shard_error(path, exc) from None
+
+
+def read_shard(path: str | Path, columns: list[str] | None = None, filters: Any = None) -> pa.Table:
+    """``pq.read_table`` of one shard, with a damaged file as :class:`CorruptShardError`."""
+    try:
+        return pq.read_table(path, columns=columns, filters=filters)
+    except _READ_ERRORS as exc:
+        raise shard_error(path, exc) from None
+
+
 def read_table(directory: str | Path, columns: list[str] | None = None,
                filters: Any = None) -> pa.Table:
     """Read every finished shard of a table directory into one Arrow table."""
@@ -122,14 +153,19 @@ def read_table(directory: str | Path, columns: list[str] | None = None,
     if not files:
         raise MissingTableError(f"{directory}: no finished parquet shard (wrong path, or the "
                                 f"stage that writes it has not run)")
-    return pq.read_table([str(f) for f in files], columns=columns, filters=filters)
+    try:
+        return pq.read_table([str(f) for f in files], columns=columns, filters=filters)
+    except _READ_ERRORS as exc:
+        for f in files:                     # name the damaged file, not just the folder
+            open_shard(f).read(columns=columns)
+        raise shard_error(directory, exc) from None
 
 
 def read_column_values(directory: str | Path, column: str) -> set[Any]:
     """Distinct values of one column over all shards (cheap: reads only that column)."""
     values: set[Any] = set()
     for f in shard_files(directory):
-        values.update(pq.read_table(f, columns=[column]).column(column).to_pylist())
+        values.update(read_shard(f, columns=[column]).column(column).to_pylist())
     return values
 
 
@@ -137,9 +173,12 @@ def iter_rows(directory: str | Path, columns: list[str] | None = None,
               batch_size: int = 64) -> Iterator[dict[str, Any]]:
     """Stream rows as dicts without loading the whole table (record batch at a time)."""
     for f in shard_files(directory):
-        pf = pq.ParquetFile(f)
-        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
-            yield from batch.to_pylist()
+        pf = open_shard(f)
+        try:
+            for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+                yield from batch.to_pylist()
+        except _READ_ERRORS as exc:
+            raise shard_error(f, exc) from None
 
 
 class ShardWriter:

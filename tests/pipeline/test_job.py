@@ -72,3 +72,83 @@ def test_demo_job_lists_both_studies(capsys) -> None:
     out = capsys.readouterr().out
     for stage in ("ingest", "tune", "evaluate", "hadnet_distill", "hadnet_evaluate"):
         assert stage in out
+
+
+# --- a job file is checked as a whole before its first stage runs (issue 13, defect 6) -------
+
+TINY_CINE = '[synth_cine]\npatients = 1\nn_frames = 4\nmax_matrix = 32\nno_random_quirks = true\nworkers = 1\n'
+
+
+@pytest.mark.parametrize("body, message", [
+    ('stages = ["synth_cine", "slices"]\n' + TINY_CINE.replace("patients = 1", 'patients = "two"'),
+     r"\[synth_cine\]\.patients: expected int, but got 'two'"),
+    ('stages = ["synth_cine", "ingest", "labels", "slices"]\n' + TINY_CINE
+     + '[slices]\nimage_size = "big"\n', r"\[slices\]\.image_size: expected int, but got 'big'"),
+    ('stages = ["synth_cine", "ingest"]\n' + TINY_CINE + '[ingset]\nworkers = 1\n',
+     r"unknown table\(s\) \['\[ingset\]'\]; valid tables are \[.*'ingest'"),
+    ('stages = ["synth_cine", "labels"]\n' + TINY_CINE, r"needs stage 'ingest'"),
+    ('stages = ["synth_cine", "evaluate"]\n' + TINY_CINE + '[evaluate]\nsplitt = "test"\n',
+     r"\[evaluate\]: unknown key\(s\) \['splitt'\]"),
+])
+def test_job_errors_come_before_any_stage_runs(tmp_path: Path, capsys, body, message) -> None:
+    job = _write(tmp_path / "j.toml", '[job]\nname = "x"\n' + body)
+    assert main(["run", str(job), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"hpc-seg: error: {job}")
+    assert re_search(message, err[0]), err[0]
+    assert not (tmp_path / "o").exists()          # synth_cine did not run first
+
+
+def test_a_folder_given_as_job_file_is_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"hpc-seg: error: {tmp_path}: is a folder, not a job file (give a .toml file)"]
+
+
+def test_every_registered_stage_checks_up_front_and_demo_jobs_pass() -> None:
+    from hpc_seg.pipeline.job import JobSection, plan_job
+    from hpc_seg.pipeline.registry import STAGES
+    from hpc_seg.config import from_dict, load_toml
+
+    for job_file in sorted((REPO / "jobs").glob("*.toml")):
+        tables = load_toml(job_file)
+        job = from_dict(JobSection, tables["job"], str(job_file))
+        plans = plan_job(job_file, tables, Path("/nonexistent"), [(n, STAGES[n]) for n in job.stages])
+        assert set(plans) == set(job.stages)
+
+
+def re_search(pattern: str, text: str) -> bool:
+    import re
+    return re.search(pattern, text) is not None
+
+
+# --- a finished stage is re-run when its config or inputs change (issue 13, defect 3) --------
+
+def test_stage_records_are_reused_only_while_inputs_and_config_match(tmp_path: Path, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="hpc_seg.pipeline.runner")
+    out = tmp_path / "o"
+    body = '[job]\nname = "x"\nstages = ["synth_cine", "ingest"]\n' + TINY_CINE + \
+        '[ingest]\nworkers = 1\n'
+    job = _write(tmp_path / "j.toml", body)
+    assert run_job(job, out=out) == 0
+    first = json.loads((out / ".stages" / "ingest.json").read_text())["fingerprint"]
+
+    caplog.clear()
+    assert run_job(job, out=out) == 0                 # nothing changed: both stages skipped
+    assert caplog.text.count("already finished") == 2 and "running it again" not in caplog.text
+
+    caplog.clear()                                    # an input file changed: ingest re-runs
+    dcm = sorted((out / "cohort").rglob("*.dcm"))[0]
+    dcm.write_bytes(dcm.read_bytes() + b"\0")
+    assert run_job(job, out=out) == 0
+    assert "stage synth_cine           already finished" in caplog.text
+    assert "ingest               finished before, but its config or inputs changed" in caplog.text
+    second = json.loads((out / ".stages" / "ingest.json").read_text())["fingerprint"]
+    assert second != first
+
+    caplog.clear()                                    # its config changed: ingest re-runs
+    _write(job, body.replace("[ingest]\nworkers = 1", "[ingest]\nworkers = 1\nshard_mb = 64.0"))
+    assert run_job(job, out=out) == 0
+    assert "ingest               finished before, but its config or inputs changed" in caplog.text

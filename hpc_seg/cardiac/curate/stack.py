@@ -13,6 +13,7 @@ import numpy as np
 from hpc_seg.cardiac.curate.steps import (Issue, SliceUnit, Target, choose_target, dedupe_positions,
                                  drop_other_normals, group_slice_units, modal_normal,
                                  regularise_positions, set_positions, split_complete_repeats)
+from hpc_seg.cardiac.curate.frames import fill_slots, reference_frame_times
 from hpc_seg.cardiac.curate.geometry import (PlaneGrid, rot90_stack, same_grid,
                                           stack_affine)
 from hpc_seg.cardiac.curate.resample import resample_to_grid
@@ -55,43 +56,26 @@ class CuratedStack:
     files: list[FileUse] = field(default_factory=list)
 
 
-def frame_slots(subject: str, unit: SliceUnit, target: Target) -> tuple[list[int], list[Issue]]:
-    """Step 6 (frames): index into ``unit.frames`` for each of the target's frames.
+def frame_slots(subject: str, unit: SliceUnit, target: Target,
+                ) -> tuple[list[int], list[int], list[Issue]]:
+    """Step 6 (frames): (index into ``unit.frames`` for each of the target's frames, the frames
+    that are copies, issues).
 
-    Surplus frames are cut (first n by TriggerTime). With fewer frames each frame goes to the
-    slot with the nearest reference TriggerTime, and an empty slot copies the previous frame.
+    Surplus frames are cut (first n by TriggerTime). A slice with fewer frames has each frame
+    placed in its own phase slot by trigger time (:mod:`~hpc_seg.cardiac.curate.frames`), and an
+    empty slot copies the previous phase, so frame k of every slice is the same cardiac phase.
     """
     n, frames = target.n_frames, unit.frames
     if len(frames) >= n:
         issues = [] if len(frames) == n else [Issue(
             subject, "surplus_frames", f"cut to {n} frames", frames[n].file,
             f"series {unit.series_number}: {len(frames)} frames")]
-        return list(range(n)), issues
-    ref = np.asarray(target.frame_times_ms, dtype=float)
-    slots: list[int | None] = [None] * n
-    for idx, f in enumerate(frames):
-        order = np.argsort(np.abs(ref - f.trigger_time_ms), kind="stable")
-        free = next((int(s) for s in order if slots[s] is None), None)
-        if free is not None:
-            slots[free] = idx
-    missing = [t for t, s in enumerate(slots) if s is None]
-    first = next(s for s in slots if s is not None)
-    filled, prev = [], first
-    for s in slots:
-        prev = s if s is not None else prev
-        filled.append(prev)
+        return list(range(n)), [], issues
+    filled, missing = fill_slots(unit, target.frame_times_ms)
     issue = Issue(subject, "missing_frames", "filled from the previous frame", frames[0].file,
                   f"series {unit.series_number} at {unit.position:.2f} mm: {len(frames)} of {n} "
                   f"frames; filled frames {missing}")
-    return filled, [issue]
-
-
-def reference_frame_times(units: list[SliceUnit], n_frames: int) -> list[float]:
-    """Per-frame median TriggerTime over the slices that have exactly the target frame count."""
-    full = [u for u in units if len(u.frames) == n_frames] or [max(units, key=lambda u: len(u.frames))]
-    times = np.array([[f.trigger_time_ms for f in u.frames[:n_frames]] for u in full
-                      if len(u.frames) >= n_frames] or [[0.0] * n_frames])
-    return np.median(times, axis=0).round(3).tolist()
+    return filled, missing, [issue]
 
 
 def _geometry_problem(src: PlaneGrid, modal: PlaneGrid) -> tuple[str, str] | None:
@@ -172,24 +156,23 @@ def build_stack(subject: str, units: list[SliceUnit], masks: dict[str, np.ndarra
     n_t, n_k = target.n_frames, len(slices)
     pixels = np.empty((n_t, n_k, g.rows, g.cols), dtype=slices[0][0].frames[0].pixels.dtype)
     mask = np.empty(pixels.shape, np.uint8) if masks is not None else None
-    written: dict[int, tuple[int, list[int]]] = {}      # unit → (slice written, frame indices)
+    written: dict[int, tuple[int, list[int], set[int]]] = {}   # unit → (slice, frames, copies)
     files: list[FileUse] = []
     for k, (unit, pos, filled) in enumerate(slices):
         if id(unit) in written:                         # a filled gap: copy the neighbour
-            k0, idx = written[id(unit)]
+            k0, idx, copies = written[id(unit)]
             pixels[:, k] = pixels[:, k0]
             if mask is not None:
                 mask[:, k] = mask[:, k0]
         else:
-            idx, more = frame_slots(subject, unit, target)
+            idx, copied, more = frame_slots(subject, unit, target)
+            copies = set(copied)
             issues += more
             _conform_into(subject, unit, idx, target, pos, masks, issues, pixels[:, k],
                           mask[:, k] if mask is not None else None)
-            written[id(unit)] = (k, idx)
-        seen: set[int] = set()
+            written[id(unit)] = (k, idx, copies)
         for t, i in enumerate(idx):
-            files.append(FileUse(k, t, unit.series_number, unit.frames[i].file, filled or i in seen))
-            seen.add(i)
+            files.append(FileUse(k, t, unit.series_number, unit.frames[i].file, filled or t in copies))
     positions = [pos for _, pos, _ in slices]
     step = (positions[-1] - positions[0]) / (n_k - 1) if n_k > 1 else spacing
     affine = stack_affine(g.at_position(target.normal, positions[0]), target.normal * step)

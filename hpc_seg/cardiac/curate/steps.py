@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hpc_seg.cardiac.curate.frames import target_frame_count
 from hpc_seg.cardiac.curate.geometry import PlaneGrid, downscaled_grid, grid_from_dicom
 from hpc_seg.cardiac.dicom_read import DicomFrame
 
@@ -173,10 +174,11 @@ def split_complete_repeats(pid: str, units: list[SliceUnit]) -> tuple[dict[str, 
 
 
 def choose_target(units: list[SliceUnit], normal: np.ndarray, max_side: int = 256) -> Target:
-    """Step 2: modal PixelSpacing, matrix, phase count and orientation (ties to the largest)."""
+    """Step 2: modal PixelSpacing, matrix and orientation (ties to the largest); the phase count
+    of :func:`~hpc_seg.cardiac.curate.frames.target_frame_count`."""
     spacing = mode_largest(tuple(np.round(u.first.pixel_spacing, 4).tolist()) for u in units)
     matrix = mode_largest((u.first.rows, u.first.cols) for u in units)
-    n_frames = int(mode_largest(len(u.frames) for u in units))
+    n_frames = target_frame_count(units)
     orient = mode_largest(u.orientation for u in units)
 
     def fits(u: SliceUnit) -> bool:

@@ -2,9 +2,15 @@
 
 Workers write ``volumes`` shards themselves. The parent buffers the small tables of finished
 chunks and commits them as ``<table>/part-<commit>.parquet``, writing ``patients`` last. A
-patient is finished exactly when it appears in ``patients``. On start-up, every shard that no
-committed patient vouches for (small-table shards of an interrupted commit, volumes shards of
-unfinished patients) and every ``.tmp-*`` file is removed, so a re-run never duplicates rows.
+patient is finished exactly when it appears in ``patients``; its row carries the fingerprint of
+the inputs it was made from (:mod:`~hpc_seg.cardiac.ingest.fingerprint`).
+
+On start-up, and after :meth:`Committer.forget`, every row of a patient that is not finished is
+removed from every table (rows of an interrupted commit, volumes of unfinished chunks, the old
+rows of a patient being re-done), and every ``.tmp-*`` file, so a re-run never duplicates rows.
+A damaged shard of our own (unreadable Parquet) is removed and the patients it held are re-done:
+a damaged ``patients`` shard un-finishes its patients, a damaged small-table shard un-finishes
+the patients of its commit, and a finished patient missing stacks in ``volumes`` is re-done.
 """
 
 from __future__ import annotations
@@ -14,15 +20,16 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from hpc_seg.cardiac.ingest.patient import ChunkResult
 from hpc_seg.cardiac.ingest.tables import SCHEMAS, TABLES
-from hpc_seg.storage.shards import (atomic_write_table, output_error, remove_stale_temporaries,
-                                 shard_files)
+from hpc_seg.storage.shards import (CorruptShardError, atomic_write_table, output_error,
+                                    read_shard, remove_stale_temporaries, shard_files)
 from hpc_seg.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,15 @@ def _commit_tag(path: Path) -> str:
     return path.stem[len("part-"):]
 
 
+def _owner(subject_ids: list[str], patients: set[str]) -> list[str | None]:
+    """Patient of each subject id: the id itself, or ``<pid>_a``/``<pid>_b`` of a complete repeat
+    (the ``files`` table has no patient column)."""
+    out = []
+    for s in subject_ids:
+        out.append(s if s in patients or s[-2:] not in ("_a", "_b") else s[:-2])
+    return out
+
+
 class Committer:
     """Buffers small tables and commits them; knows which patients are finished."""
 
@@ -45,6 +61,7 @@ class Committer:
         self._buffer: dict[str, list[pa.Table]] = {name: [] for name in (*SMALL_TABLES, "patients")}
         self._rows = 0
         self._last = time.monotonic()
+        self._fingerprints: dict[str, str] = {}
         try:
             for name in TABLES:
                 (self.out / name).mkdir(parents=True, exist_ok=True)
@@ -81,34 +98,128 @@ class Committer:
         """Directory of each output table."""
         return {name: self.out / name for name in TABLES}
 
-    def finished_patients(self) -> set[str]:
-        """Patient ids committed by this or an earlier run."""
-        return set(self._finished)
+    def finished_patients(self) -> dict[str, str | None]:
+        """Patient id → recorded fingerprint (None: an output of before fingerprints)."""
+        return dict(self._finished)
 
-    def _clean_start(self) -> set[str]:
+    def expect(self, fingerprints: dict[str, str]) -> None:
+        """The fingerprints this run records for the patients it commits."""
+        self._fingerprints = dict(fingerprints)
+
+    # -- start-up clean-up -----------------------------------------------------------------
+
+    def _read_or_drop(self, f: Path, columns: list[str]) -> pa.Table | None:
+        """A shard's columns; a damaged shard is logged, removed, and None returned."""
+        try:
+            return read_shard(f, columns=columns)
+        except CorruptShardError as exc:
+            log.warning("%s; removing it, its patients are re-done", exc)
+            f.unlink(missing_ok=True)
+            return None
+
+    def _clean_start(self) -> dict[str, str | None]:
         for name in TABLES:
             n = remove_stale_temporaries(self.out / name)
             if n:
                 log.info("%s: removed %d stale temporary file(s)", self.out / name, n)
-        committed, finished = set(), set()
+        finished: dict[str, str | None] = {}
+        stacks: dict[str, int] = {}
+        damaged_commits: set[str] = set()
+        for name in SMALL_TABLES:       # a damaged small table un-finishes its commit
+            for f in shard_files(self.out / name):
+                if self._read_or_drop(f, [SCHEMAS[name].names[0]]) is None:
+                    damaged_commits.add(_commit_tag(f))
         for f in shard_files(self.out / "patients"):
-            committed.add(_commit_tag(f))
-            finished.update(pq.read_table(f, columns=["patient_id"]).column(0).to_pylist())
-        for name in SMALL_TABLES:
+            if _commit_tag(f) in damaged_commits:
+                log.warning("%s: its commit lost a shard; its patients are re-done", f)
+                f.unlink()
+                continue
+            cols = ["patient_id", "n_stacks"] + \
+                (["fingerprint"] if "fingerprint" in _schema_names(f) else [])
+            table = self._read_or_drop(f, cols)
+            if table is None:
+                continue
+            rows = table.to_pylist()
+            finished.update({r["patient_id"]: r.get("fingerprint") for r in rows})
+            stacks.update({r["patient_id"]: r["n_stacks"] for r in rows})
+        committed = {_commit_tag(f) for f in shard_files(self.out / "patients")}
+        for name in SMALL_TABLES:       # shards of a commit that never wrote its patients
             for f in shard_files(self.out / name):
                 if _commit_tag(f) not in committed:
                     log.info("%s: removing shard of an interrupted commit", f)
                     f.unlink()
+        have = Counter()
         for f in shard_files(self.out / "volumes"):
-            ids = set(pq.read_table(f, columns=["patient_id"]).column(0).to_pylist())
-            if not ids <= finished:
-                log.info("%s: removing volumes of unfinished patient(s) %s", f, sorted(ids - finished))
-                f.unlink()
+            table = self._read_or_drop(f, ["patient_id"])
+            if table is not None:
+                have.update(table.column(0).to_pylist())
+        short = sorted(p for p in finished if have[p] < (stacks.get(p) or 0))
+        if short:
+            log.warning("volumes of finished patient(s) %s are missing (a damaged shard); "
+                        "re-doing them", short)
+            self._drop_patients_rows(set(short))
+            for p in short:
+                finished.pop(p)
+        self._sweep(set(finished))
         return finished
+
+    def _drop_patients_rows(self, pids: set[str]) -> None:
+        """Remove ``pids`` from the ``patients`` table (their finished markers)."""
+        for f in shard_files(self.out / "patients"):
+            table = read_shard(f)
+            keep = pc.invert(pc.is_in(table.column("patient_id"), pa.array(sorted(pids))))
+            if pc.all(keep).as_py():
+                continue
+            kept = table.filter(keep)
+            if kept.num_rows:
+                atomic_write_table(kept, f, compression=self.compression)
+            else:
+                f.unlink()
+
+    def _sweep(self, finished: set[str]) -> None:
+        """Remove the rows of every patient that is not finished, from every table."""
+        for name in (*SMALL_TABLES, "volumes"):
+            key = "subject_id" if name == "files" else "patient_id"
+            for f in shard_files(self.out / name):
+                ids = read_shard(f, columns=[key]).column(0).to_pylist()
+                owners = _owner(ids, finished) if name == "files" else ids
+                keep = [o in finished for o in owners]
+                if all(keep):
+                    continue
+                dropped = sorted({o for o, k in zip(owners, keep) if not k and o is not None})
+                if not any(keep):
+                    log.info("%s: removing rows of unfinished patient(s) %s", f, dropped)
+                    f.unlink()
+                    continue
+                log.info("%s: rewriting without rows of patient(s) %s", f, dropped)
+                table = read_shard(f).filter(pa.array(keep))
+                if name == "volumes":
+                    atomic_write_table(table, f, compression="none", row_group_size=1)
+                else:
+                    atomic_write_table(table, f, compression=self.compression)
+
+    def forget(self, pids: set[str]) -> None:
+        """Un-finish ``pids`` and remove all their rows (they are re-done by this run).
+
+        The finished markers go first: an interruption after that leaves rows of unfinished
+        patients, which the next start-up sweep removes."""
+        if not pids:
+            return
+        self._drop_patients_rows(pids)
+        for p in pids:
+            self._finished.pop(p, None)
+        self._sweep(set(self._finished))
+
+    # -- commits ---------------------------------------------------------------------------
 
     def add(self, result: ChunkResult) -> None:
         """Buffer a finished chunk; commit when enough rows or time have gathered."""
         for name, table in result.tables.items():
+            if name == "patients":
+                ids = table.column("patient_id").to_pylist()
+                table = table.set_column(table.schema.get_field_index("fingerprint"), "fingerprint",
+                                         pa.array([self._fingerprints.get(p) for p in ids],
+                                                  pa.string()))
             self._buffer[name].append(table)
             self._rows += table.num_rows
         if self._rows >= self.max_rows or time.monotonic() - self._last >= self.every_s:
@@ -125,8 +236,20 @@ class Committer:
             if table.num_rows or name == "patients":
                 atomic_write_table(table, self.out / name / f"part-{tag}.parquet",
                                    compression=self.compression)
-        for pid in self._buffer["patients"]:
-            self._finished.update(pid.column("patient_id").to_pylist())
+        for t in self._buffer["patients"]:
+            for pid, fp in zip(t.column("patient_id").to_pylist(),
+                               t.column("fingerprint").to_pylist()):
+                self._finished[pid] = fp
         self._buffer = {name: [] for name in self._buffer}
         self._rows = 0
         self._last = time.monotonic()
+
+
+def _schema_names(path: Path) -> list[str]:
+    """Column names of a shard (empty when its footer cannot be read)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names
+    except (pa.ArrowException, OSError):
+        return []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import shutil
 import signal
@@ -21,7 +22,7 @@ from pathlib import Path
 from hpc_seg.cardiac.ingest.layout import PatientFolder
 from hpc_seg.cardiac.ingest.patient import ChunkOptions, ChunkResult, run_chunk
 from hpc_seg.storage.shards import atomic_write_bytes, remove_stale_temporaries
-from hpc_seg.runtime.worker_memory import keep_freed_memory
+from hpc_seg.runtime.worker_memory import die_with_parent, keep_freed_memory
 from hpc_seg.errors import WorkerDiedError
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,14 @@ def warm_up(opts: ChunkOptions, patients: list[PatientFolder]) -> None:
         read_frame(opts.src / first.files[0], first.files[0])
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     # Ctrl-C is the parent's business: it stops the pool as a whole (see run_local), so a
     # worker is never torn down by the signal halfway through a pickle or a queue operation.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A killed parent (kill -9, OOM) must not leave workers curating to the end of their chunk
+    # and printing BrokenPipe tracebacks: the kernel kills them with it. Their half-written
+    # temporaries are removed by the next run's clean start.
+    die_with_parent(parent)
     keep_freed_memory()
 
 
@@ -129,7 +134,8 @@ def run_local(opts: ChunkOptions, patients: list[PatientFolder], workers: int,
         warm_up(opts, patients)
         # Largest chunks first: the tail of the run is then short chunks, which balances cores.
         ordered = sorted(chunks, key=lambda c: -sum(p.nbytes for p in c))
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker,
+                                                        initargs=(os.getpid(),))
         # Pool replaces a worker that dies (OOM killer, a signal) but loses its chunk, and would
         # wait for it forever; watching the first workers' exit codes turns that into an error.
         # (``_pool`` is multiprocessing's own list of worker processes, unchanged since 3.x.)

@@ -30,6 +30,7 @@ from hpc_seg.cardiac.ingest.patient import (ChunkOptions, ChunkResult, run_chunk
                                          tables_to_bytes)
 from hpc_seg.runtime.worker_memory import keep_freed_memory_once
 from hpc_seg.errors import LaunchError
+from hpc_seg.runtime.ray_local import start_local_ray
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,8 @@ def run_ray(opts: ChunkOptions, patients: list[PatientFolder], config,
             if config.ray_address:
                 ray.init(address=config.ray_address, log_to_driver=False)
             else:
-                ray.init(num_cpus=config.workers, include_dashboard=config.ray_dashboard,
-                         log_to_driver=False)
+                start_local_ray(num_cpus=config.workers, include_dashboard=config.ray_dashboard,
+                                log_to_driver=False)
         except Exception as exc:
             where = config.ray_address or "a local instance"
             raise LaunchError(f"Ray at {where}: cannot start or connect: {exc}") from None

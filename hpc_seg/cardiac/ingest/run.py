@@ -20,6 +20,7 @@ from typing import Literal
 
 from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
 from hpc_seg.cardiac.ingest.commit import Committer
+from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
 from hpc_seg.cardiac.ingest.patient import ChunkOptions, ChunkResult
 from hpc_seg.storage.codecs import CODECS, Codec
 from hpc_seg.cardiac.truth import read_truth_csv
@@ -129,7 +130,11 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
     truth = read_truth_csv(truth_path) if truth_path else None
     committer = Committer(out)
     try:
-        done = committer.finished_patients()
+        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid))
+                        for p in patients}
+        committer.expect(fingerprints)
+        _forget_changed(committer, fingerprints)
+        done = set(committer.finished_patients())
         todo = [p for p in patients if p.pid not in done]
         input_bytes = sum(p.nbytes for p in todo)
         engine, why = choose_engine(config, input_bytes)
@@ -138,7 +143,7 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                  sum(len(p.files) for p in todo), input_bytes / 1e6, engine, why)
         summary = IngestSummary(engine=engine, engine_reason=why, out=out,
                                 tables=committer.table_dirs(),
-                                patients_skipped_done=len(done & {p.pid for p in patients}),
+                                patients_skipped_done=len(done & set(fingerprints)),
                                 input_bytes=input_bytes)
         opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb,
                             compression=config.compression,
@@ -150,6 +155,22 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
         committer.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _forget_changed(committer: Committer, fingerprints: dict[str, str]) -> None:
+    """Un-finish (and so re-do) patients whose inputs or curation changed since they were
+    ingested, and remove patients that are no longer in SRC (their rows would otherwise mix
+    another cohort into this output)."""
+    done = committer.finished_patients()
+    changed = sorted(p for p, fp in done.items() if p in fingerprints and fp != fingerprints[p])
+    gone = sorted(p for p in done if p not in fingerprints)
+    if changed:
+        log.info("ingest: %d patient(s) changed since they were ingested (inputs or curation); "
+                 "re-doing them: %s", len(changed), ", ".join(changed[:20]))
+    if gone:
+        log.warning("ingest: %d patient(s) in the output are no longer in SRC; removing their "
+                    "rows: %s", len(gone), ", ".join(gone[:20]))
+    committer.forget(set(changed) | set(gone))
 
 
 class _NoProgress:

@@ -68,7 +68,9 @@ SUBJECTS = pa.schema([
 ])
 PATIENTS = pa.schema([("patient_id", pa.string()), ("split", pa.string()),
                       ("n_files", pa.int32()), ("n_used", pa.int32()), ("n_skipped", pa.int32()),
-                      ("n_stacks", pa.int32()), ("seconds", pa.float64())])
+                      ("n_stacks", pa.int32()), ("seconds", pa.float64()),
+                      # inputs + curation of the patient (ingest.fingerprint), set by the parent
+                      ("fingerprint", pa.string())])
 SCHEMAS = {"volumes": VOLUMES, "issues": ISSUES, "files": FILES, "dicom_metadata": METADATA,
            "subjects": SUBJECTS, "patients": PATIENTS}
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from hpc_seg.errors import InputError
+from hpc_seg.runtime.checkpoint import load_weights
 
 
 class BasicBlock(nn.Module):
@@ -169,10 +170,7 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: encoder weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
-        raise InputError(f"{path}: cannot read encoder weights ({exc})") from None
+    state = load_weights(path)      # an unreadable or refused file is one InputError line
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     state = {k: v for k, v in state.items() if not k.startswith(_CLASSIFIER_PREFIXES)}

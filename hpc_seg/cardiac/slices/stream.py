@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from hpc_seg.storage.shards import shard_files
+from hpc_seg.storage.shards import open_shard, shard_files
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
 
@@ -61,7 +61,7 @@ class SliceStream(IterableDataset):
         for f in shard_files(self.slices_dir):
             if not f.name.startswith(f"part-{split}-"):
                 continue
-            pf = pq.ParquetFile(f)
+            pf = open_shard(f)     # a damaged shard is one line naming it, up front
             for g in range(pf.num_row_groups):
                 cols = pf.read_row_group(g, columns=["split"] + ([flag] if flag else []))
                 keep = np.asarray(cols.column("split").to_numpy(zero_copy_only=False) == split)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from hpc_seg.cardiac.models.unet2d import Unet2d
 from hpc_seg.cardiac.train.config import TrainConfig
 from hpc_seg.config import from_dict
 from hpc_seg.errors import InputError
+from hpc_seg.runtime.checkpoint import load_weights
 from hpc_seg.runtime.device import resolve_device
 
 #: the classes of every cardiac model, in label order
@@ -24,7 +23,7 @@ def build_model(cfg: TrainConfig, init: bool = False) -> Unet2d:
         path = Path(cfg.init_checkpoint)
         if not path.is_file():
             raise InputError(f"{path}: init_checkpoint not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path)
         try:
             model.load_state_dict(state["model"] if "model" in state else state)
         except (RuntimeError, KeyError) as exc:
@@ -39,7 +38,7 @@ def load_model(path: Path, device: str = "cpu") -> tuple[Unet2d, TrainConfig]:
     if not path.is_file():
         raise InputError(f"{path}: model file not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path)
         cfg = from_dict(TrainConfig, state["config"], str(path))
     except (KeyError, RuntimeError, OSError) as exc:
         raise InputError(f"{path}: not an hpc-seg model file ({exc})") from None

@@ -30,6 +30,7 @@ import torch
 from hpc_seg.storage.shards import atomic_write_bytes
 from hpc_seg.errors import InputError
 from hpc_seg.hadnet.models.unet3d import UNet3D
+from hpc_seg.runtime.checkpoint import load_weights
 
 FORMAT = "hpc-seg/hadnet-unet3d/1"
 
@@ -55,10 +56,7 @@ def load_model_file(path: str | Path, map_location: str | torch.device = "cpu"
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a model file"
-        raise InputError(f"{path}: not a readable model file ({exc})") from None
+    blob = load_weights(path, map_location)     # unreadable or refused: one InputError line
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise InputError(f"{path}: not an hpc-seg HAD-Net model file (format "
                          f"{blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r})")

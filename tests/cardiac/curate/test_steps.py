@@ -89,8 +89,8 @@ def test_missing_frames_are_filled_from_the_previous_frame():
     target.frame_times_ms = reference_frame_times(units, target.n_frames)
     assert target.n_frames == 5 and target.frame_times_ms == [0, 30, 60, 90, 120]
     unit = next(u for u in units if u.series_number == 2)
-    slots, issues = frame_slots("7", unit, target)
-    assert slots == [0, 1, 1, 2, 2]
+    slots, copies, issues = frame_slots("7", unit, target)
+    assert slots == [0, 1, 1, 2, 2] and copies == [2, 4]
     assert issues[0].problem == "missing_frames" and "[2, 4]" in issues[0].detail
 
 
@@ -99,8 +99,8 @@ def test_surplus_frames_are_cut_to_the_target_count():
     units = units_of(frames)
     target = choose_target(units, modal_normal(units))
     unit = next(u for u in units if u.series_number == 3)
-    slots, issues = frame_slots("7", unit, target)
-    assert slots == [0, 1, 2, 3] and issues[0].problem == "surplus_frames"
+    slots, copies, issues = frame_slots("7", unit, target)
+    assert slots == [0, 1, 2, 3] and copies == [] and issues[0].problem == "surplus_frames"
 
 
 def test_target_geometry_downscales_large_matrices():

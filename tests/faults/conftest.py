@@ -1,0 +1,111 @@
+"""Fault injection: run `hpc-seg` as a user would, break it on purpose, and check the re-run.
+
+Every run is a subprocess in its own session (``start_new_session``), so a test can send a signal
+to exactly that process group, and list what is left of it afterwards (orphans) without touching
+anybody else's processes. Each test gets its own registry of Ray sessions (``XDG_CACHE_HOME``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HPC_SEG = [sys.executable, "-m", "hpc_seg.cli"]
+
+
+def fault_env(tmp_path: Path) -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
+            "RAY_AUTH_MODE": "disabled", "HPC_SEG_PLAIN_LOGS": "1",
+            "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+
+def session_processes(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (zombies excluded)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(entry.name))
+    return pids
+
+
+class Run:
+    """One `hpc-seg` subprocess in its own session."""
+
+    def __init__(self, args: list[str], tmp_path: Path, name: str):
+        self.log = tmp_path / f"{name}.log"
+        self._fh = self.log.open("w")
+        self.proc = subprocess.Popen([*HPC_SEG, *args], env=fault_env(tmp_path), cwd=tmp_path,
+                                     stdout=self._fh, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.sid = self.proc.pid
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if condition():
+                return
+            if self.proc.poll() is not None:
+                pytest.fail(f"exited ({self.proc.returncode}) before {what}:\n{self.output()[-3000:]}")
+            time.sleep(0.05)
+        pytest.fail(f"no {what} within {timeout} s:\n{self.output()[-3000:]}")
+
+    def signal(self, sig: int, group: bool = True) -> None:
+        (os.killpg if group else os.kill)(self.proc.pid, sig)
+
+    def finish(self, timeout: float = 120) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._fh.close()
+
+    def output(self) -> str:
+        if not self._fh.closed:
+            self._fh.flush()
+        return self.log.read_text(errors="replace")
+
+    def cleanup(self) -> None:
+        """Kill whatever is left of the session (after the assertions on orphans)."""
+        for pid in session_processes(self.sid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """Start `hpc-seg` runs; whatever is left of them is killed at the end of the test."""
+    started: list[Run] = []
+
+    def start(args: list[str], name: str) -> Run:
+        run = Run([str(a) for a in args], tmp_path, name)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        if run.proc.poll() is None:
+            run.proc.kill()
+        run.cleanup()
+        if not run._fh.closed:
+            run._fh.close()
+
+
+def temporaries(root: Path) -> list[Path]:
+    """Temporary files (``.tmp-*``) and spool folders left anywhere under ``root``."""
+    return [p for p in root.rglob("*") if p.name.startswith(".tmp-") or p.name == ".spool"]
