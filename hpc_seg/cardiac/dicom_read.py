@@ -7,8 +7,17 @@ short reason (``not_dicom``, ``truncated``, ``no_pixel_data``, ``missing_tags``,
 
 Pixel decoding takes a fast path for native (uncompressed) single-frame grey images: the pixel
 bytes are viewed with numpy directly, which is what ``pixel_array`` does too, minus its
-per-call validation overhead. Anything else (compressed transfer syntaxes, RGB, multi-frame)
-goes through ``pixel_array``.
+per-call validation overhead. Anything else goes through ``pixel_array``: every transfer syntax
+pydicom decodes (implicit VR, big endian, deflate, and with the pylibjpeg/pyjpegls plugins RLE,
+JPEG lossless, JPEG-LS and JPEG 2000), and enhanced multi-frame images, whose frames become
+one :class:`DicomFrame` each with the geometry of their functional groups
+(:mod:`hpc_seg.cardiac.dicom_multiframe`); :func:`read_frames` returns them all.
+
+Stored values become pixels as the header says: RescaleSlope/Intercept other than 1/0 give
+float32 pixels ``stored * slope + intercept``, MONOCHROME1 is inverted to MONOCHROME2, signed
+data stay signed; each frame says what was done in ``pixel_note`` (ingest records it).
+DICOMDIR files and objects without an image are recognised (skip reasons ``dicomdir`` and
+``not_image``, logged quietly).
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
+from hpc_seg.cardiac.dicom_multiframe import frame_headers, number_of_frames
+
 log = logging.getLogger(__name__)
 
 #: VRs whose values are binary blobs or nested data: left out of the ``dicom_metadata`` table.
@@ -35,7 +46,12 @@ PIXEL_DATA_TAG = 0x7FE00010
 
 #: skip reasons (the ``problem`` column of the ``issues`` table uses the same words)
 SKIP_REASONS = ("not_dicom", "truncated", "no_pixel_data", "missing_tags", "unreadable",
-                "decode_error")
+                "decode_error", "dicomdir", "not_image")
+#: skips that are expected in any export (a DICOMDIR, a structured report): no warning
+QUIET_SKIPS = frozenset({"dicomdir", "not_image"})
+MEDIA_DIRECTORY_UID = "1.2.840.10008.1.3.10"
+#: how a frame of a multi-frame file is named in ``file`` and keyed in masks (``sop_uid``)
+FRAME_KEY = "{base}#{frame}"
 
 
 @dataclass(slots=True)
@@ -60,6 +76,10 @@ class DicomFrame:
     trigger_time_ms: float
     slice_thickness: float
     pixels: np.ndarray | None = None
+    study_uid: str = ""
+    series_description: str = ""
+    cardiac_images: int = 0         # CardiacNumberOfImages (0: not given)
+    pixel_note: str = ""            # how stored values became pixels, when not 1:1
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +347,43 @@ def _frame_from_header(rel: str, h: dict[str, str]) -> DicomFrame:
         rows=int(h["Rows"]), cols=int(h["Columns"]),
         trigger_time_ms=_num(h.get("TriggerTime")),
         slice_thickness=_num(h.get("SliceThickness")),
+        study_uid=h.get("StudyInstanceUID", ""),
+        series_description=h.get("SeriesDescription", ""),
+        cardiac_images=int(_num(h.get("CardiacNumberOfImages"))),
     )
+
+
+def stored_to_pixels(arr: np.ndarray, slope: float, intercept: float, photometric: str,
+                     bits_stored: int) -> tuple[np.ndarray, str]:
+    """Apply MONOCHROME1 inversion and the modality rescale; (pixels, note; "" = unchanged).
+
+    The common case (MONOCHROME2, slope 1, intercept 0) returns ``arr`` itself: no copy.
+    """
+    notes = []
+    if photometric.strip().upper() == "MONOCHROME1":
+        # Inverted within the stored bit range, so 0 stays the darkest value after inversion.
+        if arr.dtype.kind == "u":
+            arr = (np.asarray((1 << bits_stored) - 1, arr.dtype) - arr).astype(arr.dtype)
+        else:
+            arr = np.invert(arr)
+        notes.append("MONOCHROME1 inverted")
+    if slope != 1.0 or intercept != 0.0:
+        arr = arr.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        notes.append(f"rescaled: slope {slope:g}, intercept {intercept:g} (float32)")
+    if arr.dtype.kind == "i":
+        notes.append(f"signed pixels ({arr.dtype})")
+    return arr, "; ".join(notes)
+
+
+def _transform(frame: DicomFrame, h: dict[str, str]) -> None:
+    """:func:`stored_to_pixels` for a single-frame image whose header is ``h``."""
+    slope, intercept = _num(h.get("RescaleSlope"), 1.0), _num(h.get("RescaleIntercept"), 0.0)
+    photometric = h.get("PhotometricInterpretation", "")
+    if slope == 1.0 and intercept == 0.0 and photometric != "MONOCHROME1" and \
+            frame.pixels.dtype.kind == "u":
+        return        # the common case, decided without a call
+    frame.pixels, frame.pixel_note = stored_to_pixels(
+        frame.pixels, slope, intercept, photometric, int(_num(h.get("BitsStored"), 16)))
 
 
 def _decode_skip(rel: str, exc: Exception) -> FileSkip:
@@ -355,18 +411,76 @@ def _read_fast(buf: bytes, rel: str, with_metadata: bool,
         return None, FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
     try:
         frame.pixels = _view_pixels(buf, where, h)
+        _transform(frame, h)
     except Exception as exc:
         return None, _decode_skip(rel, exc), meta
     return frame, None, meta
 
 
+def _special_skip(ds: pydicom.Dataset, h: dict[str, str], rel: str) -> FileSkip | None:
+    """A DICOMDIR, or an object with no image (structured report, presentation state...)."""
+    meta_class = ds.file_meta.get("MediaStorageSOPClassUID", "") if hasattr(ds, "file_meta") else ""
+    if MEDIA_DIRECTORY_UID in (meta_class, h.get("SOPClassUID", "")) or \
+            "DirectoryRecordSequence" in ds:
+        return FileSkip(rel, "dicomdir", "a DICOMDIR (media directory), not an image")
+    if "Rows" not in h and "PixelData" not in ds and "PerFrameFunctionalGroupsSequence" not in ds:
+        return FileSkip(rel, "not_image", f"no image in this object (SOP class "
+                                          f"{h.get('SOPClassUID') or meta_class or 'unknown'})")
+    return None
+
+
+def _multiframe_frames(ds: pydicom.Dataset, rel: str, h: dict[str, str]) -> list[DicomFrame]:
+    """One frame per frame of an (enhanced) multi-frame image; ValueError/KeyError if its
+    geometry is incomplete, decode errors as raised by ``pixel_array``."""
+    headers = frame_headers(ds)
+    base = _frame_from_header(rel, {**h, "ImagePositionPatient": "0\\0\\0",
+                                    "ImageOrientationPatient": "1\\0\\0\\0\\1\\0",
+                                    "PixelSpacing": h.get("PixelSpacing") or "1\\1"})
+    arr = ds.pixel_array
+    arr = arr.reshape(len(headers), base.rows, base.cols)
+    photometric, bits = h.get("PhotometricInterpretation", ""), int(_num(h.get("BitsStored"), 16))
+    sop = h.get("SOPInstanceUID", "")
+    frames = []
+    for i, fh in enumerate(headers):
+        missing = [name for name, v in (("ImagePositionPatient", fh.ipp),
+                                        ("ImageOrientationPatient", fh.iop),
+                                        ("PixelSpacing", fh.pixel_spacing)) if v is None]
+        if missing:
+            raise KeyError(f"frame {i + 1}: {', '.join(missing)} missing from the functional groups")
+        pixels, note = stored_to_pixels(arr[i], fh.slope, fh.intercept, photometric, bits)
+        frames.append(DicomFrame(
+            file=FRAME_KEY.format(base=rel, frame=i + 1), series_uid=base.series_uid,
+            series_number=base.series_number, series_time_s=base.series_time_s,
+            instance_number=i + 1, sop_uid=FRAME_KEY.format(base=sop, frame=i + 1),
+            ipp=_floats("\\".join(map(str, fh.ipp)), 3, "ImagePositionPatient"),
+            iop=_floats("\\".join(map(str, fh.iop)), 6, "ImageOrientationPatient"),
+            pixel_spacing=tuple(_floats("\\".join(map(str, fh.pixel_spacing)), 2,
+                                        "PixelSpacing").tolist()),
+            rows=base.rows, cols=base.cols, trigger_time_ms=fh.trigger_time_ms,
+            slice_thickness=fh.slice_thickness or base.slice_thickness, pixels=pixels,
+            study_uid=base.study_uid, series_description=base.series_description,
+            cardiac_images=base.cardiac_images, pixel_note=note))
+    return frames
+
+
 def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
                ) -> tuple[DicomFrame | None, FileSkip | None, list[tuple[str, str, str, str, str]]]:
-    """Read one file once. Returns (frame, None, metadata) or (None, skip, metadata).
+    """Read one single-frame file once. Returns (frame, None, metadata) or (None, skip, metadata).
 
     Metadata rows (file, tag, keyword, VR, value) are returned even for a file whose pixels
-    fail to decode, so the ``dicom_metadata`` table documents skipped files too.
+    fail to decode, so the ``dicom_metadata`` table documents skipped files too. A multi-frame
+    file gives its first frame here; :func:`read_frames` gives all.
     """
+    frames, skip, meta = read_frames(path, rel, with_metadata=with_metadata,
+                                     with_pixels=with_pixels)
+    return (frames[0] if frames else None), skip, meta
+
+
+def read_frames(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
+                ) -> tuple[list[DicomFrame], FileSkip | None, list[tuple[str, str, str, str, str]]]:
+    """Read one file once: ([frame], None, metadata) for a single-frame image, one frame per
+    frame for a multi-frame image (``file`` and ``sop_uid`` get ``#<frame number>``), or
+    ([], skip, metadata)."""
     try:
         buf, pixel_at = b"", 0
         if with_pixels:
@@ -378,38 +492,55 @@ def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels:
                 buf = fh.read()
             fast = _read_fast(buf, rel, with_metadata)
             if fast is not None:
-                return fast
+                frame, skip, meta = fast
+                return ([frame] if frame is not None else []), skip, meta
             bio = io.BytesIO(buf)
             ds = pydicom.dcmread(bio, stop_before_pixels=True)
             pixel_at = bio.tell()
         else:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError as exc:
-        return None, FileSkip(rel, "not_dicom", f"not a DICOM file: {exc}"), []
+        return [], FileSkip(rel, "not_dicom", f"not a DICOM file: {exc}"), []
     except OSError as exc:
-        return None, FileSkip(rel, "unreadable", f"{exc.strerror or exc}"), []
+        return [], FileSkip(rel, "unreadable", f"{exc.strerror or exc}"), []
     except Exception as exc:  # pydicom raises many types on garbage; the file is still just bad
-        return None, FileSkip(rel, "not_dicom", f"cannot parse: {type(exc).__name__}: {exc}"), []
+        return [], FileSkip(rel, "not_dicom", f"cannot parse: {type(exc).__name__}: {exc}"), []
     elements = element_texts(ds)
     h = {kw: text for _tag, kw, _vr, text in elements if kw}
     meta = [(rel, *e) for e in elements] if with_metadata else []
+    special = _special_skip(ds, h, rel)
+    if special is not None:
+        return [], special, meta
+    if number_of_frames(ds) > 1 or "PerFrameFunctionalGroupsSequence" in ds:
+        if not with_pixels:
+            return [], FileSkip(rel, "decode_error", "multi-frame file read without pixels"), meta
+        try:
+            ds = pydicom.dcmread(io.BytesIO(buf))
+            if PIXEL_DATA_TAG not in ds._dict:
+                return [], FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
+            return _multiframe_frames(ds, rel, h), None, meta
+        except (KeyError, TypeError) as exc:
+            return [], FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
+        except Exception as exc:
+            return [], _decode_skip(rel, exc), meta
     try:
         frame = _frame_from_header(rel, h)
     except (KeyError, ValueError, TypeError) as exc:
-        return None, FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
+        return [], FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
     if not with_pixels:
-        return frame, None, meta
+        return [frame], None, meta
     try:
         where = _pixel_data_location(ds, h, buf, pixel_at)
         if where is None:     # not a layout viewed directly: let pydicom parse and decode
             ds = pydicom.dcmread(io.BytesIO(buf))
             where = "absent" if PIXEL_DATA_TAG not in ds._dict else None
         if where == "absent":
-            return None, FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
+            return [], FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
         frame.pixels = _pixels(ds, h) if where is None else _view_pixels(buf, where, h)
+        if frame.pixels.shape != (frame.rows, frame.cols):
+            return [], FileSkip(rel, "decode_error",
+                                f"pixels {frame.pixels.shape} != Rows x Columns"), meta
+        _transform(frame, h)
     except Exception as exc:
-        return None, _decode_skip(rel, exc), meta
-    if frame.pixels.shape != (frame.rows, frame.cols):
-        return None, FileSkip(rel, "decode_error",
-                              f"pixels {frame.pixels.shape} != Rows x Columns"), meta
-    return frame, None, meta
+        return [], _decode_skip(rel, exc), meta
+    return [frame], None, meta
