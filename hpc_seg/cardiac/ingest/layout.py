@@ -12,8 +12,8 @@ Accepted layouts (checked in this order; the first that matches wins):
   their PatientID header, which is also the pid (the folder names of an export are not ids).
 
 The split comes from the path where there is one, otherwise it is ``unsplit``. In the ``sax_``
-layouts a patient whose study folder has no ``sax_*`` folder but other series folders (not named 2ch/3ch/4ch/lax/lvot) has
-its series chosen from the headers instead (:mod:`hpc_seg.cardiac.ingest.series_select`); so does
+layouts a patient whose study folder has no ``sax_*`` folder but other series folders (not
+named 2ch/3ch/4ch/lax/lvot) has its series chosen from the headers instead (:mod:`hpc_seg.cardiac.ingest.series_select`); so does
 every patient of an export.
 
 Every regular file is listed (not only ``*.dcm``) so that junk is reported as skipped, not

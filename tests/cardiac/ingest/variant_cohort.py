@@ -8,13 +8,15 @@ import numpy as np
 import pandas as pd
 
 from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
+from hpc_seg.cardiac.ingest.tables import SCHEMAS
 from hpc_seg.cardiac.synth.cohort import generate_cine_cohort
 from hpc_seg.cardiac.synth.config import CineSynthConfig
 from hpc_seg.cardiac.synth.export_variants import VariantOptions, rewrite_cohort
 from hpc_seg.storage.shards import decode_array
 
-#: two quirk-free patients (train and validate), 6 slices of 4 frames of at most 32x26
-TINY = CineSynthConfig(no_random_quirks=True, n_frames=4, long_axis_frames=2, max_matrix=32,
+#: two quirk-free patients (train and validate), 6 slices of 4 frames of 64x52 (JPEG 2000
+#: needs both sides >= 32: OpenJPEG encodes 6 resolution levels)
+TINY = CineSynthConfig(no_random_quirks=True, n_frames=4, long_axis_frames=2, max_matrix=64,
                        matrices=[[256, 208]], matrix_weights=[1.0], slices=(6, 6), workers=1)
 LOCAL = IngestConfig(engine="local", workers=1, progress=False)
 
@@ -30,7 +32,12 @@ def variant(original: Path, out: Path, **options) -> Path:
 
 def ingest_tables(src: Path, out: Path) -> dict[str, pd.DataFrame]:
     ingest(src, out, LOCAL)
-    return {name: pd.read_parquet(out / name) for name in ("volumes", "issues", "patients")}
+    got = {}
+    for name in ("volumes", "issues", "patients"):
+        df = pd.read_parquet(out / name)
+        # a table with no rows may have no shard at all: give it its columns
+        got[name] = df if len(df.columns) else SCHEMAS[name].empty_table().to_pandas()
+    return got
 
 
 def stacks(volumes: pd.DataFrame) -> dict[str, dict]:
