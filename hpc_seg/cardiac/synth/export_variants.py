@@ -33,6 +33,7 @@ from pydicom.fileset import FileSet
 from pydicom.sequence import Sequence
 from pydicom import uid as U
 
+from hpc_seg.cardiac.synth.config import CineSynthConfig
 from hpc_seg.cardiac.synth.dicom import make_uid
 from hpc_seg.cardiac.synth.jpeg_lossless import encode_frame
 from hpc_seg.errors import ConfigError, OutputError
@@ -300,3 +301,31 @@ def rewrite_cohort(src: Path, out: Path, opts: VariantOptions) -> Path:
              len(patients), out)
     return out
 
+
+
+def generate_variant(out: Path, n_patients: int, seed: int, config: CineSynthConfig,
+                     opts: VariantOptions, *, overwrite: bool = False) -> Path:
+    """Generate a cohort and write it as the variant ``opts`` into ``out``; returns ``out``.
+
+    The project tree is generated next to ``out`` (``.<name>.project``, resumable like any
+    generation), rewritten, then removed.
+    """
+    from hpc_seg.cardiac.synth.cohort import generate_cine_cohort
+
+    out = Path(out)
+    if opts.is_identity:
+        generate_cine_cohort(out, n_patients, seed, config, overwrite=overwrite)
+        return out
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputError(f"{out}: exists and is not empty; pick another OUT or --overwrite")
+        shutil.rmtree(out)
+    staging = out.parent / f".{out.name}.project"
+    generate_cine_cohort(staging, n_patients, seed, config, overwrite=overwrite)
+    try:
+        rewrite_cohort(staging, out, opts)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)       # no half-written variant left behind
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return out
