@@ -285,23 +285,29 @@ def _with_problems(p: PatientFolder, problems: tuple[Problem, ...]) -> PatientFo
 _SAFE_PID = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+_DICOMDIR_UID = "1.2.840.10008.1.3.10"
+
+
 def patient_id_of(path: Path) -> str | None:
-    """The PatientID header of a DICOM file (None: not DICOM, unreadable, or none)."""
+    """The PatientID header of a DICOM image file, made safe for a folder name; "" for a
+    DICOM file without one; None for a DICOMDIR, a non-DICOM or an unreadable file."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID"])
     except Exception:  # junk or a broken file: ingest will say what is wrong with it
         return None
-    pid = str(ds.get("PatientID", "") or "").strip()
-    return _SAFE_PID.sub("_", pid) or None
+    if ds.file_meta.get("MediaStorageSOPClassUID", "") == _DICOMDIR_UID:
+        return None
+    return _SAFE_PID.sub("_", str(ds.get("PatientID", "") or "").strip())
 
 
 def _export_layout(lister: _Lister, src: Path) -> Cohort | None:
-    """Every file below ``src``, grouped into patients by PatientID; None if no DICOM file.
+    """Every file below ``src``, grouped into patients by PatientID (images without one: the
+    folder's name); None if no DICOM image.
 
-    Files with no PatientID (a DICOMDIR, junk) join the patient that shares the deepest folder
-    with them, so they are reported with that patient rather than lost.
+    Files that belong to no patient (a DICOMDIR, junk) join the patient that shares the
+    deepest folder with them, so they are reported with that patient rather than lost.
     """
     files: list[str] = []
     sizes: dict[str, int] = {}
@@ -323,7 +329,10 @@ def _export_layout(lister: _Lister, src: Path) -> Cohort | None:
         except OSError:
             sizes[rel] = 0
         pid = patient_id_of(src / rel)
-        (by_pid[pid] if pid else orphans).append(rel)
+        if pid is None:
+            orphans.append(rel)
+        else:       # no PatientID at all: the export folder's name stands in
+            by_pid[pid or _SAFE_PID.sub("_", src.resolve().name)].append(rel)
     if not by_pid:
         return None
     homes = {pid: Counter(str(Path(f).parent) for f in fs) for pid, fs in by_pid.items()}

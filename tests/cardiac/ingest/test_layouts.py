@@ -119,3 +119,20 @@ def test_an_unreadable_folder_is_logged_not_fatal(original, tmp_path, monkeypatc
     assert [(x.reason, x.file) for x in p2.problems] == [
         ("unreadable", bad.relative_to(src).as_posix())]
     assert len(p2.files) == 5 * 4
+
+
+def test_export_without_patient_id_uses_the_folder_name(original, tmp_path):
+    import pydicom
+
+    root, want = original
+    src = tmp_path / "anon"
+    for path in (root / "train" / "1" / "study").rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        del ds.PatientID
+        dest = src / f"{path.parent.name.replace('sax_', 'S').replace('ch_', 'X')}_{path.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(dest, enforce_file_format=True)               # all series in one folder
+    cohort = find_cohort(src)
+    assert (cohort.layout, [p.pid for p in cohort.patients]) == ("export", ["anon"])
+    got = stacks(ingest_tables(src, tmp_path / "out")["volumes"])
+    assert_same_stacks({"1": got["anon"]}, {"1": want["1"]})
