@@ -62,3 +62,22 @@ def test_a_dicomdir_and_an_object_without_image_are_recognised(tmp_path):
     sr.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
     frames, skip, _ = read_frames(tmp_path / "sr.dcm", "sr.dcm")
     assert frames == [] and skip.reason == "not_image"
+
+
+@pytest.mark.parametrize("syntax", ["jpeg-ls", "rle", "deflate"])
+def test_a_cut_compressed_file_is_a_decode_problem_with_its_header_kept(tmp_path, syntax):
+    from hpc_seg.cardiac.synth.export_variants import encode_as, save
+
+    px = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 7) % 4000
+    write_image(tmp_path / "a.dcm", series_uid="1.2.3", ipp=(0, 0, 0), pixels=px)
+    ds = pydicom.dcmread(tmp_path / "a.dcm")
+    encode_as(ds, px, syntax)
+    save(ds, tmp_path / "b.dcm")
+    (frame,), skip, _ = read_frames(tmp_path / "b.dcm", "b.dcm")
+    assert skip is None and np.array_equal(frame.pixels, px)
+    data = (tmp_path / "b.dcm").read_bytes()
+    (tmp_path / "b.dcm").write_bytes(data[: len(data) - 200])
+    frames, skip, meta = read_frames(tmp_path / "b.dcm", "b.dcm")
+    assert frames == [] and skip.reason in ("truncated", "decode_error", "not_dicom")
+    if syntax != "deflate":        # a cut deflate stream cannot even be parsed
+        assert skip.reason != "not_dicom" and any(m[2] == "PatientID" for m in meta)
