@@ -136,3 +136,10 @@ def test_export_without_patient_id_uses_the_folder_name(original, tmp_path):
     assert (cohort.layout, [p.pid for p in cohort.patients]) == ("export", ["anon"])
     got = stacks(ingest_tables(src, tmp_path / "out")["volumes"])
     assert_same_stacks({"1": got["anon"]}, {"1": want["1"]})
+
+
+def test_patient_folder_travels_to_ray_workers_whole():
+    p = layout.PatientFolder("7", "unsplit", ("a/b.dcm", "c"), 123, True,
+                             (layout.Problem("x.dcm", "broken_symlink", "gone"),))
+    back = layout.PatientFolder.from_json("7", "unsplit", p.to_json())
+    assert back == layout.PatientFolder("7", "unsplit", p.files, 0, True, p.problems)
