@@ -33,6 +33,7 @@ from pydicom.fileset import FileSet
 from pydicom.sequence import Sequence
 from pydicom import uid as U
 
+from hpc_seg.cardiac.dicom_read import FRAME_KEY
 from hpc_seg.cardiac.synth.config import CineSynthConfig
 from hpc_seg.cardiac.synth.dicom import make_uid
 from hpc_seg.cardiac.synth.jpeg_lossless import encode_frame
@@ -49,8 +50,6 @@ TRANSFER_SYNTAXES: dict[str, str] = {
     "rle": U.RLELossless, "jpeg-lossless": U.JPEGLosslessSV1, "jpeg-ls": U.JPEGLSLossless,
     "jpeg2000": U.JPEG2000Lossless,
 }
-#: how a per-frame mask key is formed for a multi-frame file (dicom_read uses the same)
-FRAME_KEY = "{sop}#{frame}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,7 +253,9 @@ def _add_to_fileset(fileset: FileSet, ds: Dataset) -> None:
 
 def rewrite_cohort(src: Path, out: Path, opts: VariantOptions) -> Path:
     """Write the variant ``opts`` of the project-layout cohort ``src`` into ``out`` (new or
-    empty). Top-level files (truth.csv, manifest.json) are copied; returns ``out``."""
+    empty). Top-level files (truth.csv, manifest.json) are copied, masks re-keyed for
+    multi-frame files; returns ``out``. The export layout holds the cohort in memory until
+    pydicom's File-set writes it (sized for test cohorts)."""
     src, out = Path(src), Path(out)
     if out.exists() and any(out.iterdir()):
         raise OutputError(f"{out}: exists and is not empty; pick another folder")
@@ -272,7 +273,7 @@ def rewrite_cohort(src: Path, out: Path, opts: VariantOptions) -> Path:
             for ds, px, name in _variant_images(images, opts):
                 if opts.multiframe:
                     renames.setdefault(pid, {}).update({
-                        str(img.SOPInstanceUID): FRAME_KEY.format(sop=ds.SOPInstanceUID, frame=n)
+                        str(img.SOPInstanceUID): FRAME_KEY.format(base=ds.SOPInstanceUID, frame=n)
                         for n, (img, _p) in enumerate(sorted(
                             images, key=lambda i: int(i[0].InstanceNumber)), start=1)})
                 encode_as(ds, px, opts.transfer_syntax)
@@ -300,7 +301,6 @@ def rewrite_cohort(src: Path, out: Path, opts: VariantOptions) -> Path:
              opts.transfer_syntax, "multi-frame" if opts.multiframe else "single-frame",
              len(patients), out)
     return out
-
 
 
 def generate_variant(out: Path, n_patients: int, seed: int, config: CineSynthConfig,

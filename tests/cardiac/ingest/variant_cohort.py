@@ -46,18 +46,22 @@ def stacks(volumes: pd.DataFrame) -> dict[str, dict]:
     for row in volumes.itertuples():
         out[row.stack_id] = {
             "pixels": decode_array(row.pixels, row.shape, row.dtype),
+            "mask": None if row.mask is None else decode_array(row.mask, row.shape, "uint8"),
             "affine": np.asarray(row.affine, float).reshape(4, 4),
             "frame_times": list(row.frame_times_ms), "split": row.split}
     return out
 
 
-def assert_same_stacks(got: dict[str, dict], want: dict[str, dict]) -> None:
-    """Bit-identical pixels (same dtype), affine within 0.05 mm, same frame times."""
+def assert_same_stacks(got: dict[str, dict], want: dict[str, dict], masks: bool = True) -> None:
+    """Bit-identical pixels (same dtype) and label masks, affine within 0.05 mm, same frame
+    times."""
     assert sorted(got) == sorted(want)
     for sid, w in want.items():
         g = got[sid]
         assert g["pixels"].dtype == w["pixels"].dtype, sid
         assert g["pixels"].shape == w["pixels"].shape, sid
         assert np.array_equal(g["pixels"], w["pixels"]), f"{sid}: pixels differ"
+        if masks:      # (a cohort's masks are found by pid under SRC/masks)
+            assert w["mask"] is not None and np.array_equal(g["mask"], w["mask"]), f"{sid}: masks"
         assert np.abs(g["affine"] - w["affine"]).max() < 0.05, sid
         assert g["frame_times"] == w["frame_times"], sid
