@@ -311,6 +311,7 @@ def _export_layout(lister: _Lister, src: Path) -> Cohort | None:
     """
     files: list[str] = []
     sizes: dict[str, int] = {}
+    lister.mark(src)
     for entry in lister.entries(src):
         if entry.name in SIDE_ENTRIES:
             continue

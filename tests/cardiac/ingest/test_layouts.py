@@ -144,3 +144,14 @@ def test_patient_folder_travels_to_ray_workers_whole():
                              (layout.Problem("x.dcm", "broken_symlink", "gone"),))
     back = layout.PatientFolder.from_json("7", "unsplit", p.to_json())
     assert back == layout.PatientFolder("7", "unsplit", p.files, 0, True, p.problems)
+
+
+def test_a_loop_back_to_an_export_root_is_listed_once(original, tmp_path):
+    root, _ = original
+    src = variant(root, tmp_path / "src", layout="export", localisers=False)
+    os.symlink(src, src / "PT000000" / "back")
+    cohort = find_cohort(src)
+    files = [f for p in cohort.patients for f in p.files]
+    assert len(files) == len(set(files)) and not any("back" in f for f in files)
+    assert [(x.reason, x.file) for p in cohort.patients for x in p.problems] == [
+        ("symlink_loop", "PT000000/back")]
