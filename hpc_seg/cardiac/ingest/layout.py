@@ -172,12 +172,13 @@ class _Lister:
                     continue
                 out.append(prefix + entry.name)
             elif kind == "dir":
+                if entry.name.lower().endswith(".dcm"):
+                    self.problem(entry.path, "not_a_file", "a folder named like a DICOM file"
+                                 + ("; its contents are listed" if recursive else ""))
                 if recursive:
                     more, nb = self.files(Path(entry.path), True)
                     out += more
                     nbytes += nb
-                elif entry.name.lower().endswith(".dcm"):
-                    self.problem(entry.path, "not_a_file", "a folder named like a DICOM file")
         return out, nbytes
 
     def take(self) -> tuple[Problem, ...]:
