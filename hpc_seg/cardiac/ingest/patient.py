@@ -149,8 +149,14 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
         issues.append(Issue(patient.pid, "no_sax_series", "patient skipped", "",
                             "no study/sax_* folder with files"))
     if patient.select_series:           # an export: the SAX stack is chosen from headers
-        frames, more = select_sax(patient.pid, frames)
+        kept, more = select_sax(patient.pid, frames)
         issues += more
+        # counted as skipped files too (the issues rows say which series and why)
+        kept_files = {source.get(f.file, f.file) for f in kept}
+        dropped = {source.get(f.file, f.file) for f in frames} - kept_files
+        if dropped:
+            skipped["series_skipped"] += len(dropped)
+        frames = kept
     issues += pixel_note_issues(patient.pid, frames)
     masks = None
     has_images = bool(patient.files)

@@ -33,8 +33,11 @@ def test_export_with_long_axis_localisers_and_dicomdir_ingests_only_sax(original
         assert sorted(skipped["problem"]) == ["localiser", "long_axis", "long_axis"], details
         assert "LAX_2Ch" in details and "LAX_4Ch" in details and "localizer" in details
     assert (issues["problem"] == "dicomdir").sum() == 1
-    used = t["patients"].set_index("patient_id")["n_used"].to_dict()
-    assert used == {"1": 24, "2": 24}           # 6 slices x 4 frames each, nothing else
+    patients = t["patients"].set_index("patient_id")
+    assert patients["n_used"].to_dict() == {"1": 24, "2": 24}     # 6 slices x 4 frames, no more
+    # every other file is counted as skipped: 2 + 2 long-axis, 3 localisers (+ the DICOMDIR)
+    assert patients["n_skipped"].to_dict() == {"1": 8, "2": 7}
+    assert (patients["n_used"] + patients["n_skipped"] == patients["n_files"]).all()
 
 
 def _frame(series: int, pos: float, t: int, iop=(1, 0, 0, 0, 1, 0), study: str = "s1",
