@@ -10,16 +10,8 @@ import pydicom
 import pytest
 
 from hpc_seg.cardiac.synth.export_variants import TRANSFER_SYNTAXES
-from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables,
-                                                 make_original, stacks, variant)
-
-
-@pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    root = make_original(tmp_path_factory.mktemp("orig") / "src")
-    t = ingest_tables(root, tmp_path_factory.mktemp("orig_out") / "out")
-    assert len(t["volumes"]) >= 2
-    return root, stacks(t["volumes"])
+from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables, stacks,
+                                                 variant)
 
 
 def _syntax_of_images(root) -> set[str]:

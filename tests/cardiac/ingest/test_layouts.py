@@ -12,15 +12,8 @@ import pytest
 from hpc_seg.cardiac.ingest import layout
 from hpc_seg.cardiac.ingest.layout import find_cohort
 from hpc_seg.errors import InputError
-from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables,
-                                                 make_original, stacks, variant)
-
-
-@pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    root = make_original(tmp_path_factory.mktemp("orig") / "src")
-    t = ingest_tables(root, tmp_path_factory.mktemp("orig_out") / "out")
-    return root, stacks(t["volumes"])
+from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables, stacks,
+                                                 variant)
 
 
 def test_project_layout_keeps_the_split(original):

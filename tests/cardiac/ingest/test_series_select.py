@@ -4,19 +4,11 @@ localisers and a DICOMDIR ingests only the SAX stack and lists the rest in ``iss
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from hpc_seg.cardiac.dicom_read import DicomFrame
 from hpc_seg.cardiac.ingest.series_select import select_sax
-from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables,
-                                                 make_original, stacks, variant)
-
-
-@pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    root = make_original(tmp_path_factory.mktemp("orig") / "src")
-    t = ingest_tables(root, tmp_path_factory.mktemp("orig_out") / "out")
-    return root, stacks(t["volumes"])
+from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables, stacks,
+                                                 variant)
 
 
 def test_export_with_long_axis_localisers_and_dicomdir_ingests_only_sax(original, tmp_path):
