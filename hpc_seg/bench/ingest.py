@@ -52,6 +52,10 @@ class BenchIngestConfig:
     pixel_compression: str = "none"
     dcm2niix_jobs: int = 1
     """dcm2niix processes run side by side"""
+    transfer_syntax: str = "explicit"
+    """Encoding of the timed cohort: ``explicit`` is the generator's own (uncompressed); any other
+    name of ``export_variants.TRANSFER_SYNTAXES`` times a re-encoded copy of the same images
+    (written once, reused), e.g. ``jpeg-ls`` for a compressed cohort where decoding is the cost."""
     repeat: int = 3
     """rounds over all contenders; the median round is shown"""
 
@@ -63,6 +67,11 @@ class BenchIngestConfig:
             raise ConfigError(f"patients: must be >= 1, but got {self.patients=}")
         if self.repeat < 1:
             raise ConfigError(f"repeat: must be >= 1, but got {self.repeat=}")
+        from hpc_seg.cardiac.synth.export_variants import TRANSFER_SYNTAXES
+
+        if self.transfer_syntax not in TRANSFER_SYNTAXES:
+            raise ConfigError(f"transfer_syntax: must be one of {', '.join(TRANSFER_SYNTAXES)}, "
+                              f"got {self.transfer_syntax!r}")
 
 
 @dataclass
@@ -104,7 +113,26 @@ def timed(fn, *args, cpu: bool = True) -> BenchRow:
 
 
 def prepare_cohort(cfg: BenchIngestConfig) -> Path:
-    """The cohort to time: ``--src``, or one generated (once) under the work dir."""
+    """The cohort to time: ``--src`` or one generated (once) under the work dir, re-encoded
+    (once, not timed) when ``transfer_syntax`` is not the generator's own."""
+    base = _base_cohort(cfg)
+    if cfg.transfer_syntax == "explicit":
+        return base
+    from hpc_seg.cardiac.synth.export_variants import VariantOptions, rewrite_cohort
+
+    variant = cfg.workdir / f"{base.name}-{cfg.transfer_syntax}"
+    done = variant / ".variant-complete"
+    if done.is_file() and done.read_text() == str(base.resolve()):
+        log.info("reusing %s cohort %s", cfg.transfer_syntax, variant)
+        return variant
+    shutil.rmtree(variant, ignore_errors=True)
+    log.info("re-encoding %s as %s into %s (not timed)", base, cfg.transfer_syntax, variant)
+    rewrite_cohort(base, variant, VariantOptions(transfer_syntax=cfg.transfer_syntax))
+    done.write_text(str(base.resolve()))
+    return variant
+
+
+def _base_cohort(cfg: BenchIngestConfig) -> Path:
     if cfg.src is not None:
         return Path(cfg.src)
     cohort = cfg.workdir / f"cohort-{cfg.patients}p-seed{cfg.seed}"
@@ -264,7 +292,8 @@ def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
         for row, runs in zip(rows[1:], rounds[1:]):
             row.extra["x_floor_by_round"] = [r.files_per_s / f.files_per_s
                                              for r, f in zip(runs, rounds[0])]
-    record = {"src": str(src), "patients": len(patients), "files": len(paths), "mb": mb,
+    record = {"src": str(src), "transfer_syntax": cfg.transfer_syntax,
+              "patients": len(patients), "files": len(paths), "mb": mb,
               "cpus": os.cpu_count(),
               "rows": [asdict(r) | {"files_per_s": r.files_per_s, "mb_per_s": r.mb_per_s}
                        for r in rows]}

@@ -7,8 +7,17 @@ short reason (``not_dicom``, ``truncated``, ``no_pixel_data``, ``missing_tags``,
 
 Pixel decoding takes a fast path for native (uncompressed) single-frame grey images: the pixel
 bytes are viewed with numpy directly, which is what ``pixel_array`` does too, minus its
-per-call validation overhead. Anything else (compressed transfer syntaxes, RGB, multi-frame)
-goes through ``pixel_array``.
+per-call validation overhead. Anything else goes through ``pixel_array``: every transfer syntax
+pydicom decodes (implicit VR, big endian, deflate, and with the pylibjpeg/pyjpegls plugins RLE,
+JPEG lossless, JPEG-LS and JPEG 2000), and enhanced multi-frame images, whose frames become
+one :class:`DicomFrame` each with the geometry of their functional groups
+(:mod:`hpc_seg.cardiac.dicom_multiframe`); :func:`read_frames` returns them all.
+
+Stored values become pixels as the header says: RescaleSlope/Intercept other than 1/0 give
+float32 pixels ``stored * slope + intercept``, MONOCHROME1 is inverted to MONOCHROME2, signed
+data stay signed; each frame says what was done in ``pixel_note`` (ingest records it).
+DICOMDIR files and objects without an image are recognised (skip reasons ``dicomdir`` and
+``not_image``, logged quietly).
 """
 
 from __future__ import annotations
@@ -26,6 +35,9 @@ from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.pixels import get_decoder, pixel_array
+
+from hpc_seg.cardiac.dicom_multiframe import frame_headers, number_of_frames
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +47,12 @@ PIXEL_DATA_TAG = 0x7FE00010
 
 #: skip reasons (the ``problem`` column of the ``issues`` table uses the same words)
 SKIP_REASONS = ("not_dicom", "truncated", "no_pixel_data", "missing_tags", "unreadable",
-                "decode_error")
+                "decode_error", "dicomdir", "not_image")
+#: skips that are expected in any export (a DICOMDIR, a structured report): no warning
+QUIET_SKIPS = frozenset({"dicomdir", "not_image"})
+MEDIA_DIRECTORY_UID = "1.2.840.10008.1.3.10"
+#: how a frame of a multi-frame file is named in ``file`` and keyed in masks (``sop_uid``)
+FRAME_KEY = "{base}#{frame}"
 
 
 @dataclass(slots=True)
@@ -60,7 +77,10 @@ class DicomFrame:
     trigger_time_ms: float
     slice_thickness: float
     pixels: np.ndarray | None = None
-    cardiac_images: int = 0         # CardiacNumberOfImages: phases per cycle (0 = not given)
+    study_uid: str = ""
+    series_description: str = ""
+    cardiac_images: int = 0         # CardiacNumberOfImages (0: not given)
+    pixel_note: str = ""            # how stored values became pixels, when not 1:1
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +177,34 @@ def element_texts(ds: pydicom.Dataset) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+#: decoder plugins preferred over pydicom's default choice, where that is slower: for JPEG-LS
+#: pydicom picks pylibjpeg (libjpeg), which decoded 256x208 uint16 cine frames 3.2x slower than
+#: pyjpegls (CharLS) here (48 vs 15 ms per image on the shared 2-core machine). Same pixels.
+PREFERRED_PLUGINS = {"1.2.840.10008.1.2.4.80": "pyjpegls", "1.2.840.10008.1.2.4.81": "pyjpegls"}
+
+
+def decode_pixels(ds: pydicom.Dataset) -> np.ndarray:
+    """``ds.pixel_array``, with the faster decoder plugin of :data:`PREFERRED_PLUGINS`."""
+    tsyntax = ds.file_meta.get("TransferSyntaxUID", "") if hasattr(ds, "file_meta") else ""
+    plugin = PREFERRED_PLUGINS.get(str(tsyntax))
+    if plugin and plugin in _plugins(str(tsyntax)):
+        return pixel_array(ds, decoding_plugin=plugin)
+    return ds.pixel_array
+
+
+_PLUGINS: dict[str, tuple[str, ...]] = {}
+
+
+def _plugins(tsyntax: str) -> tuple[str, ...]:
+    """The decoder plugins pydicom can use for ``tsyntax`` (cached: they do not change)."""
+    if tsyntax not in _PLUGINS:
+        try:
+            _PLUGINS[tsyntax] = tuple(get_decoder(tsyntax).available_plugins)
+        except (NotImplementedError, ValueError):
+            _PLUGINS[tsyntax] = ()
+    return _PLUGINS[tsyntax]
+
+
 def _pixels(ds: pydicom.Dataset, h: dict[str, str]) -> np.ndarray:
     """Decode the 2D pixel array; raises ValueError("truncated ...") on short pixel data.
 
@@ -170,7 +218,7 @@ def _pixels(ds: pydicom.Dataset, h: dict[str, str]) -> np.ndarray:
               and h.get("SamplesPerPixel", "1") == "1" and h.get("NumberOfFrames", "1") in ("", "1")
               and h.get("BitsAllocated") in ("8", "16", "32"))
     if not native:
-        arr = ds.pixel_array
+        arr = decode_pixels(ds)
         if arr.ndim != 2:
             raise ValueError(f"expected a 2D grey image, got shape {arr.shape}")
         return arr
@@ -246,6 +294,8 @@ def _num(text: str | None, default: float = 0.0) -> float:
 
 
 _EXPLICIT_LE = b"1.2.840.10008.1.2.1"
+#: transfer syntaxes whose pixels may be viewed in place (explicit and implicit little endian)
+_VIEWABLE = frozenset({_EXPLICIT_LE, b"1.2.840.10008.1.2"})
 #: an explicit-VR element header: group, element, VR, 16-bit length (long VRs: 32-bit after it)
 _HEAD = struct.Struct("<HH2sH")
 _U32 = struct.Struct("<I")
@@ -264,6 +314,24 @@ def _element_at(buf: bytes, pos: int) -> tuple[int, int, bytes, int, int]:
     return group, elem, vrb, pos + 8, length
 
 
+def file_meta_syntax(buf: bytes) -> tuple[int, bytes | None] | None:
+    """(offset after the file meta group, TransferSyntaxUID bytes) of a Part-10 file in
+    ``buf``; None when it has no DICM prefix or the meta group cannot be walked."""
+    n = len(buf)
+    if n < 144 or buf[128:132] != b"DICM":
+        return None
+    pos, syntax = 132, None
+    try:
+        while pos + 8 <= n and buf[pos:pos + 2] == b"\x02\x00":      # group 2, file meta
+            _group, elem, _vr, start, length = _element_at(buf, pos)
+            if elem == 0x0010:
+                syntax = buf[start:start + length].rstrip(b"\x00 ")
+            pos = start + length
+    except struct.error:
+        return None
+    return pos, syntax
+
+
 def fast_header(buf: bytes) -> tuple[list[tuple[str, str, str, str]], tuple[int, int] | str] | None:
     """The common layout parsed directly: (element texts as :func:`element_texts` gives them,
     PixelData (offset, length) or "absent"); None for anything else (pydicom then reads it).
@@ -275,17 +343,11 @@ def fast_header(buf: bytes) -> tuple[list[tuple[str, str, str, str]], tuple[int,
     sets, trailing bytes) returns None, so classification of bad files stays pydicom's.
     """
     n = len(buf)
-    if n < 144 or buf[128:132] != b"DICM":
+    meta = file_meta_syntax(buf)
+    if meta is None or meta[1] != _EXPLICIT_LE:
         return None
-    pos, syntax = 132, None
+    pos = meta[0]
     try:
-        while pos + 8 <= n and buf[pos:pos + 2] == b"\x02\x00":      # group 2, file meta
-            _group, elem, _vr, start, length = _element_at(buf, pos)
-            if elem == 0x0010:
-                syntax = buf[start:start + length].rstrip(b"\x00 ")
-            pos = start + length
-        if syntax != _EXPLICIT_LE:
-            return None
         rows = []
         while pos + 8 <= n:
             group, elem, vrb, start, length = _element_at(buf, pos)
@@ -328,8 +390,43 @@ def _frame_from_header(rel: str, h: dict[str, str]) -> DicomFrame:
         rows=int(h["Rows"]), cols=int(h["Columns"]),
         trigger_time_ms=_num(h.get("TriggerTime")),
         slice_thickness=_num(h.get("SliceThickness")),
+        study_uid=h.get("StudyInstanceUID", ""),
+        series_description=h.get("SeriesDescription", ""),
         cardiac_images=int(_num(h.get("CardiacNumberOfImages"))),
     )
+
+
+def stored_to_pixels(arr: np.ndarray, slope: float, intercept: float, photometric: str,
+                     bits_stored: int) -> tuple[np.ndarray, str]:
+    """Apply MONOCHROME1 inversion and the modality rescale; (pixels, note; "" = unchanged).
+
+    The common case (MONOCHROME2, slope 1, intercept 0) returns ``arr`` itself: no copy.
+    """
+    notes = []
+    if photometric.strip().upper() == "MONOCHROME1":
+        # Inverted within the stored bit range, so 0 stays the darkest value after inversion.
+        if arr.dtype.kind == "u":
+            arr = (np.asarray((1 << bits_stored) - 1, arr.dtype) - arr).astype(arr.dtype)
+        else:
+            arr = np.invert(arr)
+        notes.append("MONOCHROME1 inverted")
+    if slope != 1.0 or intercept != 0.0:
+        arr = arr.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        notes.append(f"rescaled: slope {slope:g}, intercept {intercept:g} (float32)")
+    if arr.dtype.kind == "i":
+        notes.append(f"signed pixels ({arr.dtype})")
+    return arr, "; ".join(notes)
+
+
+def _transform(frame: DicomFrame, h: dict[str, str]) -> None:
+    """:func:`stored_to_pixels` for a single-frame image whose header is ``h``."""
+    slope, intercept = _num(h.get("RescaleSlope"), 1.0), _num(h.get("RescaleIntercept"), 0.0)
+    photometric = h.get("PhotometricInterpretation", "")
+    if slope == 1.0 and intercept == 0.0 and photometric != "MONOCHROME1" and \
+            frame.pixels.dtype.kind == "u":
+        return        # the common case, decided without a call
+    frame.pixels, frame.pixel_note = stored_to_pixels(
+        frame.pixels, slope, intercept, photometric, int(_num(h.get("BitsStored"), 16)))
 
 
 def _decode_skip(rel: str, exc: Exception) -> FileSkip:
@@ -357,20 +454,93 @@ def _read_fast(buf: bytes, rel: str, with_metadata: bool,
         return None, FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
     try:
         frame.pixels = _view_pixels(buf, where, h)
+        _transform(frame, h)
     except Exception as exc:
         return None, _decode_skip(rel, exc), meta
     return frame, None, meta
 
 
+def _parse_whole(buf: bytes, pixel_at: int | None = None) -> pydicom.Dataset | None:
+    """pydicom's parse of the whole file; None when it has no PixelData.
+
+    pydicom returns an *empty* dataset, with only a warning, for encapsulated pixel data cut
+    before its delimiter; so a parse without PixelData where the header parse stopped at a
+    PixelData element (``pixel_at``) raises ValueError("truncated ...") instead.
+    """
+    ds = pydicom.dcmread(io.BytesIO(buf))
+    if PIXEL_DATA_TAG in ds._dict:
+        return ds
+    if pixel_at is not None and len(buf) - pixel_at >= 8 and \
+            buf[pixel_at:pixel_at + 4] in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10"):
+        raise ValueError("truncated pixel data: the file ends inside its (encapsulated) pixels")
+    return None
+
+
+def _special_skip(ds: pydicom.Dataset, h: dict[str, str], rel: str) -> FileSkip | None:
+    """A DICOMDIR, or an object with no image (structured report, presentation state...)."""
+    meta_class = ds.file_meta.get("MediaStorageSOPClassUID", "") if hasattr(ds, "file_meta") else ""
+    if MEDIA_DIRECTORY_UID in (meta_class, h.get("SOPClassUID", "")) or \
+            "DirectoryRecordSequence" in ds:
+        return FileSkip(rel, "dicomdir", "a DICOMDIR (media directory), not an image")
+    if "Rows" not in h and "PixelData" not in ds and "PerFrameFunctionalGroupsSequence" not in ds:
+        return FileSkip(rel, "not_image", f"no image in this object (SOP class "
+                                          f"{h.get('SOPClassUID') or meta_class or 'unknown'})")
+    return None
+
+
+def _multiframe_frames(ds: pydicom.Dataset, rel: str, h: dict[str, str]) -> list[DicomFrame]:
+    """One frame per frame of an (enhanced) multi-frame image; ValueError/KeyError if its
+    geometry is incomplete, decode errors as raised by ``pixel_array``."""
+    headers = frame_headers(ds)
+    base = _frame_from_header(rel, {**h, "ImagePositionPatient": "0\\0\\0",
+                                    "ImageOrientationPatient": "1\\0\\0\\0\\1\\0",
+                                    "PixelSpacing": h.get("PixelSpacing") or "1\\1"})
+    arr = decode_pixels(ds).reshape(len(headers), base.rows, base.cols)
+    photometric, bits = h.get("PhotometricInterpretation", ""), int(_num(h.get("BitsStored"), 16))
+    sop = h.get("SOPInstanceUID", "")
+    frames = []
+    for i, fh in enumerate(headers):
+        missing = [name for name, v in (("ImagePositionPatient", fh.ipp),
+                                        ("ImageOrientationPatient", fh.iop),
+                                        ("PixelSpacing", fh.pixel_spacing)) if v is None]
+        if missing:
+            raise KeyError(f"frame {i + 1}: {', '.join(missing)} missing from the functional groups")
+        pixels, note = stored_to_pixels(arr[i], fh.slope, fh.intercept, photometric, bits)
+        frames.append(DicomFrame(
+            file=FRAME_KEY.format(base=rel, frame=i + 1), series_uid=base.series_uid,
+            series_number=base.series_number, series_time_s=base.series_time_s,
+            instance_number=i + 1, sop_uid=FRAME_KEY.format(base=sop, frame=i + 1),
+            ipp=_floats("\\".join(map(str, fh.ipp)), 3, "ImagePositionPatient"),
+            iop=_floats("\\".join(map(str, fh.iop)), 6, "ImageOrientationPatient"),
+            pixel_spacing=tuple(_floats("\\".join(map(str, fh.pixel_spacing)), 2,
+                                        "PixelSpacing").tolist()),
+            rows=base.rows, cols=base.cols, trigger_time_ms=fh.trigger_time_ms,
+            slice_thickness=fh.slice_thickness or base.slice_thickness, pixels=pixels,
+            study_uid=base.study_uid, series_description=base.series_description,
+            cardiac_images=base.cardiac_images, pixel_note=note))
+    return frames
+
+
 def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
                ) -> tuple[DicomFrame | None, FileSkip | None, list[tuple[str, str, str, str, str]]]:
-    """Read one file once. Returns (frame, None, metadata) or (None, skip, metadata).
+    """Read one single-frame file once. Returns (frame, None, metadata) or (None, skip, metadata).
 
     Metadata rows (file, tag, keyword, VR, value) are returned even for a file whose pixels
-    fail to decode, so the ``dicom_metadata`` table documents skipped files too.
+    fail to decode, so the ``dicom_metadata`` table documents skipped files too. A multi-frame
+    file gives its first frame here; :func:`read_frames` gives all.
     """
+    frames, skip, meta = read_frames(path, rel, with_metadata=with_metadata,
+                                     with_pixels=with_pixels)
+    return (frames[0] if frames else None), skip, meta
+
+
+def read_frames(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
+                ) -> tuple[list[DicomFrame], FileSkip | None, list[tuple[str, str, str, str, str]]]:
+    """Read one file once: ([frame], None, metadata) for a single-frame image, one frame per
+    frame for a multi-frame image (``file`` and ``sop_uid`` get ``#<frame number>``), or
+    ([], skip, metadata)."""
     try:
-        buf, pixel_at = b"", 0
+        buf, pixel_at, whole = b"", 0, False
         if with_pixels:
             # One read() of the whole file; the usual layout is parsed directly (fast_header),
             # anything else by pydicom from memory (~25 % faster than its many small reads
@@ -380,38 +550,67 @@ def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels:
                 buf = fh.read()
             fast = _read_fast(buf, rel, with_metadata)
             if fast is not None:
-                return fast
-            bio = io.BytesIO(buf)
-            ds = pydicom.dcmread(bio, stop_before_pixels=True)
-            pixel_at = bio.tell()
+                frame, skip, meta = fast
+                return ([frame] if frame is not None else []), skip, meta
+            # Pixels viewed in place (native little endian) are left out of the parse; files
+            # pydicom decodes anyway (compressed, deflated, big endian) are parsed once, whole.
+            meta = file_meta_syntax(buf)
+            whole = meta is not None and meta[1] not in _VIEWABLE
+            ds = None
+            if whole:
+                try:
+                    ds = _parse_whole(buf)
+                except Exception:  # e.g. cut inside the pixels: classify as below, header first
+                    ds = None
+                whole = ds is not None
+            if ds is None:
+                bio = io.BytesIO(buf)
+                ds = pydicom.dcmread(bio, stop_before_pixels=True)
+                pixel_at = bio.tell()
         else:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError as exc:
-        return None, FileSkip(rel, "not_dicom", f"not a DICOM file: {exc}"), []
+        return [], FileSkip(rel, "not_dicom", f"not a DICOM file: {exc}"), []
     except OSError as exc:
-        return None, FileSkip(rel, "unreadable", f"{exc.strerror or exc}"), []
+        return [], FileSkip(rel, "unreadable", f"{exc.strerror or exc}"), []
     except Exception as exc:  # pydicom raises many types on garbage; the file is still just bad
-        return None, FileSkip(rel, "not_dicom", f"cannot parse: {type(exc).__name__}: {exc}"), []
+        return [], FileSkip(rel, "not_dicom", f"cannot parse: {type(exc).__name__}: {exc}"), []
     elements = element_texts(ds)
     h = {kw: text for _tag, kw, _vr, text in elements if kw}
     meta = [(rel, *e) for e in elements] if with_metadata else []
+    special = _special_skip(ds, h, rel)
+    if special is not None:
+        return [], special, meta
+    if number_of_frames(ds) > 1 or "PerFrameFunctionalGroupsSequence" in ds:
+        if not with_pixels:
+            return [], FileSkip(rel, "decode_error", "multi-frame file read without pixels"), meta
+        try:
+            ds = ds if whole else _parse_whole(buf, pixel_at)
+            if ds is None:
+                return [], FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
+            return _multiframe_frames(ds, rel, h), None, meta
+        except (KeyError, TypeError) as exc:
+            return [], FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
+        except Exception as exc:
+            return [], _decode_skip(rel, exc), meta
     try:
         frame = _frame_from_header(rel, h)
     except (KeyError, ValueError, TypeError) as exc:
-        return None, FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
+        return [], FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta
     if not with_pixels:
-        return frame, None, meta
+        return [frame], None, meta
     try:
         where = _pixel_data_location(ds, h, buf, pixel_at)
         if where is None:     # not a layout viewed directly: let pydicom parse and decode
-            ds = pydicom.dcmread(io.BytesIO(buf))
-            where = "absent" if PIXEL_DATA_TAG not in ds._dict else None
+            ds = ds if whole else _parse_whole(buf, pixel_at)
+            where = "absent" if ds is None else None
         if where == "absent":
-            return None, FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
+            return [], FileSkip(rel, "no_pixel_data", "header has no PixelData element"), meta
         frame.pixels = _pixels(ds, h) if where is None else _view_pixels(buf, where, h)
+        if frame.pixels.shape != (frame.rows, frame.cols):
+            return [], FileSkip(rel, "decode_error",
+                                f"pixels {frame.pixels.shape} != Rows x Columns"), meta
+        _transform(frame, h)
     except Exception as exc:
-        return None, _decode_skip(rel, exc), meta
-    if frame.pixels.shape != (frame.rows, frame.cols):
-        return None, FileSkip(rel, "decode_error",
-                              f"pixels {frame.pixels.shape} != Rows x Columns"), meta
-    return frame, None, meta
+        return [], _decode_skip(rel, exc), meta
+    return [frame], None, meta

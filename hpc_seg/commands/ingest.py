@@ -7,11 +7,13 @@ import argparse
 from hpc_seg.storage.codecs import CODECS
 
 NAME = "ingest"
-HELP = "curate DICOM cine (Kaggle DSB2 layout) into 4D stacks + issues/files/metadata tables"
+HELP = "curate DICOM cine (Kaggle DSB2 or scanner export) into 4D stacks + issues/files/metadata tables"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", help="cohort root: {train,validate,test}/<pid>/study/sax_*/*.dcm")
+    parser.add_argument("src", help="cohort root: {train,validate,test}/<pid>/study/sax_*/*.dcm, "
+                                    "the Kaggle unzip ({split}/{split}/<pid>/...), <pid>/study/..., "
+                                    "one patient folder, or a scanner export (DICOMDIR or not)")
     parser.add_argument("out", help="output folder (tables volumes/, issues/, files/, "
                                     "dicom_metadata/, subjects/, patients/)")
     parser.add_argument("--engine", choices=["auto", "local", "ray"], default="auto",
@@ -31,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-compression", choices=CODECS,
                         default="none", help="codec of the volumes' pixels column (default none: "
                         "uint16 MR pixels compress 1.4x at best, at a third of the ingest time)")
+    parser.add_argument("--gap-rule", choices=["published", "wide"], default="published",
+                        help="which slice gaps curation fills with a copied slice: published "
+                             "(default) = only a gap within 1 mm of twice the spacing; wide = "
+                             "any gap of 1.5-2.5 spacings")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                           ray_dashboard=args.ray_dashboard, workers=args.workers,
                           truth_csv=Path(args.truth) if args.truth else None,
                           shard_mb=args.shard_mb, compression=args.compression,
-                          pixel_compression=args.pixel_compression)
+                          pixel_compression=args.pixel_compression, gap_rule=args.gap_rule)
     s = ingest(Path(args.src), Path(args.out), config)
     print(f"engine: {s.engine} ({s.engine_reason})")
     print(f"patients: {s.patients} processed, {s.patients_skipped_done} already finished")

@@ -35,3 +35,22 @@ def test_bench_ingest_times_floor_and_local_engine(tmp_path, capsys):
     by_round = local["extra"]["x_floor_by_round"]
     assert by_round == pytest.approx([f / s for f, s in zip(floor_s, local["extra"]["seconds_all"])])
     assert "local engine (2 workers): x floor round by round" in out
+
+
+def test_bench_ingest_times_a_compressed_copy_of_the_cohort(tmp_path, capsys):
+    import pydicom
+
+    for pid in ("1", "2"):
+        write_stack(tmp_path / "cohort", pid, "train", n_slices=4, n_frames=6, rows=32, cols=32)
+    args = ["bench", "ingest", "--src", str(tmp_path / "cohort"), "--workdir", str(tmp_path / "w"),
+            "--engines", "floor,local", "--workers", "1", "--repeat", "1",
+            "--transfer-syntax", "jpeg-ls"]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "w" / "bench_ingest.json").read_text())
+    assert record["transfer_syntax"] == "jpeg-ls" and record["src"].endswith("cohort-jpeg-ls")
+    first = next((tmp_path / "w" / "cohort-jpeg-ls").rglob("*.dcm"))
+    assert pydicom.dcmread(first).file_meta.TransferSyntaxUID == pydicom.uid.JPEGLSLossless
+    floor, local = record["rows"]
+    assert floor["note"] == "48 decoded" and local["extra"]["stacks"] == 2
+    assert local["extra"]["files_used"] == 48
+    capsys.readouterr()

@@ -136,6 +136,7 @@ def _conform_into(subject: str, unit: SliceUnit, frame_idx: list[int], target: T
 
 
 def build_stack(subject: str, units: list[SliceUnit], masks: dict[str, np.ndarray] | None,
+                gap_rule: str = "published",
                 ) -> tuple[list[CuratedStack], list[Issue]]:
     """Steps 2-7 for one subject's slice units; returns the stack (and its rot90 copy)."""
     normal = modal_normal(units)
@@ -145,7 +146,7 @@ def build_stack(subject: str, units: list[SliceUnit], masks: dict[str, np.ndarra
     units, issues = drop_other_normals(subject, units, target)
     units, more = dedupe_positions(subject, units)
     issues += more
-    slices, spacing, more = regularise_positions(subject, units)
+    slices, spacing, more = regularise_positions(subject, units, gap_rule)
     issues += more
     kept_units = {id(u): u for u, _, _ in slices}.values()
     target.frame_times_ms = reference_frame_times(list(kept_units), target.n_frames)
@@ -206,8 +207,9 @@ def rotated_copy(stack: CuratedStack) -> CuratedStack:
 
 
 def curate_patient(pid: str, frames: list[DicomFrame], masks: dict[str, np.ndarray] | None,
-                   ) -> tuple[list[CuratedStack], list[Issue]]:
-    """Steps 1-7 for one patient's decoded frames (see module docstring)."""
+                   *, gap_rule: str = "published") -> tuple[list[CuratedStack], list[Issue]]:
+    """Steps 1-7 for one patient's decoded frames (see module docstring); ``gap_rule``: which
+    slice gaps step 6 fills (:func:`hpc_seg.cardiac.curate.steps.gap_fill_count`)."""
     if not frames:
         return [], [Issue(pid, "no_usable_images", "patient skipped", "",
                           "no short-axis image could be read")]
@@ -216,7 +218,7 @@ def curate_patient(pid: str, frames: list[DicomFrame], masks: dict[str, np.ndarr
     subjects, issues = split_complete_repeats(pid, units)
     stacks: list[CuratedStack] = []
     for subject, sub_units in subjects.items():
-        s, more = build_stack(subject, sub_units, masks)
+        s, more = build_stack(subject, sub_units, masks, gap_rule)
         stacks += s
         issues += more
     return stacks, issues

@@ -19,8 +19,13 @@ from hpc_seg.cardiac.curate.geometry import PlaneGrid, downscaled_grid, grid_fro
 from hpc_seg.cardiac.dicom_read import DicomFrame
 
 DUPLICATE_MM = 1.0          # step 5: slices closer than this are the same location
-GAP_FILL_MAX = 2.5          # step 6: a gap up to this many spacings is filled, beyond it cut
-GAP_FILL_MIN = 1.5          # a gap above this many spacings means a missing slice
+GAP_FILL_MAX = 2.5          # step 6: a gap over this many spacings cuts the stack
+GAP_FILL_MIN = 1.5          # "wide" rule: a gap above this many spacings means a missing slice
+#: "published" rule (default): only a gap within this of twice the spacing is one missing slice.
+#: The wide 1.5-2.5x rule filled a real 16.4 mm gap in a 10 mm stack with an invented slice
+#: and then logged the slices after it as up to 2.7 mm off the grid (issue 15).
+GAP_TWICE_TOL_MM = 1.0
+GAP_RULES = ("published", "wide")
 INTERSPERSED_MAX = 0.75     # a gap below this many spacings means an interspersed slice
 REPEAT_COVERAGE = 0.75      # step 1: each half of a complete repeat covers this share of positions
 PARALLEL_COS = 0.995        # step 3: normals closer than ~5.7 degrees count as parallel
@@ -243,13 +248,30 @@ def modal_spacing(positions: list[float], fallback: float) -> float:
     return float(mode_largest(diffs.tolist()))
 
 
-def regularise_positions(subject: str, units: list[SliceUnit],
+def gap_fill_count(gap: float, d: float, rule: str) -> int:
+    """Slices to invent in a gap of ``gap`` mm between neighbours ``d`` mm apart (step 6).
+
+    ``published``: one, if the gap is within :data:`GAP_TWICE_TOL_MM` of ``2 d``; else none.
+    ``wide``: for a gap of 1.5-2.5 ``d``, round(gap / d) - 1 (at least one).
+    """
+    if rule == "published":
+        return 1 if abs(gap - 2 * d) <= GAP_TWICE_TOL_MM else 0
+    if rule == "wide":
+        return max(1, round(gap / d) - 1) if GAP_FILL_MIN * d < gap <= GAP_FILL_MAX * d else 0
+    raise ValueError(f"gap_rule: must be one of {', '.join(GAP_RULES)}, got {rule!r}")
+
+
+def regularise_positions(subject: str, units: list[SliceUnit], gap_rule: str = "published",
                          ) -> tuple[list[tuple[SliceUnit, float, bool]], float, list[Issue]]:
     """Step 6 (slices): remove outlying and interspersed slices, fill single gaps.
 
     Returns (slices, spacing, issues) where each slice is (unit, position, filled); a filled
-    slice copies the neighbour below it (lower position) and sits at the gap's position.
+    slice copies the neighbour below it (lower position) and sits at the gap's position. Which
+    gaps are filled is ``gap_rule`` (:func:`gap_fill_count`); a gap over 1.5 spacings that the
+    rule leaves open is logged as ``slice_gap``.
     """
+    if gap_rule not in GAP_RULES:
+        raise ValueError(f"gap_rule: must be one of {', '.join(GAP_RULES)}, got {gap_rule!r}")
     units = sorted(units, key=lambda u: u.position)
     issues: list[Issue] = []
     d = modal_spacing([u.position for u in units], units[0].first.slice_thickness if units else 0)
@@ -293,8 +315,14 @@ def regularise_positions(subject: str, units: list[SliceUnit],
         slices.append((u, u.position, False))
         if i + 1 < len(units):
             gap = units[i + 1].position - u.position
-            if GAP_FILL_MIN * d < gap <= GAP_FILL_MAX * d:
-                n_missing = max(1, round(gap / d) - 1)
+            n_missing = gap_fill_count(gap, d, gap_rule)
+            if n_missing == 0 and gap > GAP_FILL_MIN * d:
+                why = (f"; the published rule fills only a gap within {GAP_TWICE_TOL_MM:g} mm "
+                       f"of twice the spacing" if gap_rule == "published" else "")
+                issues.append(Issue(subject, "slice_gap", "kept open (not filled)", u.first.file,
+                                    f"gap {gap:.2f} mm after {u.position:.2f} mm is "
+                                    f"{gap / d:.2f}x the {d:.2f} mm spacing{why}"))
+            if n_missing:
                 for m in range(1, n_missing + 1):
                     pos = u.position + m * gap / (n_missing + 1)
                     slices.append((u, pos, True))

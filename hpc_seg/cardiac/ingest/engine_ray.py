@@ -41,7 +41,7 @@ def curate_patients(batch: pd.DataFrame, opts: ChunkOptions) -> pd.DataFrame:
     out = []
     for key, files in zip(batch["patient_key"], batch["files"]):
         split, pid = key.split("/", 1)
-        patient = PatientFolder(pid, split, tuple(json.loads(files)), 0)
+        patient = PatientFolder.from_json(pid, split, files)
         result = run_chunk(opts, [patient], tag=f"p{pid}-{split}")
         out.append({
             "patient_key": key,
@@ -137,7 +137,7 @@ def run_ray(opts: ChunkOptions, patients: list[PatientFolder], config,
         if not with_files:
             return
         ordered = sorted(with_files, key=lambda p: -p.nbytes)
-        items = [{"patient_key": f"{p.split}/{p.pid}", "files": json.dumps(list(p.files))}
+        items = [{"patient_key": f"{p.split}/{p.pid}", "files": p.to_json()}
                  for p in ordered]
         with _ingest_data_context():
             ds = ray.data.from_items(items, override_num_blocks=len(items))

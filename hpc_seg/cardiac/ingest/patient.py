@@ -22,7 +22,8 @@ import pyarrow as pa
 from hpc_seg.cardiac.ingest import tables as T
 from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
-from hpc_seg.cardiac.dicom_read import DicomFrame, read_frame
+from hpc_seg.cardiac.dicom_read import QUIET_SKIPS, DicomFrame, read_frames
+from hpc_seg.cardiac.ingest.series_select import select_sax
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 from hpc_seg.cardiac.ingest.masks import MaskArchive
 from hpc_seg.storage.shards import atomic_write_table
@@ -42,6 +43,7 @@ class ChunkOptions:
     compression_level: int | None = 1
     pixel_compression: str = "none"
     truth: dict[str, tuple[float, float]] | None = None
+    gap_rule: str = "published"         # curation step 6 (see curate.steps.GAP_RULES)
 
 
 @dataclass(slots=True)
@@ -105,6 +107,16 @@ def open_masks(src: Path, pid: str) -> MaskArchive | None:
     return MaskArchive(path) if path.is_file() else None
 
 
+def pixel_note_issues(pid: str, frames: list[DicomFrame]) -> list[Issue]:
+    """One issue per kind of stored-value transform (rescale, MONOCHROME1, signed) met."""
+    notes: dict[str, list[DicomFrame]] = {}
+    for f in frames:
+        if f.pixel_note:
+            notes.setdefault(f.pixel_note, []).append(f)
+    return [Issue(pid, "pixel_values", note, fs[0].file, f"{len(fs)} images")
+            for note, fs in notes.items()]
+
+
 def process_patient(opts: ChunkOptions, patient: PatientFolder,
                     ) -> tuple[list[dict], dict[str, pa.Table], Counter, int]:
     """Read, curate and tabulate one patient.
@@ -116,38 +128,62 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
     issues: list[Issue] = []
     meta: list[tuple[str, str, str, str, str]] = []
     skipped: Counter = Counter()
+    for prob in patient.problems:       # entries discovery could not list as files
+        skipped[prob.reason] += 1
+        issues.append(Issue(patient.pid, prob.reason, "entry skipped", prob.file, prob.detail))
+        log.warning("%s: skipped (%s): %s", opts.src / prob.file, prob.reason, prob.detail)
+    source: dict[str, str] = {}         # frame.file → the file it came from (multi-frame)
     for rel in patient.files:
-        frame, skip, rows = read_frame(opts.src / rel, rel)
+        got, skip, rows = read_frames(opts.src / rel, rel)
         meta.extend(rows)
-        if frame is None:
+        if skip is not None:
             skipped[skip.reason] += 1
             issues.append(Issue(patient.pid, skip.reason, "file skipped", skip.file, skip.detail))
-            log.warning("%s: skipped (%s): %s", opts.src / rel, skip.reason, skip.detail)
-        else:
+            (log.debug if skip.reason in QUIET_SKIPS else log.warning)(
+                "%s: skipped (%s): %s", opts.src / rel, skip.reason, skip.detail)
+        for frame in got:
             frames.append(frame)
+            if frame.file != rel:
+                source[frame.file] = rel
     if not patient.files:
         issues.append(Issue(patient.pid, "no_sax_series", "patient skipped", "",
                             "no study/sax_* folder with files"))
+    if patient.select_series:           # an export: the SAX stack is chosen from headers
+        kept, more = select_sax(patient.pid, frames)
+        issues += more
+        # counted as skipped files too (the issues rows say which series and why)
+        kept_files = {source.get(f.file, f.file) for f in kept}
+        dropped = {source.get(f.file, f.file) for f in frames} - kept_files
+        if dropped:
+            skipped["series_skipped"] += len(dropped)
+        frames = kept
+    issues += pixel_note_issues(patient.pid, frames)
     masks = None
+    has_images = bool(patient.files)
     try:
         masks = open_masks(opts.src, patient.pid)
-        stacks, more = curate_patient(patient.pid, frames, masks) if patient.files else ([], [])
+        stacks, more = curate_patient(patient.pid, frames, masks, gap_rule=opts.gap_rule) \
+            if has_images else ([], [])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         # A broken mask file must not lose the images: curate again without masks.
         issues.append(Issue(patient.pid, "mask_unreadable", "stacks written without masks",
                             str(masks_path(opts.src, patient.pid)), f"{type(exc).__name__}: {exc}"))
-        stacks, more = curate_patient(patient.pid, frames, None) if patient.files else ([], [])
+        stacks, more = curate_patient(patient.pid, frames, None, gap_rule=opts.gap_rule) \
+            if has_images else ([], [])
     finally:
         if masks is not None:
             masks.close()
     issues += more
     volume_rows = [T.volume_row(s, patient.pid, patient.split) for s in stacks]
     header: dict[str, dict[str, str]] = {}
-    firsts = {s.files[0].file for s in stacks if s.files}
+    firsts = {source.get(s.files[0].file, s.files[0].file) for s in stacks if s.files}
     for file, _tag, keyword, _vr, value in meta:
         if file in firsts:
             header.setdefault(file, {})[keyword] = value
-    used = len({u.file for s in stacks for u in s.files})
+    for s in stacks:        # a frame of a multi-frame file: the header of that file
+        if s.files and s.files[0].file in source:
+            header[s.files[0].file] = header.get(source[s.files[0].file], {})
+    used = len({source.get(u.file, u.file) for s in stacks for u in s.files})
     tables = {
         "issues": T.issues_table(issues, patient.pid),
         "files": T.files_table(stacks),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from hpc_seg.cardiac.curate.steps import GAP_RULES
 from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
 from hpc_seg.cardiac.ingest.commit import Committer
 from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
@@ -55,9 +56,15 @@ class IngestConfig:
     # level 1 gets 1.43x at ~700 MB/s per core: a third of an ingest worker's time and 6x slower
     # reads for every training epoch. Masks (~200x) and the small tables keep ``compression``.
     pixel_compression: Codec = "none"
+    # Curation step 6: "published" fills only a gap within 1 mm of twice the slice spacing;
+    # "wide" fills any gap of 1.5-2.5 spacings (the project's earlier rule).
+    gap_rule: Literal["published", "wide"] = "published"
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.gap_rule not in GAP_RULES:
+            raise ConfigError(f"gap_rule: must be one of {', '.join(GAP_RULES)}, "
+                              f"got {self.gap_rule!r}")
         if self.engine not in ("auto", "local", "ray"):
             raise ConfigError(f"engine: must be auto, local or ray, but got {self.engine!r}")
         if self.workers is not None and self.workers < 1:
@@ -145,7 +152,7 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                                 tables=committer.table_dirs(),
                                 patients_skipped_done=len(done & set(fingerprints)),
                                 input_bytes=input_bytes)
-        opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb,
+        opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb, gap_rule=config.gap_rule,
                             compression=config.compression,
                             compression_level=config.compression_level,
                             pixel_compression=config.pixel_compression, truth=truth)

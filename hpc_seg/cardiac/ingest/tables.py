@@ -5,7 +5,8 @@ All tables are directories of Parquet shards under ``OUT/``; plain pyarrow/panda
 - ``volumes``: one row per cleaned stack (arrays as bytes + shape + dtype; affine row-major
   4x4 mapping (col i, row j, slice k, 1) → LPS mm).
 - ``issues``: every quirk met and every file skipped, with the resolution.
-- ``files``: which DICOM file became which (slice, frame) of which stack.
+- ``files``: which DICOM file became which (slice, frame) of which stack (``path#n``: frame n
+  of a multi-frame file).
 - ``dicom_metadata``: long format, one row per (file, non-binary top-level element).
 - ``subjects``: one row per stack: dimensions, spacing, patient metadata, truth volumes.
 - ``patients``: one row per processed patient; written last in each commit, it is the

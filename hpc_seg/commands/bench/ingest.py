@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="codec of masks and small tables")
     parser.add_argument("--pixel-compression", choices=CODECS,
                         default="none", help="codec of the pixels column (as hpc-seg ingest)")
+    parser.add_argument("--transfer-syntax", default="explicit",
+                        choices=["explicit", "implicit", "big-endian", "deflate", "rle",
+                                 "jpeg-lossless", "jpeg-ls", "jpeg2000"],
+                        help="time the cohort re-encoded in this transfer syntax (written once "
+                             "under --workdir, not timed); e.g. jpeg-ls for a compressed cohort")
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds over all contenders; each row shows its median round")
     parser.add_argument("--dcm2niix-jobs", type=int, default=1,
@@ -41,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                             engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()),
                             workers=args.workers, compression=args.compression,
                             pixel_compression=args.pixel_compression,
-                            dcm2niix_jobs=args.dcm2niix_jobs, repeat=args.repeat)
+                            dcm2niix_jobs=args.dcm2niix_jobs, repeat=args.repeat,
+                            transfer_syntax=args.transfer_syntax)
     rows = run_bench(cfg)
     print(format_table(rows))
     print(f"(saved {cfg.workdir / 'bench_ingest.json'})")

@@ -31,6 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give these patients this quirk (repeatable)")
     parser.add_argument("--no-random-quirks", action="store_true",
                         help="only --force-quirk quirks (no random or guaranteed ones)")
+    parser.add_argument("--layout", choices=["project", "kaggle", "flat", "export"],
+                        default="project",
+                        help="project (default): {split}/<pid>/study/sax_*; kaggle: the Kaggle "
+                             "unzip, {split}/{split}/<pid>/...; flat: <pid>/study/...; export: a "
+                             "scanner export (DICOMDIR, PT*/ST*/SE*/IM*, a localiser series)")
+    parser.add_argument("--transfer-syntax", default="explicit",
+                        choices=["explicit", "implicit", "big-endian", "deflate", "rle",
+                                 "jpeg-lossless", "jpeg-ls", "jpeg2000"],
+                        help="encoding of the images (all lossless; default explicit VR little "
+                             "endian; jpeg2000 needs both image sides >= 32)")
+    parser.add_argument("--multiframe", action="store_true",
+                        help="one enhanced MR multi-frame file per series")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing cohort in OUT")
 
@@ -54,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.config import from_dict, load_toml
-    from hpc_seg.cardiac.synth.cohort import generate_cine_cohort
+    from hpc_seg.cardiac.synth.export_variants import VariantOptions, generate_variant
     from hpc_seg.cardiac.synth.config import CineSynthConfig
     from hpc_seg.errors import ConfigError
 
@@ -86,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     if args.no_random_quirks:
         data["no_random_quirks"] = True
     config = from_dict(CineSynthConfig, data, where)
-    manifest = generate_cine_cohort(Path(args.out), patients, seed, config,
-                                     overwrite=args.overwrite)
-    print(f"wrote {patients} patients; manifest: {manifest}")
+    opts = VariantOptions(layout=args.layout, transfer_syntax=args.transfer_syntax,
+                          multiframe=args.multiframe)
+    out = generate_variant(Path(args.out), patients, seed, config, opts, overwrite=args.overwrite)
+    print(f"wrote {patients} patients ({opts.layout} layout, {opts.transfer_syntax}"
+          f"{', multi-frame' if opts.multiframe else ''}); manifest: {out / 'manifest.json'}")
     return 0
