@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_seg.config import from_dict
+from hpc_seg.cardiac.transfer.stages import TRANSFER_STAGES
 from hpc_seg.stage import Context, StageFn
 
 
@@ -116,4 +117,5 @@ CARDIAC_STAGES: dict[str, StageFn] = {
     "train": train,
     "tune": tune,
     "evaluate": evaluate,
+    **TRANSFER_STAGES,
 }
