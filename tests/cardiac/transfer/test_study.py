@@ -29,6 +29,7 @@ def test_data_split_observer2_and_issues(run_dir):
     assert subsets.Id.nunique() == 4 and subsets.full.all()
 
 
+@pytest.mark.slow
 def test_local_array_and_evaluation_tables(run_dir, tmp_path):
     base = random_base_model(tmp_path / "base" / "model.pt")
     cfg = TransferConfig(subsets=["full", "v1"], base_epochs=1, max_epochs=2, train=dict(TRAIN),
