@@ -45,11 +45,15 @@ def test_transfer_array_completes_and_preempted_task_resumes_to_identical_weight
     assert all(o["state"] == "COMPLETED" for o in result["outcomes"].values())
 
     array_id = job_id.split("_")[0]
-    sacct = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", array_id],
-                           capture_output=True, text=True, check=True).stdout.split()
-    states = dict(line.split("|") for line in sacct)
-    assert len([j for j in states if j.startswith(f"{array_id}_")]) == 6
-    assert all(s == "COMPLETED" for j, s in states.items() if j.startswith(f"{array_id}_"))
+
+    def states() -> dict[str, str]:
+        out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", array_id],
+                             capture_output=True, text=True, check=True).stdout.split()
+        return {j: s for j, s in (line.split("|") for line in out) if j.startswith(f"{array_id}_")}
+
+    # sacct lags the result files by a few seconds (notes/slurm.md pitfall 8): poll, then assert.
+    wait_until(lambda: len(states()) == 6 and set(states().values()) == {"COMPLETED"}, 60,
+               f"all 6 tasks of array {array_id} COMPLETED in sacct (last: {states()})")
     row = {r["job_id"]: r for r in Lineage(run_dir).refresh(force=True)}[job_id]
     assert row["restarts"] >= 1 and row["state"] == "COMPLETED"
 
