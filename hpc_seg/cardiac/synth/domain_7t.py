@@ -37,7 +37,7 @@ import logging
 import math
 import shutil
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -56,10 +58,8 @@ def _test_set(slices_dir: Path) -> dict:
               if f.name.startswith("part-test-")]
     if not tables:
         raise InputError(f"{slices_dir}: no test images")
-    import pyarrow as pa
-
     t = pa.concat_tables(tables)
-    t = t.filter(pa.compute.invert(t.column("rotated_90")))
+    t = t.filter(pc.invert(t.column("rotated_90")))
     size = int(t.column("size")[0].as_py())
     info = t.drop(["image", "mask"]).to_pandas()
     order = np.argsort(info.file.to_numpy(), kind="stable")
