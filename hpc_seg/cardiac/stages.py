@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hpc_seg.cardiac.transfer.stages import TRANSFER_STAGES
 from hpc_seg.config import from_dict, typed_value
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.stage import Context, StageFn, plannable
 
 #: tables the cardiac stages read besides their own (``[stage]``)
-CARDIAC_TABLES = frozenset({"search", "train"})
+CARDIAC_TABLES = frozenset({"search", "train", "transfer", "transfer_data", "launch"})
 
 
 def _value(ctx: Context, stage: str, table: dict[str, Any], key: str, hint: Any, default: Any) -> Any:
@@ -161,4 +162,5 @@ CARDIAC_STAGES: dict[str, StageFn] = {
     "train": train,
     "tune": tune,
     "evaluate": evaluate,
+    **TRANSFER_STAGES,
 }

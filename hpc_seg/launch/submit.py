@@ -149,14 +149,19 @@ def _submit_calls(cfg: LaunchConfig, run_dir: Path, calls: list[Any], indices: l
 
 def submit_array(fn: Callable[[Any], Any], specs: Sequence[Any], cfg: LaunchConfig,
                  run_dir: str | Path, *, name: str = "array",
-                 config_hash: str | None = None) -> ArrayRun:
-    """Run ``fn(spec)`` for every spec as array tasks; lineage and logs go under ``run_dir``."""
+                 config_hash: str | None = None, resumable: bool = False) -> ArrayRun:
+    """Run ``fn(spec)`` for every spec as array tasks; lineage and logs go under ``run_dir``.
+
+    ``resumable``: each task requeues itself when pre-empted or timed out
+    (:class:`~hpc_seg.launch.tasks.Resumable`); ``fn`` must then resume from its own checkpoints.
+    """
     specs = list(specs)
     if not specs:
         raise LaunchError(f"{name}: no task specs to submit")
     run_dir = Path(run_dir)
     _save_launch(run_dir, name, cfg)
-    calls = [TrackedCall(fn, (spec,), run_dir / "lineage") for spec in specs]
+    call = Resumable if resumable else TrackedCall
+    calls = [call(fn, (spec,), run_dir / "lineage") for spec in specs]
     jobs = _submit_calls(cfg, run_dir, calls, list(range(len(specs))), 0, name, config_hash)
     return ArrayRun(run_dir, name, jobs, [0] * len(jobs))
 

@@ -1,0 +1,106 @@
+"""The transfer study's steps over one output folder (what the stages and commands call).
+
+``OUT/data`` (split, ingest, labels, slices, observer 2, subsets, per-subset views),
+``OUT/tasks`` (one folder per (subset, init) with checkpoints, ``model.pt``, ``history.csv``),
+``OUT/tasks.json`` (the specs and the tasks that cannot run, with the reason), ``OUT/lineage.sqlite``
++ ``OUT/submitit`` (the job array), ``OUT/evaluate`` (tables and figures).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hpc_seg.cardiac.transfer.config import TransferConfig
+from hpc_seg.cardiac.transfer.data import DataConfig, build_subsets, prepare_data, subset_view
+from hpc_seg.cardiac.transfer.tasks import check_inputs, plan_tasks, run_array
+from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.storage.shards import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+TASKS_FILE = "tasks.json"
+
+
+def prepare(cfg: DataConfig, out: Path) -> dict[str, Any]:
+    """Data and subsets under ``out/data``; returns the paths (idempotent: stages skip done work)."""
+    data = prepare_data(cfg, Path(out) / "data")
+    data.update(build_subsets(Path(data["slices"]), Path(out) / "data" / "subsets", cfg.subsets))
+    atomic_write_bytes(json.dumps(data, indent=1).encode(), Path(out) / "data" / "data.json")
+    return data
+
+
+def load_data(out: Path) -> dict[str, Any]:
+    path = Path(out) / "data" / "data.json"
+    if not path.is_file():
+        raise InputError(f"{path}: no prepared transfer data (run the transfer_ingest stage or "
+                         "`hpc-seg transfer run SRC OUT` first)")
+    return json.loads(path.read_text())
+
+
+def base_architecture(model: Path) -> dict[str, Any]:
+    """Encoder and decoder of the TL2 base model: every init then trains the same network."""
+    import torch
+
+    try:
+        state = torch.load(model, map_location="cpu", weights_only=True)
+        cfg = state["config"]
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        raise InputError(f"{model}: not an hpc-seg model.pt ({exc})") from None
+    return {"encoder": cfg["encoder"], "decoder_channels": list(cfg["decoder_channels"]),
+            "num_classes": cfg.get("num_classes", 3)}
+
+
+def train(cfg: TransferConfig, launch: Any, out: Path, *, timeout_s: float | None = None
+          ) -> dict[str, Any]:
+    """Build subset views, plan the (subset, init) tasks and run them as one job array."""
+    out = Path(out)
+    check_inputs(cfg)
+    data = load_data(out)
+    subsets = pd.read_csv(data["image_subsets"])
+    if cfg.base_model is not None:
+        arch = base_architecture(cfg.base_model)
+        clash = {k: cfg.train[k] for k in arch if k in cfg.train and cfg.train[k] != arch[k]}
+        if clash:
+            raise ConfigError(f"[transfer] train sets {clash}, but the TL2 base model "
+                              f"{cfg.base_model} is {arch}; all inits train the base's network")
+        cfg.train = {**cfg.train, **arch}
+    views = {s: str(subset_view(Path(data["slices"]), set(subsets.file[subsets[s]]),
+                                out / "data" / "views" / s)) for s in cfg.subsets}
+    specs, skipped = plan_tasks(subsets, views, cfg, out / "tasks")
+    for name, why in skipped.items():
+        log.warning("transfer task %s: %s", name, why)
+    atomic_write_bytes(json.dumps({"specs": specs, "skipped": skipped,
+                                   "base_model": str(cfg.base_model) if cfg.base_model else None},
+                                  indent=1).encode(), out / TASKS_FILE)
+    outcomes = run_array(specs, launch, out, timeout_s=timeout_s) if specs else {}
+    return {"tasks": len(specs), "skipped": skipped, "outcomes": outcomes}
+
+
+def evaluate(out: Path, device: str = "auto") -> dict[str, str]:
+    """Evaluate every finished task of ``out`` (see :mod:`hpc_seg.cardiac.transfer.evaluate`)."""
+    from hpc_seg.cardiac.transfer.evaluate import evaluate_transfer
+    from hpc_seg.cardiac.transfer.tasks import DONE
+
+    out = Path(out)
+    path = out / TASKS_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: no transfer tasks here (run `hpc-seg transfer run` first)")
+    plan = json.loads(path.read_text())
+    data = load_data(out)
+    tasks, skipped = {}, dict(plan["skipped"])
+    for spec in plan["specs"]:
+        done = Path(spec["out"]) / DONE
+        if done.is_file():
+            tasks[spec["name"]] = {**json.loads(done.read_text()), "n_images": spec["n_images"]}
+        else:
+            skipped[spec["name"]] = "not run: task did not finish"
+    base = Path(plan["base_model"]) if plan.get("base_model") else None
+    obs2 = data.get("observer2_slices")
+    return evaluate_transfer(tasks, skipped, Path(data["slices"]), out / "evaluate",
+                             base_model=base, observer2_dir=Path(obs2) if obs2 else None,
+                             device=device)

@@ -1,0 +1,66 @@
+"""The transfer study end to end on the local executor: data, array, tables, 'not run' rows."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from hpc_seg.cardiac.transfer import study
+from hpc_seg.cardiac.transfer.config import NO_IMAGENET, TransferConfig
+from hpc_seg.launch.config import LaunchConfig
+from tests.cardiac.transfer.helpers import TRAIN, random_base_model, tiny_study
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return tiny_study(tmp_path_factory.mktemp("tl"))
+
+
+def test_data_split_observer2_and_issues(run_dir):
+    data = study.load_data(run_dir)
+    split = pd.read_csv(data["split"], dtype={"Id": str})
+    manifest = json.loads((run_dir.parent / "cohort" / "manifest.json").read_text())
+    assert sorted(split.Id[split.split == "test"]) == sorted(manifest["second_observer"])
+    assert (split.split == "validate").sum() == 2 and (split.split == "train").sum() == 4
+    assert data["contour_issues"] == 0 and "observer2_slices" in data
+    subsets = pd.read_csv(data["image_subsets"])
+    assert subsets.Id.nunique() == 4 and subsets.full.all()
+
+
+@pytest.mark.slow
+def test_local_array_and_evaluation_tables(run_dir, tmp_path):
+    base = random_base_model(tmp_path / "base" / "model.pt")
+    cfg = TransferConfig(subsets=["full", "v1"], base_epochs=1, max_epochs=2, train=dict(TRAIN),
+                         base_model=base)
+    launch = LaunchConfig(executor="local", time_min=10)
+    result = study.train(cfg, launch, run_dir, timeout_s=300)
+    assert result["skipped"] == {"full-TL": NO_IMAGENET, "v1-TL": NO_IMAGENET}
+    assert result["tasks"] == 4
+    again = study.train(cfg, launch, run_dir, timeout_s=60)     # a re-run submits nothing
+    assert all(o.get("skipped") == "finished earlier" for o in again["outcomes"].values())
+    paths = study.evaluate(run_dir, device="cpu")
+    dice = pd.read_csv(paths["dice_table"])
+    assert list(dice.model) == ["base", "R", "TL", "TL2", "R-v1", "TL-v1", "TL2-v1", "observer 2",
+                                "TL2 vs observer 2"]
+    tl = dice[dice.init == "TL"]
+    assert (tl.note == NO_IMAGENET).all() and tl.LV.isna().all()
+    ran = dice[dice.note.isna()]
+    assert ran[["LV", "MY"]].apply(lambda c: c.between(0, 1)).all().all()
+    obs = dice[dice.model == "observer 2"].iloc[0]
+    assert 0.8 < obs.LV < 1.0 and 0.5 < obs.MY < 1.0
+    conf = pd.read_csv(paths["confusion"])
+    assert list(conf.columns) == ["image", "set", "methodA", "methodB", "bg_bg", "bg_lv", "bg_my",
+                                  "lv_bg", "lv_lv", "lv_my", "my_bg", "my_lv", "my_my"]
+    assert (conf[conf.columns[4:]].sum(axis=1) == 32 * 32).all()
+    vol = pd.read_csv(paths["volume_table"])
+    assert {"observer2", "full-TL2", "full-TL"} <= set(vol.method)
+    assert vol.loc[vol.method == "full-TL", "note"].iloc[0] == NO_IMAGENET
+    logs = pd.read_csv(paths["training_logs"])
+    assert list(logs.columns[:9]) == ["epoch", "train_loss", "valid_loss", "acc_seg", "diceComb",
+                                      "diceLV", "diceMY", "time", "model"]
+    assert set(logs.model) == {"full-R", "full-TL2", "v1-R", "v1-TL2"}
+    assert (logs[logs.model == "v1-R"].epoch.max() + 1) == 4     # 2 + 2 epochs (capped)
+    for key in ("data_requirement", "validation_curves"):
+        assert json.dumps(paths[key]) and __import__("pathlib").Path(paths[key]).stat().st_size > 1000
