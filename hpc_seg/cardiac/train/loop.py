@@ -36,7 +36,7 @@ from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, rng_state
 from hpc_seg.cardiac.train.config import TrainConfig
 from hpc_seg.cardiac.train.losses import LOSSES
 from hpc_seg.cardiac.train.metrics import METRIC_NAMES, image_metrics
-from hpc_seg.cardiac.train.model_file import CLASSES, build_model
+from hpc_seg.cardiac.train.model_file import build_model, model_state
 from hpc_seg.runtime.device import autocast, resolve_device
 from hpc_seg.runtime.schedule import OneCycle
 from hpc_seg.runtime.seeding import seed_everything
@@ -141,9 +141,7 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
                  metrics["dice_lv"], metrics["dice_my"], row["images_per_s"])
         if report is not None:
             report(dict(row))
-    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "config": config,
-             "classes": list(CLASSES), "image_size": cfg.image_size, "history": run.history,
-             "label_source": meta.get("label_source", "")}
+    state = model_state(model, cfg, history=run.history, label_source=meta.get("label_source", ""))
     _atomic_torch_save(state, model_path)
     return _result(model_path, history_path, run.history, resumed_from)
 
