@@ -193,7 +193,7 @@ def predict(model: str | Path, src: str | Path, out: str | Path,
 
 def summary_text(summary_csv: Path) -> str:
     """The summary table as fixed-width text for the console."""
-    df = pd.read_csv(summary_csv)
+    df = pd.read_csv(summary_csv, dtype={"stack_id": str})
     shown = df[["stack_id", "edv_ml", "esv_ml", "sv_ml", "ef_pct", "lv_mass_g", "qc_reasons"]]
     buf = io.StringIO()
     shown.fillna("").to_string(buf, index=False, float_format=lambda v: f"{v:.1f}")
