@@ -30,7 +30,8 @@ def run_stages(stages: list[tuple[str, StageFn]], ctx: Context,
             ctx.results[name] = json.loads(record.read_text())["result"]
             log.info("stage %-20s already finished (%s); skipping", name, record)
             continue
-        log.info("stage %-20s starting", name)
+        # one console line per stage (when it ends); its start only with -v
+        log.debug("stage %-20s starting", name)
         t0 = time.perf_counter()
         result = fn(ctx)
         seconds = time.perf_counter() - t0

@@ -16,6 +16,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from hpc_seg.cardiac.train.config import TrainConfig
 from hpc_seg.cardiac.train.losses import LOSSES
 from hpc_seg.cardiac.train.metrics import METRIC_NAMES, image_metrics
 from hpc_seg.cardiac.train.model_file import build_model, model_state
+from hpc_seg.progress import progress_bar
 from hpc_seg.runtime.device import autocast, resolve_device
 from hpc_seg.runtime.schedule import OneCycle
 from hpc_seg.runtime.seeding import seed_everything
@@ -72,7 +74,8 @@ class _Run:
 
 
 def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
-                    report: Callable[[dict], None] | None = None, resume: bool = True) -> TrainResult:
+                    report: Callable[[dict], None] | None = None, resume: bool = True,
+                    progress: bool = False) -> TrainResult:
     """Train ``cfg`` on ``slices_dir`` (train split; validate split for metrics) into ``out_dir``."""
     slices_dir, out_dir = Path(slices_dir), Path(out_dir)
     meta = read_meta(slices_dir)
@@ -126,8 +129,14 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
         model.set_encoder_frozen(stage == "frozen" and cfg.freeze_encoder)
         train_ds.set_epoch(epoch)
         t0 = time.perf_counter()
-        train_loss, n_images, lr = _train_epoch(cfg, run, DataLoader(train_ds, **loader_kw), loss_fn,
-                                                schedules[stage], first_step, epoch, device)
+        # A live bar (rate, ETA) per epoch for `hpc-seg train`: on CPU one epoch can take minutes.
+        # Search trials pass progress=False: a bar per trial would flood the driver's console.
+        bar = progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", spe, "batches") if progress \
+            else nullcontext(None)
+        with bar as b:
+            train_loss, n_images, lr = _train_epoch(cfg, run, DataLoader(train_ds, **loader_kw),
+                                                    loss_fn, schedules[stage], first_step, epoch,
+                                                    device, b)
         seconds = time.perf_counter() - t0
         metrics = evaluate_stream(model, DataLoader(val_ds, **loader_kw), loss_fn, cfg, device)
         run.epoch = epoch + 1
@@ -147,7 +156,8 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
 
 
 def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, schedule: OneCycle,
-                 step: int, epoch: int, device: torch.device) -> tuple[float, int, float]:
+                 step: int, epoch: int, device: torch.device,
+                 bar: Any = None) -> tuple[float, int, float]:
     model, opt = run.model, run.optimizer
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
@@ -167,6 +177,8 @@ def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, sched
         step += 1
         total += float(loss.detach()) * images.shape[0]
         n += images.shape[0]
+        if bar is not None:
+            bar.advance()
     return total / max(n, 1), n, lr
 
 
