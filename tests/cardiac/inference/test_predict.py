@@ -15,35 +15,11 @@ from hpc_seg.cardiac.export_nifti import LPS_TO_RAS, export_nifti
 from hpc_seg.cardiac.inference.run import PredictConfig, predict
 from hpc_seg.cardiac.labels.build import build_labels
 from hpc_seg.cardiac.predict import label_source
-from hpc_seg.cardiac.train.model_file import build_model, model_state
-from hpc_seg.cardiac.synth.cohort import generate_cine_cohort
-from hpc_seg.cardiac.synth.config import CineSynthConfig
-from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
 from hpc_seg.errors import InputError
 from hpc_seg.storage.shards import read_table
 
 CFG = PredictConfig(device="cpu", batch_size=16, workers=1)
 IDS = {"stack_id": str, "subject_id": str, "patient_id": str}
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory) -> Path:
-    src = tmp_path_factory.mktemp("cohort")
-    cfg = CineSynthConfig(no_random_quirks=True, guarantee_quirks=False, max_matrix=64,
-                          n_frames=6, slices=(6, 7))
-    generate_cine_cohort(src, 2, 5, config=cfg)
-    return src
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    """An untrained debug U-Net: its masks are arbitrary but deterministic, which is all these
-    geometry and bookkeeping checks need (training would add a minute and prove nothing here)."""
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    cfg = TrainConfig(**PRESETS["debug"], device="cpu")
-    torch.manual_seed(0)
-    torch.save(model_state(build_model(cfg), cfg), path)
-    return path
 
 
 def plain_export(cohort: Path, dst: Path) -> Path:
