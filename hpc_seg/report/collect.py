@@ -28,6 +28,8 @@ KNOWN_TABLES = {
 }
 #: folders never searched: the report's own images, Tune's internals, temporaries
 SKIP_DIRS = {"report_files", "__pycache__", "checkpoints", "submitit"}
+#: Ray Tune's per-trial copy of the history.csv each trial writes itself
+SKIP_FILES = {"progress.csv"}
 MAX_FILES = 40          # per kind: a folder of 1,000 trials must still give a readable page
 MAX_TABLE_BYTES = 2_000_000
 
@@ -41,7 +43,7 @@ def walk(run: Path, suffix: str, max_depth: int = 8) -> Iterator[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS
                              and depth < max_depth)
         for name in sorted(filenames):
-            if name.endswith(suffix) and not name.startswith("."):
+            if name.endswith(suffix) and not name.startswith(".") and name not in SKIP_FILES:
                 yield Path(dirpath) / name
 
 

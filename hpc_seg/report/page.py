@@ -28,8 +28,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;m
 max-width:75em;padding:0 1em;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}
 h3{font-size:1em}table{border-collapse:collapse;margin:.5em 0;font-size:.85em}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}.path{color:#666;font-size:.8em}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.scroll{overflow-x:auto}.path{color:#666;font-size:.8em}
 figure{display:inline-block;margin:.5em;vertical-align:top}img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.8em;color:#555}code{background:#f3f3f3;padding:0 3px}nav a{margin-right:1em}
 """
@@ -42,8 +42,9 @@ def _e(text: object) -> str:
 def _table(df: pd.DataFrame) -> str:
     if df is None or df.empty:
         return "<p><em>none</em></p>"
-    return df.to_html(index=False, escape=True, na_rep="", border=0,
-                      float_format=lambda v: f"{v:.4g}")
+    # wide tables (a study's trials) scroll inside their box instead of widening the page
+    return '<div class="scroll">' + df.to_html(index=False, escape=True, na_rep="", border=0,
+                                                float_format=lambda v: f"{v:.4g}") + "</div>"
 
 
 class _Images:
@@ -55,6 +56,8 @@ class _Images:
 
     def add(self, src: Path) -> str:
         src = Path(src)
+        if src.parent.resolve() == self.dir.resolve():     # drawn for the report (Optuna plots)
+            return f"{self.dir.name}/{src.name}"
         rel = src.relative_to(self.run) if src.is_relative_to(self.run) else Path(src.name)
         name = "__".join(rel.parts)
         dst = self.dir / name
