@@ -157,3 +157,13 @@ def test_folder_without_cine_series(tmp_path: Path, model: Path) -> None:
     (src / "train" / "7" / "study" / "2ch_1" / "IM-0001.dcm").write_bytes(b"x" * 200)
     with pytest.raises(InputError, match="empty_study.*(short-axis|cine|series)"):
         predict(model, src, tmp_path / "out", CFG)
+
+
+def test_cli_prints_a_bad_model_in_one_line(tmp_path: Path, capsys) -> None:
+    from hpc_seg.cli import main
+
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"\x00" * 64)
+    assert main(["predict", str(bad), str(tmp_path), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"hpc-seg: error: {bad}: not a readable PyTorch")
