@@ -70,10 +70,12 @@ def _load_only(name: str):
 
 
 def _print_summary(job: JobSection, root: Path, results: dict[str, dict]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"hpc-seg job '{job.name}' — outputs under {root}")
+    table = Table(title=f"hpc-seg job '{job.name}' — outputs under {root}",
+                  box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("stage")
     # one line per stage (the console stays short); every value is in .stages/ and the report
     table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=100)
