@@ -135,6 +135,10 @@ def test_predict_nifti_matches_dicom(cohort: Path, model: Path, tmp_path: Path) 
     lab = nib.load(tmp_path / "nifti" / sid / "labels.nii.gz")
     assert np.allclose(lab.affine, nib.load(nii).affine, atol=1e-5)
     assert not list((tmp_path / "nifti" / sid).glob("seg/*.dcm"))   # no source images to cite
+    # an ingested volumes table (here the one the DICOM run made) gives the same numbers
+    table = predict(model, tmp_path / "dicom" / "ingest", tmp_path / "table", CFG)
+    pd.testing.assert_frame_equal(pd.read_csv(table.summary_csv, dtype=IDS),
+                                  pd.read_csv(first.summary_csv, dtype=IDS))
 
 
 def test_malformed_model_file(cohort: Path, model: Path, tmp_path: Path) -> None:
