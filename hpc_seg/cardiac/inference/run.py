@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpc_seg.cardiac.export_nifti import stack_to_nifti
+from hpc_seg.cardiac.export_nifti import load_stack, stack_to_nifti
 from hpc_seg.cardiac.inference.measures import SUMMARY_COLUMNS, frame_volumes, summary_row
 from hpc_seg.cardiac.inference.model_file import read_model_info
 from hpc_seg.cardiac.inference.overlay import write_overlay
 from hpc_seg.cardiac.inference.sources import Source, count_stacks, iter_stacks, open_source
 from hpc_seg.errors import ConfigError, HpcSegError, InputError
 from hpc_seg.progress import progress_bar
-from hpc_seg.storage.shards import atomic_write, atomic_write_bytes, read_table
+from hpc_seg.storage.shards import atomic_write, atomic_write_bytes, decode_array, read_table
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,10 @@ def run_stack_task(task: StackTask) -> dict[str, Any]:
 
     predictor = StackPredictor(task.model, device=task.config.device,
                                batch_size=task.config.batch_size)
-    for row in iter_stacks(task.source):
-        if row["stack_id"] == task.stack_id:
-            mask = predictor.predict_stack(row["pixels"])
-            return write_stack_outputs(row, mask, task.source, task.out, task.config.dicom_seg)
-    raise InputError(f"{task.source.volumes_dir}: stack {task.stack_id!r} not found")
+    row = load_stack(task.source.volumes_dir, task.stack_id)   # reads only its own row group
+    row["pixels"] = decode_array(row["pixels"], row["shape"], row["dtype"])
+    mask = predictor.predict_stack(row["pixels"])
+    return write_stack_outputs(row, mask, task.source, task.out, task.config.dicom_seg)
 
 
 def _predict_local(model: Path, source: Source, out: Path, cfg: PredictConfig,
@@ -137,9 +136,10 @@ def _predict_local(model: Path, source: Source, out: Path, cfg: PredictConfig,
             try:
                 mask = predictor.predict_stack(row["pixels"])
                 rows.append(write_stack_outputs(row, mask, source, out, cfg.dicom_seg))
-            except HpcSegError as exc:
-                # one bad stack (e.g. an edited source file) must not lose the others
-                failed[str(row["stack_id"])] = str(exc)
+            except (HpcSegError, ValueError) as exc:
+                # one bad stack (an edited source file, a header highdicom refuses) must not lose
+                # the others; it is listed in failed.csv and the command exits non-zero
+                failed[str(row["stack_id"])] = f"{type(exc).__name__}: {exc}"
                 log.warning("predict: %s failed: %s", row["stack_id"], exc)
             bar.advance(int(np.prod(row["pixels"].shape[:2])))
 

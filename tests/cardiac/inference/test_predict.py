@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from hpc_seg.cardiac.export_nifti import LPS_TO_RAS, export_nifti
-from hpc_seg.cardiac.inference.run import PredictConfig, predict
+from hpc_seg.cardiac.inference.run import PredictConfig, StackTask, predict, run_stack_task
+from hpc_seg.cardiac.inference.sources import Source
 from hpc_seg.cardiac.labels.build import build_labels
 from hpc_seg.cardiac.predict import label_source
 from hpc_seg.errors import InputError
@@ -102,6 +103,15 @@ def test_predict_dsb2_tree(cohort: Path, model: Path, tmp_path: Path) -> None:
     assert np.allclose(s["esv_ml"], lab.loc[s.index, "esv_ml"], rtol=0, atol=1e-9)
     assert np.allclose(s["sv_ml"], s["edv_ml"] - s["esv_ml"])
     assert (out / "issues.csv").is_file()
+    # the body of a `--executor slurm` array task gives the same row and files as the local loop
+    sid = s.index[0]
+    task = StackTask(model, Source("dicom", out / "ingest" / "volumes", cohort), tmp_path / "task",
+                     sid, CFG)
+    row = run_stack_task(task)
+    for key in ("ed_frame", "es_frame", "edv_ml", "esv_ml", "sv_ml", "lv_mass_g", "qc_flag"):
+        assert row[key] == pytest.approx(s.loc[sid, key], rel=1e-12), key
+    assert len(list((tmp_path / "task" / sid / "seg").glob("*.dcm"))) == \
+        len(list((out / sid / "seg").glob("*.dcm")))
 
 
 def test_predict_plain_scanner_folder(cohort: Path, model: Path, tmp_path: Path) -> None:
