@@ -25,11 +25,18 @@ def cohort(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model(tmp_path_factory) -> Path:
     """An untrained debug U-Net: its masks are arbitrary but deterministic, which is all these
-    geometry and bookkeeping checks need (training would add a minute and prove nothing here)."""
+    geometry and bookkeeping checks need (training would add a minute and prove nothing here).
+    Its head is scaled up and unbiased so that the masks hold all three classes (~85/11/4 %) and
+    vary from frame to frame; a fresh head labels every pixel background, which would make the
+    volume comparisons trivially equal."""
     path = tmp_path_factory.mktemp("model") / "model.pt"
     cfg = TrainConfig(**PRESETS["debug"], device="cpu")
     torch.manual_seed(0)
-    torch.save(model_state(build_model(cfg), cfg), path)
+    model = build_model(cfg)
+    with torch.no_grad():
+        model.head.weight.mul_(100.0)
+        model.head.bias.zero_()
+    torch.save(model_state(model, cfg), path)
     return path
 
 

@@ -99,6 +99,7 @@ def test_predict_dsb2_tree(cohort: Path, model: Path, tmp_path: Path) -> None:
     assert set(summary["patient_id"].astype(str)) == {"1", "2"}
     lab = labels_volumes(out / "ingest" / "volumes", model, cohort / "truth.csv", tmp_path / "lab")
     s = summary.set_index("stack_id")
+    assert (s["edv_ml"] > 0).all() and (s["lv_mass_g"] > 0).all()   # the comparison is not 0 == 0
     assert np.allclose(s["edv_ml"], lab.loc[s.index, "edv_ml"], rtol=0, atol=1e-9)
     assert np.allclose(s["esv_ml"], lab.loc[s.index, "esv_ml"], rtol=0, atol=1e-9)
     assert np.allclose(s["sv_ml"], s["edv_ml"] - s["esv_ml"])
