@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hpc-seg-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test test-fast slurm-up slurm-down clean
+.PHONY: setup demo test test-fast slurm-up slurm-down browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,15 @@ slurm-down:
 	slurm/local-cluster down
 
 # The whole suite, SLURM integration tests included (they need root to install the local cluster).
-test: setup slurm-up
+# Chromium from Debian for the report's headless-browser test (tests/report); idempotent.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: setup slurm-up browser
 	RAY_AUTH_MODE=disabled $(VENV)/bin/pytest
 
 # Unit tests only: no SLURM, no Ray.
-test-fast: setup
+test-fast: setup browser
 	$(VENV)/bin/pytest -m "not slurm and not ray and not slow"
 
 clean:

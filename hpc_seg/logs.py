@@ -29,6 +29,28 @@ def setup_logging(verbosity: int = 0) -> None:
     _CONFIGURED = True
 
 
+#: the loggers a multi-stage run keeps at INFO by default: one line per stage (pipeline), per
+#: search trial and the search's set-up incl. the dashboard address (hpo), and progress lines
+CONSOLE_LOGGERS = ("hpc_seg.pipeline", "hpc_seg.progress", "hpc_seg.hpo.optuna_searcher",
+                   "hpc_seg.hpo.tuner")
+
+
+def quiet_console(verbosity: int) -> None:
+    """For commands that chain many steps (``hpc-seg run``): at the default verbosity only
+    :data:`CONSOLE_LOGGERS` speak at INFO and every other hpc-seg logger shows warnings and
+    errors, so the summary is not lost among the stages' details; ``-v`` shows everything."""
+    if verbosity != 0:
+        return
+    logging.getLogger("hpc_seg").setLevel(logging.WARNING)
+    for name in CONSOLE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def verbose_enabled() -> bool:
+    """True under ``-v``: third-party progress tables (Ray Tune's) are shown only then."""
+    return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def _stderr_is_tty() -> bool:
     import sys
 

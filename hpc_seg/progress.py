@@ -86,6 +86,9 @@ def progress_bar(description: str, total: int | None, unit: str = "items",
     if extra_unit:
         columns.append(_RateColumn(extra_unit, field="extra"))
     columns += [TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, transient=False) as progress:
+    # Under the quiet console of a multi-stage run (hpc_seg details above INFO, see
+    # logs.quiet_console) a finished bar disappears: the stage's one "done" line replaces it.
+    transient = logging.getLogger("hpc_seg").getEffectiveLevel() > logging.INFO
+    with Progress(*columns, transient=transient) as progress:
         task_id = progress.add_task(description, total=total, extra=0.0)
         yield _RichProgress(progress, task_id)

@@ -109,3 +109,23 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path: Path)
     set_rng_state(load_latest(tmp_path)["rng"])
     assert torch.equal(torch.rand(3), expected[0])
     np.testing.assert_array_equal(np.random.rand(3), expected[1])
+
+
+def test_quiet_console_keeps_only_stage_trial_and_progress_lines() -> None:
+    import logging
+
+    from hpc_seg.logs import CONSOLE_LOGGERS, quiet_console
+
+    names = ("hpc_seg", *CONSOLE_LOGGERS)
+    before = {n: logging.getLogger(n).level for n in names}
+    try:
+        quiet_console(1)            # -v: nothing changes
+        assert {n: logging.getLogger(n).level for n in names} == before
+        quiet_console(0)
+        assert not logging.getLogger("hpc_seg.cardiac.ingest.run").isEnabledFor(logging.INFO)
+        assert logging.getLogger("hpc_seg.cardiac.ingest.run").isEnabledFor(logging.WARNING)
+        assert logging.getLogger("hpc_seg.pipeline.runner").isEnabledFor(logging.INFO)
+        assert logging.getLogger("hpc_seg.hpo.optuna_searcher").isEnabledFor(logging.INFO)
+    finally:
+        for n, level in before.items():
+            logging.getLogger(n).setLevel(level)

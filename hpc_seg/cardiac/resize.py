@@ -61,9 +61,14 @@ def unfit_pad(labels: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     return F.interpolate(x, size=(rows, cols), mode="nearest")[:, 0].to(labels.dtype)
 
 
+#: how ``to_uint8`` scales intensities; stored in every model file so that prediction can
+#: refuse a model trained on differently scaled images instead of silently mis-scaling
+NORMALISATION = {"method": "stack_percentile_to_uint8", "percentile": 99.5, "scale": 255.0}
+
+
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
     """Scale a stack to uint8: 0 .. its 99.5th percentile (robust to a few bright pixels)."""
-    hi = float(np.percentile(pixels, 99.5)) if pixels.size else 0.0
+    hi = float(np.percentile(pixels, NORMALISATION["percentile"])) if pixels.size else 0.0
     if hi <= 0:
         return np.zeros(pixels.shape, np.uint8)
     return np.clip(pixels.astype(np.float32) * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8)

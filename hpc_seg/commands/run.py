@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpc_seg.logs import quiet_console
     from hpc_seg.pipeline.job import run_job
+
+    quiet_console(args.verbose)
 
     return run_job(args.job, out=args.out, force=args.force, only=args.only, list_only=args.list)

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             table[name] = parse_value(value)
     cfg = from_dict(TrainConfig, table, where)
-    result = train_segmenter(cfg, Path(args.slices), Path(args.out), resume=not args.restart)
+    result = train_segmenter(cfg, Path(args.slices), Path(args.out), resume=not args.restart,
+                             progress=True)
     final = result.final
     print(f"model: {result.model_path}  history: {result.history_path}")
     if final:

@@ -131,7 +131,8 @@ class StudySearcher(Searcher):
             self._live[trial_id] = trial
             self._storage_ids[trial_id] = storage_id
             self._steps[trial_id] = set()
-        log.info("trial %d (Tune %s): %s", trial.number, trial_id, trial.params)
+        # the console's one line per trial is its end (COMPLETE / PRUNED / FAIL); starts with -v
+        log.debug("trial %d (Tune %s): %s", trial.number, trial_id, trial.params)
         return {"params": dict(trial.params), "trial_number": trial.number, "out_dir": str(out_dir)}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:

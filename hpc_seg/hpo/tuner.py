@@ -31,6 +31,7 @@ from hpc_seg.hpo.space import to_distributions
 from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity,
                                  fail_stale_trials, open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
+from hpc_seg.logs import verbose_enabled
 from hpc_seg.runtime.ray_local import start_local_ray
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False) -> Search
     (Tune experiments) and ``trials/trial-NNNN/`` (each trial's checkpoints and model).
     """
     run_dir = Path(run_dir).resolve()
+    # Optuna configures its own handler at import ("[I ...] A new study created"): quiet unless -v
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose_enabled() else optuna.logging.WARNING)
     url = cfg.storage or default_storage_url(run_dir)
     dists = to_distributions(cfg.space, "space")
     ctx = TrialContext(train_fn=cfg.train_fn, train_config=cfg.train_config, train=dict(cfg.train),
@@ -185,7 +188,11 @@ def ray_session(cfg: SearchConfig) -> Iterator[dict[str, float]]:
             info = ray.init(address=cfg.ray_address)
         else:
             kwargs: dict[str, Any] = {"num_cpus": cfg.num_cpus, "include_dashboard": cfg.dashboard,
-                                      "dashboard_host": cfg.dashboard_host}
+                                      "dashboard_host": cfg.dashboard_host,
+                                      # trial workers' logs and Ray's banner only with -v
+                                      "log_to_driver": verbose_enabled(),
+                                      "logging_level": logging.INFO if verbose_enabled()
+                                      else logging.WARNING}
             if cfg.dashboard_port:
                 kwargs["dashboard_port"] = cfg.dashboard_port
             info = start_local_ray(**kwargs)
@@ -267,7 +274,10 @@ def _fit(cfg: SearchConfig, study: optuna.Study, storage: BaseStorage,
                                     trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(name=name,
                                   storage_path=str(tune_dir),
-                                  failure_config=tune.FailureConfig(max_failures=0), verbose=1))
+                                  failure_config=tune.FailureConfig(max_failures=0),
+                                  # Tune's status tables only with -v; the searcher logs a line
+                                  # per trial instead
+                                  verbose=1 if verbose_enabled() else 0))
     with Heartbeat(storage, searcher.live_trial_ids), _sigint_raises():
         try:
             tuner.fit()

@@ -58,6 +58,9 @@ def run_job(job_file: str | Path, *, out: str | Path | None = None, force: list[
     log.info("job %s: %d stages -> %s", job.name, len(selected), root)
     results = run_stages(selected, ctx, force=frozenset(force) | frozenset(only), plans=plans)
     _print_summary(job, root, results)
+    from hpc_seg.report.page import build_report
+
+    print(f"report: {build_report(root)}")   # last line: where to look next
     return 0
 
 
@@ -102,12 +105,15 @@ def _load_only(name: str):
 
 
 def _print_summary(job: JobSection, root: Path, results: dict[str, dict]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"hpc-seg job '{job.name}' — outputs under {root}")
+    table = Table(title=f"hpc-seg job '{job.name}' — outputs under {root}",
+                  box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("stage")
-    table.add_column("result")
+    # one line per stage (the console stays short); every value is in .stages/ and the report
+    table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=100)
     for name, res in results.items():
         shown = ", ".join(f"{k}={v}" for k, v in res.items())
         table.add_row(name, shown)

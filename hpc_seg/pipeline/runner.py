@@ -115,7 +115,8 @@ def run_stages(stages: list[tuple[str, StageFn]], ctx: Context,
                 log.info("stage %-20s already finished (%s); skipping", name, record)
                 continue
             log.info("stage %-20s finished before, but %s: running it again", name, why)
-        log.info("stage %-20s starting", name)
+        # one console line per stage (when it ends); its start only with -v
+        log.debug("stage %-20s starting", name)
         ctx.start_stage()
         t0 = time.perf_counter()
         result = fn(ctx)

@@ -20,10 +20,13 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_hadnet_debug_job_runs_and_rerun_skips_finished_stages(tmp_path: Path) -> None:
+def test_hadnet_debug_job_runs_and_rerun_skips_finished_stages(tmp_path: Path, capsys) -> None:
     job = REPO / "jobs" / "hadnet_debug.toml"
     out = tmp_path / "run"
     assert run_job(job, out=out) == 0
+    # the run ends with its report, whose path is the last line printed
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"report: {out.resolve() / 'report.html'}"
+    assert "Dice (HAD-Net)" in (out / "report.html").read_text()
     records = sorted(p.stem for p in (out / ".stages").glob("*.json"))
     assert records == sorted(["synth_brats", "hadnet_preprocess", "hadnet_pretrain_teacher",
                               "hadnet_pretrain_student", "hadnet_distill_ad", "hadnet_distill",

@@ -16,6 +16,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, rng_state
 from hpc_seg.cardiac.train.config import TrainConfig
 from hpc_seg.cardiac.train.losses import LOSSES
 from hpc_seg.cardiac.train.metrics import METRIC_NAMES, image_metrics
-from hpc_seg.cardiac.train.model_file import CLASSES, build_model
+from hpc_seg.cardiac.train.model_file import build_model, model_state
+from hpc_seg.progress import progress_bar
 from hpc_seg.runtime.device import autocast, resolve_device
 from hpc_seg.runtime.schedule import OneCycle
 from hpc_seg.runtime.seeding import seed_everything
@@ -71,7 +73,8 @@ class _Run:
 
 
 def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
-                    report: Callable[[dict], None] | None = None, resume: bool = True) -> TrainResult:
+                    report: Callable[[dict], None] | None = None, resume: bool = True,
+                    progress: bool = False) -> TrainResult:
     """Train ``cfg`` on ``slices_dir`` (train split; validate split for metrics) into ``out_dir``."""
     slices_dir, out_dir = Path(slices_dir), Path(out_dir)
     meta = read_meta(slices_dir)
@@ -125,8 +128,14 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
         model.set_encoder_frozen(stage == "frozen" and cfg.freeze_encoder)
         train_ds.set_epoch(epoch)
         t0 = time.perf_counter()
-        train_loss, n_images, lr = _train_epoch(cfg, run, DataLoader(train_ds, **loader_kw), loss_fn,
-                                                schedules[stage], first_step, epoch, device)
+        # A live bar (rate, ETA) per epoch for `hpc-seg train`: on CPU one epoch can take minutes.
+        # Search trials pass progress=False: a bar per trial would flood the driver's console.
+        bar = progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", spe, "batches") if progress \
+            else nullcontext(None)
+        with bar as b:
+            train_loss, n_images, lr = _train_epoch(cfg, run, DataLoader(train_ds, **loader_kw),
+                                                    loss_fn, schedules[stage], first_step, epoch,
+                                                    device, b)
         seconds = time.perf_counter() - t0
         metrics = evaluate_stream(model, DataLoader(val_ds, **loader_kw), loss_fn, cfg, device)
         run.epoch = epoch + 1
@@ -140,15 +149,14 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
                  metrics["dice_lv"], metrics["dice_my"], row["images_per_s"])
         if report is not None:
             report(dict(row))
-    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "config": config,
-             "classes": list(CLASSES), "image_size": cfg.image_size, "history": run.history,
-             "label_source": meta.get("label_source", "")}
+    state = model_state(model, cfg, history=run.history, label_source=meta.get("label_source", ""))
     _atomic_torch_save(state, model_path)
     return _result(model_path, history_path, run.history, resumed_from)
 
 
 def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, schedule: OneCycle,
-                 step: int, epoch: int, device: torch.device) -> tuple[float, int, float]:
+                 step: int, epoch: int, device: torch.device,
+                 bar: Any = None) -> tuple[float, int, float]:
     model, opt = run.model, run.optimizer
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
@@ -168,6 +176,8 @@ def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, sched
         step += 1
         total += float(loss.detach()) * images.shape[0]
         n += images.shape[0]
+        if bar is not None:
+            bar.advance()
     return total / max(n, 1), n, lr
 
 

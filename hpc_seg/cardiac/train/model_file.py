@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hpc_seg.cardiac.models.unet2d import Unet2d
+from hpc_seg.cardiac.resize import NORMALISATION
 from hpc_seg.cardiac.train.config import TrainConfig
-from hpc_seg.config import from_dict
+from hpc_seg.config import from_dict, to_dict
 from hpc_seg.errors import InputError
 from hpc_seg.runtime.checkpoint import load_weights
 from hpc_seg.runtime.device import resolve_device
@@ -30,6 +32,15 @@ def build_model(cfg: TrainConfig, init: bool = False) -> Unet2d:
             raise InputError(f"{path}: does not fit a {cfg.encoder} U-Net with {cfg.num_classes} "
                              f"classes and decoder {cfg.decoder_channels} ({str(exc)[:200]})") from None
     return model
+
+
+def model_state(model: torch.nn.Module, cfg: TrainConfig, **extra: Any) -> dict[str, Any]:
+    """What a ``model.pt`` holds: the weights plus everything prediction on new scans needs
+    (classes, input size, intensity normalisation, encoder, the full training config); ``extra``
+    adds training facts (history, label source). Plain values only: loads with weights_only."""
+    return {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "config": to_dict(cfg), "classes": list(CLASSES), "image_size": cfg.image_size,
+            "normalisation": dict(NORMALISATION), "encoder": cfg.encoder, **extra}
 
 
 def load_model(path: Path, device: str = "cpu") -> tuple[Unet2d, TrainConfig]:
