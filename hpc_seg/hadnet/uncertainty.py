@@ -32,6 +32,7 @@ from torch import nn
 
 from hpc_seg.errors import ConfigError
 from hpc_seg.hadnet.metrics import REGIONS
+from hpc_seg.runtime.device import autocast
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,7 @@ def case_seed(seed: int, case_id: str) -> int:
 
 
 def _softmax(model: nn.Module, x: torch.Tensor, amp: bool) -> torch.Tensor:
-    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and x.device.type == "cuda"
-           else torch.autocast("cpu", enabled=False))
-    with ctx:
+    with autocast(x.device, amp):
         logits, _ = model(x)
     return torch.softmax(logits.float(), dim=1)
 
