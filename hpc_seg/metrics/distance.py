@@ -27,13 +27,27 @@ def volume_diagonal_mm(shape: Sequence[int], spacing: Sequence[float]) -> float:
     return float(np.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing))))
 
 
+def _per_item_spacing(spacing: Sequence[float] | Sequence[Sequence[float]] | None, batch: int,
+                      ndim: int) -> list[list[float]]:
+    if spacing is None:
+        return [[1.0] * ndim] * batch
+    items = list(spacing)
+    if items and isinstance(items[0], (int, float, np.floating, np.integer)):
+        items = [items] * batch
+    out = [[float(s) for s in item] for item in items]
+    if len(out) != batch or any(len(s) != ndim for s in out):
+        raise ValueError(f"spacing {spacing} does not give {ndim} values (for {batch} item(s))")
+    return out
+
+
 def hd95(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
-         spacing: Sequence[float] | None = None, *, empty_distance: float | None = None
-         ) -> torch.Tensor:
+         spacing: Sequence[float] | Sequence[Sequence[float]] | None = None, *,
+         empty_distance: float | None = None) -> torch.Tensor:
     """HD95 in mm per item of batched masks ``[B, *spatial]`` (float64 tensor ``[B]``).
 
-    ``spacing`` is the voxel size in mm per spatial axis (default 1); ``empty_distance`` the value
-    when exactly one of the two masks is empty (default: the volume's diagonal, see module doc).
+    ``spacing`` is the voxel size in mm per spatial axis (default 1), or one such list per item;
+    ``empty_distance`` the value when exactly one of the two masks is empty (default: the volume's
+    diagonal, see the module doc).
     """
     import warnings
 
@@ -43,22 +57,21 @@ def hd95(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
     if p.shape != g.shape:
         raise ValueError(f"prediction shape {tuple(p.shape[2:])} != target shape {tuple(g.shape[2:])}")
     spatial = tuple(p.shape[2:])
-    spacing = [1.0] * len(spatial) if spacing is None else [float(s) for s in spacing]
-    if len(spacing) != len(spatial):
-        raise ValueError(f"spacing {spacing} has {len(spacing)} values for {len(spatial)} axes")
-    if empty_distance is None:
-        empty_distance = volume_diagonal_mm(spatial, spacing)
+    spacings = _per_item_spacing(spacing, p.shape[0], len(spatial))
     g = g.to(p.device)
-    p_any = p.flatten(1).any(1)
-    g_any = g.flatten(1).any(1)
+    p_any = p.flatten(1).any(1).cpu()
+    g_any = g.flatten(1).any(1).cpu()
     out = torch.zeros(p.shape[0], dtype=torch.float64)
-    out[(p_any ^ g_any).cpu()] = float(empty_distance)
+    for i in (p_any ^ g_any).nonzero().flatten().tolist():
+        out[i] = (volume_diagonal_mm(spatial, spacings[i]) if empty_distance is None
+                  else float(empty_distance))
     both = (p_any & g_any).nonzero().flatten()
     if len(both):
         with warnings.catch_warnings():
             # Empty masks never reach MONAI (handled above); nothing else it warns about matters.
             warnings.simplefilter("ignore")
-            d = compute_hausdorff_distance(p[both], g[both], include_background=True,
-                                           percentile=95, spacing=spacing)
-        out[both.cpu()] = d[:, 0].double().cpu()
+            d = compute_hausdorff_distance(p[both.to(p.device)], g[both.to(p.device)],
+                                           include_background=True, percentile=95,
+                                           spacing=[spacings[i] for i in both.tolist()])
+        out[both] = d[:, 0].double().cpu()
     return out

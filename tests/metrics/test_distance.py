@@ -67,3 +67,16 @@ def test_batch_mixes_empty_and_non_empty():
     assert got[0].item() == 0.0
     assert got[1].item() == pytest.approx(volume_diagonal_mm((12, 12), (1.0, 1.0)))
     assert got[2].item() == 0.0
+
+
+def test_per_item_spacing():
+    """One spacing per item (the cardiac slices each have their own pixel size)."""
+    a = np.zeros((2, 30, 30), bool)
+    b = np.zeros_like(a)
+    a[:, 10:20, 10:20] = True
+    b[:, 10:20, 14:24] = True    # shifted 4 pixels along the second axis
+    got = hd95(a, b, [(1.0, 1.0), (1.0, 2.5)])
+    assert got[0].item() == pytest.approx(4.0)
+    assert got[1].item() == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="spacing"):
+        hd95(a, b, [(1.0, 1.0)])
