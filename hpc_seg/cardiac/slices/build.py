@@ -27,7 +27,7 @@ import pyarrow as pa
 import torch
 
 from hpc_seg.cardiac.labels.build import load_stack_masks
-from hpc_seg.cardiac.resize import fit_pad, to_uint8
+from hpc_seg.cardiac.resize import FitPad, fit_pad, to_uint8
 from hpc_seg.storage.shards import (atomic_write_bytes, atomic_write_table, decode_array, iter_rows,
                                  read_table, remove_stale_temporaries, shard_files)
 from hpc_seg.errors import InputError
