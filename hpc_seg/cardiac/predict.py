@@ -1,7 +1,10 @@
 """Predict with a trained 2D U-Net: the ``slices`` dataset, or whole stacks of a volume.
 
 ``predict_slices`` writes the published predictions table (``file``, ``lv_pixels``, ``my_pixels``
-for every image) plus identifiers and per-image metrics against the dataset's masks.
+for every image) plus identifiers and per-image metrics against the dataset's masks: accuracy,
+Dice LV / MY / foreground, and HD95 LV / MY in mm (``hd95_lv``, ``hd95_my``; MONAI through
+:mod:`hpc_seg.metrics.distance`, at the image's pixel size after the fit-longer-side resize; 0
+when prediction and mask both lack the structure, the image diagonal when only one has it).
 """
 
 from __future__ import annotations
@@ -18,17 +21,35 @@ import torch
 
 from hpc_seg.storage.shards import atomic_write_bytes, decode_array, shard_files
 from hpc_seg.cardiac.slices.stream import binary_column_to_array
-from hpc_seg.cardiac.resize import fit_pad, to_uint8, unfit_pad
+from hpc_seg.cardiac.resize import FitPad, fit_pad, to_uint8, unfit_pad
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
 from hpc_seg.cardiac.train.model_file import load_model
 from hpc_seg.cardiac.train.metrics import image_metrics
+from hpc_seg.metrics.distance import hd95
 from hpc_seg.progress import progress_bar
 from hpc_seg.runtime.device import autocast, resolve_device
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ["file", "stack_id", "subject_id", "patient_id", "split", "slice", "frame"]
+GEOMETRY = ["rows", "cols", "pixel_spacing_mm"]
+STRUCTURES = {"lv": 1, "my": 2}
+
+
+def image_spacing(rows: int, cols: int, pixel_spacing_mm: list[float], size: int) -> list[float]:
+    """mm per pixel of a ``size x size`` slice image along (rows, cols), undoing the resize."""
+    h, w = FitPad(int(rows), int(cols), size).inner
+    return [int(rows) * float(pixel_spacing_mm[0]) / h, int(cols) * float(pixel_spacing_mm[1]) / w]
+
+
+def hd95_columns(pred: torch.Tensor, masks: torch.Tensor, geometry: pd.DataFrame,
+                 size: int) -> dict[str, np.ndarray]:
+    """``hd95_lv``, ``hd95_my`` (mm) per image of label maps ``[N, size, size]``."""
+    spacing = [image_spacing(r, c, ps, size)
+               for r, c, ps in zip(geometry.rows, geometry.cols, geometry.pixel_spacing_mm)]
+    return {f"hd95_{name}": hd95(pred == k, masks == k, spacing).numpy()
+            for name, k in STRUCTURES.items()}
 
 
 def predict_images(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
@@ -55,7 +76,7 @@ def predict_slices(model_path: Path, slices_dir: Path, out: Path, splits: tuple[
     with progress_bar(f"predict {Path(model_path).parent.name}", None, "images") as bar:
         for f in files:
             for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_size,
-                                                        columns=ID_COLUMNS + ["image", "mask"]):
+                                                        columns=ID_COLUMNS + GEOMETRY + ["image", "mask"]):
                 tbl = pa.Table.from_batches([batch])
                 images = torch.from_numpy(binary_column_to_array(tbl.column("image"), (size, size)).copy())
                 masks = torch.from_numpy(binary_column_to_array(tbl.column("mask"), (size, size)).copy())
@@ -65,6 +86,9 @@ def predict_slices(model_path: Path, slices_dir: Path, out: Path, splits: tuple[
                 df["my_pixels"] = (pred == 2).sum((1, 2)).numpy()
                 for k, v in image_metrics(pred.long(), masks.long(), cfg.num_classes).items():
                     df[k] = v.numpy()
+                geometry = tbl.select(GEOMETRY).to_pandas()
+                for k, v in hd95_columns(pred, masks, geometry, size).items():
+                    df[k] = v
                 frames.append(df)
                 bar.advance(len(df))
     if not frames:

@@ -54,15 +54,22 @@ def distill(cfg: HadnetTrainConfig, pre_dir: str | Path, teacher: str | Path,
 
 
 def predict(model: str | Path, src_or_pre: str | Path, out_dir: str | Path, *,
-            split: str | None = "test", device: str = "auto") -> Path:
-    """Label maps (0/1/2/4, original grid, FLAIR affine) for every case; returns ``out_dir``."""
-    return _predict(model, src_or_pre, out_dir, split=split, device=device)
+            split: str | None = "test", device: str = "auto", uncertainty: str | None = None,
+            seed: int = 0) -> Path:
+    """Label maps (0/1/2/4, original grid, FLAIR affine, 0 outside the brain) for every case,
+    plus per-region uncertainty maps with ``uncertainty`` (entropy, mcdropout[:N]); returns
+    ``out_dir``."""
+    return _predict(model, src_or_pre, out_dir, split=split, device=device,
+                    uncertainty=uncertainty, seed=seed)
 
 
 def evaluate(models: dict[str, str | Path], pre_dir: str | Path, out_dir: str | Path, *,
-             split: str = "test", device: str = "auto") -> Path:
-    """Dice ET/TC/WT per case and summary for each model; returns ``dice_summary.csv``."""
-    return _evaluate(models, pre_dir, out_dir, split=split, device=device)
+             split: str = "test", device: str = "auto", uncertainty: str | None = None,
+             seed: int = 0) -> Path:
+    """Dice, HD95, sensitivity, specificity (and QU with ``uncertainty``) per case, region and
+    model, with tables and figures; returns ``dice_summary.csv``."""
+    return _evaluate(models, pre_dir, out_dir, split=split, device=device,
+                     uncertainty=uncertainty, seed=seed)
 
 
 def _lineage_inputs(teacher: str | Path, student: str | Path) -> dict[str, Any]:

@@ -17,14 +17,17 @@ hadnet_distill             HAD-Net distillation (hierarchical D)           model
 hadnet_distill_ad          AD-Net ablation (D without feature pairs)       (same)
 hadnet_finetune_ce         control: the distillation schedule with         (same)
                            lambda = 0 (wCE only, no teacher signal)
-hadnet_evaluate            Dice ET/TC/WT of every model above, table+fig   table, figure, and
-                                                                           dice_<model>_<region>
+hadnet_evaluate            Dice, HD95, sensitivity, specificity and QU     table, scores_table,
+                           ([hadnet_evaluate] uncertainty: entropy by      figure, and
+                           default, mcdropout[:N], none) of every model    {dice,hd95,qu}_<model>
+                           above: tables and figures                       _<region>
 =========================  ==============================================  ======================
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,24 +130,42 @@ def hadnet_finetune_ce(ctx: Context) -> dict[str, Any]:
     return _distill(ctx, "ad", "hadnet_finetune_ce", lambda_adv=0.0)
 
 
+@dataclass(kw_only=True)
+class EvaluateStageConfig:
+    """The ``[hadnet_evaluate]`` table."""
+
+    split: str = "test"
+    uncertainty: str = "entropy"
+    """entropy (one pass, free), mcdropout[:N] (N dropout passes) or none"""
+    seed: int = 0
+    """seed of the MC dropout masks"""
+
+
 @plannable
 def hadnet_evaluate(ctx: Context) -> dict[str, Any]:
-    """Dice ET/TC/WT on the test split of every model trained by this job: table and figure."""
+    """Dice, HD95, sensitivity, specificity and QU on the test split of every model trained by
+    this job: tables and figures ([hadnet_evaluate]: split, uncertainty, seed)."""
     import pandas as pd
 
     from hpc_seg.hadnet.api import evaluate
 
     cfg, _ = _cfg(ctx)
+    ecfg = from_dict(EvaluateStageConfig, ctx.table("hadnet_evaluate"), ctx.where("hadnet_evaluate"))
     models = {name: ctx.results[stage]["model"] for name, stage in MODEL_STAGES.items()
               if stage in ctx.results}
     device = "cpu" if cfg.device == "cpu" else "auto"
+    uncertainty = None if ecfg.uncertainty == "none" else ecfg.uncertainty
+    out_dir = ctx.out / "hadnet_evaluate"
     pre_dir = _pre_dir(ctx, cfg)
     ctx.begin()
-    table = evaluate(models, pre_dir, ctx.out / "hadnet_evaluate", device=device)
-    summary = pd.read_csv(table)
-    out: dict[str, Any] = {"table": str(table), "figure": str(table.parent / "dice.png")}
-    for _, r in summary.iterrows():
-        out[f"dice_{r['model']}_{r['region']}"] = round(float(r["mean"]), 4)
+    table = evaluate(models, pre_dir, out_dir, split=ecfg.split, device=device,
+                     uncertainty=uncertainty, seed=ecfg.seed)
+    summary = pd.read_csv(out_dir / "scores_summary.csv")
+    out: dict[str, Any] = {"table": str(table), "scores_table": str(out_dir / "scores_table.md"),
+                           "figure": str(out_dir / "dice.png")}
+    names = {"dice": "dice", "hd95_mm": "hd95", "qu": "qu"}
+    for _, r in summary[summary.metric.isin(list(names))].iterrows():
+        out[f"{names[r['metric']]}_{r['model']}_{r['region']}"] = round(float(r["mean"]), 4)
     return out
 
 

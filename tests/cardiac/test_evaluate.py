@@ -64,5 +64,25 @@ def test_evaluate_writes_tables_and_figures(cohort, tmp_path):  # noqa: F811
     assert dice.method.tolist() == ["tiny"] and 0 <= dice.dice_lv.iloc[0] <= 1
     pred = pd.read_parquet(out / "predictions" / "tiny.parquet")
     assert len(pred) == 18 and {"file", "lv_pixels", "my_pixels"} <= set(pred.columns)
+    assert (pred.hd95_lv >= 0).all() and (pred.hd95_my >= 0).all()
+    assert dice.hd95_lv_mm.iloc[0] == pytest.approx(pred.hd95_lv.mean(), rel=1e-3)  # %.4g in the CSV
     for name in ("volumes.png", "bland_altman_ef.png", "overlays_tiny.png"):
         assert (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hd95_per_image_in_mm_after_the_resize():
+    """A 2-pixel shift of the LV is 2 * (mm per resized pixel); an absent MY on both sides is 0."""
+    import torch
+
+    from hpc_seg.cardiac.predict import hd95_columns, image_spacing
+
+    # 128 x 96 pixels of 1.5 x 1.25 mm fitted into 64: the longer side halves.
+    assert image_spacing(128, 96, [1.5, 1.25], 64) == pytest.approx([3.0, 2.5])
+    masks = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    masks[0, 20:30, 20:30] = 1
+    pred = torch.zeros_like(masks)
+    pred[0, 22:32, 20:30] = 1      # shifted 2 pixels along the rows
+    geometry = pd.DataFrame({"rows": [128], "cols": [96], "pixel_spacing_mm": [[1.5, 1.25]]})
+    got = hd95_columns(pred, masks, geometry, 64)
+    assert got["hd95_lv"][0] == pytest.approx(6.0)
+    assert got["hd95_my"][0] == 0.0

@@ -59,6 +59,40 @@ def test_predictions_are_label_maps_on_the_original_grid_with_the_flair_affine(t
     assert sorted(csv.case_id) == sorted(ids)
 
 
+def _brain(src, cid):
+    """Voxels non-zero in all four sequences (the preprocessing's brain mask), original grid."""
+    seqs = [np.asarray(nib.load(next(src.glob(f"*/{cid}/{cid}_{s}.nii.gz"))).dataobj)
+            for s in ("flair", "t1", "t1ce", "t2")]
+    return np.logical_and.reduce([v != 0 for v in seqs])
+
+
+def test_uncertainty_maps_on_the_original_grid_zero_outside_the_brain(tmp_path, cohort):
+    src, pre = cohort
+    model = _model(tmp_path / "m.pt", _pad(pre))
+    out = predict(model, pre, tmp_path / "pred", split=None, device="cpu",
+                  uncertainty="mcdropout:3", seed=5)
+    assert json.loads((out / "uncertainty.json").read_text()) == {"method": "mcdropout:3", "seed": 5}
+    for cid in case_index(pre):
+        flair = nib.load(next(src.glob(f"*/{cid}/{cid}_flair.nii.gz")))
+        brain = _brain(src, cid)
+        labels = np.asarray(nib.load(out / f"{cid}.nii.gz").dataobj)
+        assert not labels[~brain].any()  # an untrained net labels the crop box's background too
+        for suffix in ("_unc_whole", "_unc_core", "_unc_enhance"):
+            img = nib.load(out / f"{cid}{suffix}.nii.gz")
+            assert img.shape == flair.shape
+            np.testing.assert_allclose(img.affine, flair.affine)
+            u = np.asarray(img.dataobj)
+            assert u.dtype == np.float32 and u.min() >= 0 and u.max() <= 100
+            assert not u[~brain].any() and u[brain].any()
+    # A re-run with the same method and seed keeps the maps; another method is refused.
+    first = out / f"{case_index(pre)[0]}_unc_core.nii.gz"
+    stamp = first.stat().st_mtime_ns
+    predict(model, pre, out, split=None, device="cpu", uncertainty="mcdropout:3", seed=5)
+    assert first.stat().st_mtime_ns == stamp
+    with pytest.raises(InputError, match="uncertainty.json"):
+        predict(model, pre, out, split=None, device="cpu", uncertainty="entropy")
+
+
 def test_raw_folder_and_preprocessed_cohort_give_the_same_prediction(tmp_path, cohort):
     src, pre = cohort
     model = _model(tmp_path / "m.pt", _pad(pre), in_channels=4)
@@ -104,14 +138,15 @@ def test_dice_of_the_ground_truth_is_one_and_of_an_empty_map_is_zero(tmp_path, c
         assert d["ET"] == (1.0 if not (seg == 4).any() else 0.0)
 
 
-def test_evaluate_writes_one_table_and_one_figure_for_all_models(tmp_path, cohort):
+def test_evaluate_writes_the_score_tables_and_figures_for_all_models(tmp_path, cohort):
     _, pre = cohort
     pad = _pad(pre)
     models = {"teacher": _model(tmp_path / "t.pt", pad, 4, seed=1),
               "student": _model(tmp_path / "s.pt", pad, 3, seed=2)}
-    table = evaluate(models, pre, tmp_path / "eval", split="train", device="cpu")
+    ev = tmp_path / "eval"
+    table = evaluate(models, pre, ev, split="train", device="cpu", uncertainty="entropy")
     summary = pd.read_csv(table)
-    per_case = pd.read_csv(tmp_path / "eval" / "dice_per_case.csv")
+    per_case = pd.read_csv(ev / "dice_per_case.csv")
     n = len(case_index(pre, "train"))
     assert list(dict.fromkeys(summary.model)) == ["teacher", "student"]
     assert set(summary.region) == {"ET", "TC", "WT"} and (summary.n == n).all()
@@ -119,10 +154,24 @@ def test_evaluate_writes_one_table_and_one_figure_for_all_models(tmp_path, cohor
         vals = per_case[per_case.model == s.model][s.region]
         assert s["mean"] == pytest.approx(vals.mean())
         assert 0.0 <= s["mean"] <= 1.0
-    png = (tmp_path / "eval" / "dice.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    md = (tmp_path / "eval" / "dice_table.md").read_text()
-    assert "| teacher |" in md and "Dice ET" in md
+    scores = pd.read_csv(ev / "scores_per_case.csv")
+    assert len(scores) == 2 * 3 * n
+    assert {"dice", "hd95_mm", "sensitivity", "specificity", "qu", "qu_auc_dice", "qu_auc_ftp",
+            "qu_auc_ftn"} <= set(scores.columns)
+    assert (scores.hd95_mm >= 0).all() and scores.qu.between(0, 1).all()
+    merged = scores.merge(per_case.melt(id_vars=["model", "case_id"], var_name="region",
+                                        value_name="d"), on=["model", "case_id", "region"])
+    np.testing.assert_allclose(merged.dice, merged.d)
+    long = pd.read_csv(ev / "scores_summary.csv")
+    assert set(long.metric) == {"dice", "hd95_mm", "sensitivity", "specificity", "qu",
+                                "qu_auc_dice", "qu_auc_ftp", "qu_auc_ftn"}
+    curves = pd.read_csv(ev / "qu_curves.csv")
+    assert len(curves) == 2 * 3 * 41 and curves.tau.max() == 100 and curves.tau.min() == 0
+    for png in ("dice.png", "hd95.png", "qu_curves.png"):
+        assert (ev / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (ev / "scores_table.md").read_text()
+    assert "| teacher |" in md and "### HD95 (mm)" in md and "### QU score" in md
+    assert "### Dice" in (ev / "dice_table.md").read_text()
 
 
 def test_stage_apis_chain_on_a_synthetic_cohort_and_record_the_inputs(tmp_path, cohort):

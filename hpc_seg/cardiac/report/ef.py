@@ -83,9 +83,15 @@ def ef_summary(per_patient: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def dice_summary(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Mean per-image metrics of each model over the evaluated images."""
+    """Mean per-image metrics of each model over the evaluated images (HD95 in mm: mean and
+    median, when the predictions have it; older prediction files do not)."""
     rows = []
     for name, df in predictions.items():
-        rows.append({"method": name, "dice_lv": df.dice_lv.mean(), "dice_my": df.dice_my.mean(),
-                     "dice_fg": df.dice_fg.mean(), "accuracy": df.accuracy.mean(), "images": len(df)})
+        row = {"method": name, "dice_lv": df.dice_lv.mean(), "dice_my": df.dice_my.mean(),
+               "dice_fg": df.dice_fg.mean(), "accuracy": df.accuracy.mean()}
+        for col in ("hd95_lv", "hd95_my"):
+            if col in df:
+                row[f"{col}_mm"] = df[col].mean()
+                row[f"{col}_mm_median"] = df[col].median()
+        rows.append({**row, "images": len(df)})
     return pd.DataFrame(rows)

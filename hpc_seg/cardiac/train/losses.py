@@ -3,19 +3,25 @@
 All take logits ``[B, C, H, W]`` and integer targets ``[B, H, W]`` and return a scalar, computed in
 float32 even under bf16 autocast (the softmax/log of small probabilities needs the precision).
 
-- ``ce``: mean pixel cross-entropy.
-- ``focal``: mean over pixels of ``-(1 - p_t)^gamma * log p_t`` with gamma 2 and no alpha.
+- ``ce``: mean pixel cross-entropy (torch).
+- ``focal``: mean over pixels of ``-(1 - p_t)^gamma * log p_t`` with gamma 2 and no alpha: MONAI's
+  ``FocalLoss`` (softmax) summed over classes (only the true class contributes) and averaged over
+  pixels; MONAI's own ``mean`` would also divide by the number of classes.
 - ``softdice``: generalised Dice (Sudre et al. 2017) over the whole batch, background included,
   class weights ``w_c = 1 / (sum g_c)^2`` and eps 1e-5:
-  ``1 - 2 * sum_c w_c sum(p_c g_c) / (sum_c w_c sum(p_c + g_c) + eps)``.
-  A class absent from the batch has ``sum g_c = 0`` and an infinite weight; like the common
-  implementations (MONAI's ``GeneralizedDiceLoss``) we give such a class the largest finite
-  weight of the batch instead, so an empty class neither dominates nor divides by zero.
+  ``1 - 2 * sum_c w_c sum(p_c g_c) / (sum_c w_c sum(p_c + g_c) + eps)``: MONAI's
+  ``GeneralizedDiceLoss`` with ``batch=True``, ``smooth_nr=0`` and ``smooth_dr=eps``. A class
+  absent from the batch (``sum g_c = 0``, infinite weight) gets the largest finite weight of the
+  batch, MONAI's rule, so an empty class neither dominates nor divides by zero.
+
+Both MONAI losses replaced hand-written ones that gave the same values (to float rounding); the
+tests keep those hand values. MONAI is imported on first use: importing it takes seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -28,24 +34,29 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), target.long())
 
 
+@cache
+def _focal(gamma: float) -> torch.nn.Module:
+    from monai.losses import FocalLoss
+
+    return FocalLoss(include_background=True, to_onehot_y=True, gamma=gamma, use_softmax=True,
+                     reduction="none")
+
+
+@cache
+def _generalised_dice(eps: float) -> torch.nn.Module:
+    from monai.losses import GeneralizedDiceLoss
+
+    return GeneralizedDiceLoss(include_background=True, to_onehot_y=True, softmax=True,
+                               w_type="square", batch=True, smooth_nr=0.0, smooth_dr=eps)
+
+
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = FOCAL_GAMMA) -> torch.Tensor:
-    logp = F.log_softmax(logits.float(), dim=1)
-    logp_t = logp.gather(1, target.long().unsqueeze(1)).squeeze(1)
-    p_t = logp_t.exp()
-    return (-(1.0 - p_t) ** gamma * logp_t).mean()
+    per_class = _focal(float(gamma))(logits.float(), target.long().unsqueeze(1))
+    return per_class.sum(1).mean()
 
 
 def generalised_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    probs = F.softmax(logits.float(), dim=1)
-    onehot = F.one_hot(target.long(), probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
-    dims = (0, 2, 3)
-    g_sum = onehot.sum(dims)
-    w = 1.0 / (g_sum * g_sum)
-    finite = torch.isfinite(w)
-    w = torch.where(finite, w, w[finite].max() if finite.any() else torch.ones_like(w))
-    intersect = (w * (probs * onehot).sum(dims)).sum()
-    denom = (w * (probs + onehot).sum(dims)).sum()
-    return 1.0 - 2.0 * intersect / (denom + eps)
+    return _generalised_dice(float(eps))(logits.float(), target.long().unsqueeze(1))
 
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from hpc_seg.metrics.overlap import dice_from_counts
+
 METRIC_NAMES = ("accuracy", "dice_lv", "dice_my", "dice_fg")
 
 
@@ -23,8 +25,8 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int = 3) ->
 
 
 def _dice(tp: torch.Tensor, n_true: torch.Tensor, n_pred: torch.Tensor) -> torch.Tensor:
-    denom = (n_true + n_pred).double()
-    return torch.where(denom > 0, 2.0 * tp.double() / denom.clamp(min=1), torch.ones_like(denom))
+    # The shared Dice (both empty = 1), fed with this module's one-pass confusion counts.
+    return dice_from_counts(tp, n_pred - tp, n_true - tp)
 
 
 def metrics_from_confusion(conf: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -1,21 +1,25 @@
-"""``hpc-seg hadnet evaluate``: Dice ET/TC/WT of several models in one table and one figure."""
+"""``hpc-seg hadnet evaluate``: the BraTS scores of several models, tables and figures."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "evaluate"
-HELP = ("Dice ET/TC/WT per case and summary for several models (e.g. teacher, student, AD-Net, "
-        "HAD-Net): CSV tables, a markdown table and a box-plot figure")
+HELP = ("Dice, HD95 (mm), sensitivity, specificity per case and region (WT/TC/ET) for several "
+        "models (e.g. teacher, student, AD-Net, HAD-Net), and the QU uncertainty score with "
+        "--uncertainty: CSV and markdown tables (mean ± sd, median), box plots, QU curves")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
                         help="a model to evaluate (repeatable), e.g. --model teacher=runs/t/best.pt")
     parser.add_argument("--pre", required=True, help="preprocessed cohort PRE/")
-    parser.add_argument("--out", required=True, help="output folder (predictions, tables, dice.png)")
+    parser.add_argument("--out", required=True, help="output folder (predictions, tables, figures)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--uncertainty", default=None, metavar="entropy|mcdropout[:N]",
+                        help="also predict uncertainty maps and score them (BraTS QU and its AUCs)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the MC dropout masks")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         if name in models:
             raise ConfigError(f"--model {spec!r}: name {name!r} given twice")
         models[name] = Path(path)
-    table = evaluate(models, args.pre, args.out, split=args.split, device=args.device)
-    print((table.parent / "dice_table.md").read_text(), end="")
-    print(f"tables and figure in {table.parent}")
+    table = evaluate(models, args.pre, args.out, split=args.split, device=args.device,
+                     uncertainty=args.uncertainty, seed=args.seed)
+    print((table.parent / "scores_table.md").read_text(), end="")
+    print(f"tables and figures in {table.parent}")
     return 0

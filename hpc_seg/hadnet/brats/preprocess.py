@@ -186,15 +186,19 @@ def row_geometry(row: dict[str, Any]) -> Geometry:
 
 
 def restore_to_original(pred_classes_padded: np.ndarray, row: dict[str, Any]) -> np.ndarray:
-    """Undo padding (or centre-cropping) and the bounding-box crop: uint8 classes on the
-    case's original grid; 0 outside the bounding box and in any centre-cropped margin."""
+    """Undo padding (or centre-cropping) and the bounding-box crop: the values on the case's
+    original grid; 0 outside the bounding box and in any centre-cropped margin.
+
+    Class maps come back as uint8 (as always); float arrays (uncertainty maps) keep their dtype.
+    """
     geo = row_geometry(row)
     pred = np.asarray(pred_classes_padded)
+    dtype = pred.dtype if np.issubdtype(pred.dtype, np.floating) else np.uint8
     pad = pred.shape[-3:]
-    crop = np.zeros(geo.crop_shape, np.uint8)
+    crop = np.zeros(geo.crop_shape, dtype)
     src, dst = zip(*(_placement(c, p, b) for c, p, b in zip(geo.crop_shape, pad, geo.pad_before)))
     crop[src] = pred[dst]
-    out = np.zeros(geo.original_shape, np.uint8)
+    out = np.zeros(geo.original_shape, dtype)
     out[_bbox_slices(geo.bbox)] = crop
     return out
 

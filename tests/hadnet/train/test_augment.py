@@ -54,3 +54,30 @@ def test_affine_ranges_are_the_published_ones():
         # det = product of scales (rotations and unit-diagonal shear have det ~1)
         assert 0.96 ** 3 * 0.99 < float(torch.det(m)) < 1.04 ** 3 * 1.01
         assert float((m - torch.eye(3, dtype=m.dtype)).abs().max()) < math.radians(4) * 2 + 0.04 * 3
+
+
+def _reference_warp(image, label, mask, linear):
+    """The hand-written affine_grid / grid_sample warp that MONAI's Affine replaced."""
+    import torch.nn.functional as F
+
+    d, h, w = image.shape[1:]
+    half = torch.diag(torch.tensor([w / 2, h / 2, d / 2], dtype=torch.float64))
+    theta = torch.zeros(1, 3, 4, dtype=torch.float64)
+    theta[0, :, :3] = torch.linalg.inv(half) @ linear @ half
+    grid = F.affine_grid(theta.float(), [1, 1, d, h, w], align_corners=False)
+    img = F.grid_sample(image[None].float(), grid, mode="bilinear", align_corners=False)[0]
+    both = F.grid_sample(torch.stack([label.float(), mask.float()])[None], grid, mode="nearest",
+                         align_corners=False)[0]
+    return img, both[0].round().long(), both[1] > 0.5
+
+
+def test_monai_warp_equals_the_hand_written_one_it_replaced():
+    c = toy_cases(1, (24, 20, 16), seed=4)[0]
+    p = AugmentParams(flip_p=0.0, affine_p=1.0, rotation_deg=10.0, shear=0.08, scale=0.08)
+    img, lab, mask = augment_case(c.image, c.label.long(), c.mask, torch.Generator().manual_seed(9), p)
+    gen = torch.Generator().manual_seed(9)
+    torch.rand(1, generator=gen), torch.rand(1, generator=gen)  # flip and affine draws
+    linear = random_affine_matrix(gen, p)
+    ref_img, ref_lab, ref_mask = _reference_warp(c.image, c.label.long(), c.mask, linear)
+    assert torch.equal(lab, ref_lab) and torch.equal(mask, ref_mask)
+    assert torch.allclose(img, ref_img * ref_mask[None], atol=1e-5)
