@@ -7,6 +7,7 @@ It renders straight from the acquisition plan (no DICOM written), so it takes se
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import numpy as np
@@ -44,20 +45,32 @@ def preview(out: Path, pids: list[int], seed: int, config: CineSynthConfig) -> P
         panels.insert(2, (images[es], masks[es], "mid ES"))
         v = plan.anat.extra
         who = (f"{plan.dicom['Manufacturer'].split()[0].lower()} {plan.contrast.bits}-bit, "
-               f"size {v.scale:.2f}{' (child)' if v.pediatric else ''}") if v is not None \
+               f"size {v.scale:.3f}{' (child)' if v.pediatric else ''}") if v is not None \
             else f"{plan.dicom['Manufacturer'].split()[0].lower()} (shipped phantom)"
         for ax, (img, msk, title) in zip(row, panels):
             ax.imshow(img, cmap="gray", vmin=0, vmax=float(np.percentile(img, 99.5)) or 1.0)
             for label, colour in ((1, "tab:red"), (2, "tab:green"), (3, "tab:blue")):
                 if (msk == label).any():
-                    ax.contour(msk == label, levels=[0.5], colors=colour, linewidths=0.6)
+                    ax.contour(msk == label, levels=[0.5], colors=colour, linewidths=0.8)
             ax.set_title(f"{pid}: {title}", fontsize=7)
             ax.axis("off")
         row[0].text(0, -0.02, who, transform=row[0].transAxes, fontsize=6, va="top")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=72)
     plt.close(fig)
+    # A fixed palette, 61 greys plus the three outline colours, keeps the README's PNG small
+    # (an adaptive one spends every entry on greys and loses the outlines).
+    from PIL import Image
+    from matplotlib.colors import to_rgb
+
+    colours = [(g, g, g) for g in np.linspace(0, 255, 61).astype(int)]
+    colours += [tuple(int(255 * c) for c in to_rgb(n)) for n in ("tab:red", "tab:green", "tab:blue")]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([v for rgb in colours for v in rgb] + [0] * 3 * (256 - len(colours)))
+    Image.open(buf).convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) \
+        .save(out, optimize=True)
     return out
 
 
