@@ -11,6 +11,7 @@ import pydicom
 import pytest
 
 from hpc_seg.cardiac.synth import phantom as ph
+from hpc_seg.cli import main
 from hpc_seg.cardiac.synth.cohort import generate_cine_cohort, generate_patient
 from hpc_seg.cardiac.synth.config import VARIETY_KEYS, CineSynthConfig
 from hpc_seg.cardiac.synth.plan import build_plan
@@ -136,9 +137,15 @@ def test_vendor_depth_reaches_the_headers_and_pixels(cohort, tmp_path):
         assert ds.BitsStored == bits and ds.HighBit == bits - 1 and ds.BitsAllocated == 16
         assert ds.Manufacturer == entry["model"]["vendor"]
         assert int(ds.pixel_array.max()) < 2**bits
-    sixteen = tmp_path / "ge"
-    generate_cine_cohort(sixteen, 1, 5, CineSynthConfig(**{**VARIETY, "vendors": ["ge"]}))
+    # Through the CLI: --variety turns it on, the TOML narrows the vendors to a 16-bit one.
+    sixteen, job = tmp_path / "ge", tmp_path / "ge.toml"
+    job.write_text("[synth_cine]\nvendors = ['ge']\nmatrices = [[256, 208]]\nmatrix_weights = [1.0]\n"
+                   "label_error = {none = 1.0}\n")
+    assert main(["synth", "cine", str(sixteen), "--patients", "1", "--seed", "5", "--variety",
+                 "--max-matrix", "64", "--frames", "6", "--workers", "1", "--no-random-quirks",
+                 "--config", str(job)]) == 0
     m = load_manifest(sixteen)
+    assert m["generator"]["variety"] is True and m["patients"]["1"]["model"]["bits_stored"] == 16
     im = next(iter(read_patient(sixteen, "1", m).values()))[0]
     assert pydicom.dcmread(im.path).pixel_array.max() > 4095     # really 16-bit grey values
 
