@@ -113,8 +113,12 @@ def train_config(cfg: GeneraliseConfig):
 
 
 def _scores(per_patient: pd.DataFrame) -> dict[str, float]:
-    """Mean |EF error| x 100 and mean |EDV|, |ESV| error in % of the truth."""
-    df = per_patient
+    """Mean |EF error| x 100 and mean |EDV|, |ESV| error in % of the truth.
+
+    A patient without a prediction counts as volumes of 0 (100 % error), as its EF error counts 1.
+    """
+    df = per_patient.assign(pred_edv_ml=per_patient.pred_edv_ml.fillna(0.0),
+                            pred_esv_ml=per_patient.pred_esv_ml.fillna(0.0))
     return {"ef_err": float(df.abs_diff.mean() * 100),
             "edv_err_pct": float(((df.pred_edv_ml - df.true_edv_ml).abs() / df.true_edv_ml).mean()
                                  * 100),

@@ -33,3 +33,6 @@ def test_scores_are_mean_absolute_errors():
     assert s["ef_err"] == pytest.approx(3.0)
     assert s["edv_err_pct"] == pytest.approx(10.0) and s["edv_bias_pct"] == pytest.approx(0.0)
     assert s["esv_err_pct"] == pytest.approx(5.0) and s["n"] == 2 and s["missing"] == 0
+    # A patient without a prediction is a full error, not left out of the mean.
+    missing = _scores(df.assign(pred_edv_ml=[110.0, None], pred_ef=[0.5, None]))
+    assert missing["edv_err_pct"] == pytest.approx(55.0) and missing["missing"] == 1
