@@ -64,11 +64,12 @@ class Contrast:
 
 
 # Relative bSSFP signal: bright blood and fat, dark myocardium and lung.
-KAGGLE_SIGNAL = _KAGGLE = {ph.AIR: 0.0, ph.LUNG: 0.05, ph.FAT: 0.85, ph.MUSCLE: 0.24, ph.LIVER: 0.30,
+_KAGGLE = {ph.AIR: 0.0, ph.LUNG: 0.05, ph.FAT: 0.85, ph.MUSCLE: 0.24, ph.LIVER: 0.30,
            ph.BLOOD: 1.0, ph.MYO: 0.22, ph.SPINE: 0.45, ph.SOFT: 0.36}
 # 7T: less blood/myocardium contrast (inflow and SAR-limited flip angles), brighter fat.
 _SEVEN_T = {ph.AIR: 0.0, ph.LUNG: 0.08, ph.FAT: 1.0, ph.MUSCLE: 0.32, ph.LIVER: 0.38,
             ph.BLOOD: 0.78, ph.MYO: 0.33, ph.SPINE: 0.5, ph.SOFT: 0.42}
+KAGGLE_SIGNAL = _KAGGLE      # public: the variety vendor profiles start from it
 
 
 def sample_contrast(rng: np.random.Generator, anat: ph.Anatomy,
