@@ -28,7 +28,7 @@ from hpc_seg.config import config_hash, to_dict
 from hpc_seg.storage.shards import atomic_write_bytes, output_error
 from hpc_seg.cardiac.synth import labels as cine_labels
 from hpc_seg.cardiac.synth import quirks as cine_quirks
-from hpc_seg.cardiac.synth.config import LABEL_ERROR_KINDS, CineSynthConfig
+from hpc_seg.cardiac.synth.config import LABEL_ERROR_KINDS, VARIETY_KEYS, CineSynthConfig
 from hpc_seg.cardiac.synth.dicom import (SeriesWriter, make_uid, truncate_pixels,
                                            write_not_dicom)
 from hpc_seg.cardiac.synth.phantom import RV_CAVITY
@@ -176,7 +176,17 @@ def _labels_and_truth(seed: int, plan: PatientPlan, config: CineSynthConfig, mas
             "truth": {"Systole": systole, "Diastole": diastole},
             "expected_stacks": cine_quirks.expected_stacks(plan),
             "model": {"edv_ml": round(plan.anat.edv_ml, 2), "ef": round(plan.anat.ef, 4),
-                      "heart_rate_bpm": round(60000.0 / plan.rr_ms, 1)}}
+                      "heart_rate_bpm": round(60000.0 / plan.rr_ms, 1), **_variety_entry(plan)}}
+
+
+def _variety_entry(plan: PatientPlan) -> dict:
+    """What a variety patient drew that a benchmark splits on (nothing for the shipped phantom)."""
+    v = plan.anat.extra
+    if v is None:
+        return {}
+    return {"size_scale": round(v.scale, 4), "pediatric": v.pediatric,
+            "vendor": plan.dicom["Manufacturer"], "bits_stored": plan.contrast.bits,
+            "snr": round(plan.contrast.snr, 2)}
 
 
 def _prepare_out(out: Path, state: dict, overwrite: bool) -> None:
@@ -222,6 +232,9 @@ def generate_cine_cohort(out: Path, n_patients: int, seed: int,
     cfg_dict = to_dict(config)
     gen = {"version": GENERATOR_VERSION, "seed": seed, "n_patients": n_patients, **cfg_dict}
     gen.pop("workers")     # the worker count does not change the output
+    if not config.variety:  # the ranges do nothing then: keep the shipped manifest (and hash)
+        for key in VARIETY_KEYS:
+            gen.pop(key)
     state = {"generator": gen, "hash": config_hash(gen)}
     _prepare_out(out, state, overwrite)
     done_dir = out / DONE_DIR

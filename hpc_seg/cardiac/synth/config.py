@@ -17,6 +17,21 @@ GUARANTEED = QUIRKS[:10]
 
 LABEL_ERROR_KINDS = ("none", "erode", "dilate", "drop_basal")
 
+# Vendor profiles of the `variety` cohorts (hpc_seg.cardiac.synth.variety.VENDORS).
+VENDOR_NAMES = ("siemens", "ge", "philips", "canon")
+
+# Config keys that only matter with `variety` on (left out of a shipped cohort's manifest).
+VARIETY_KEYS = ("variety", "size_scale", "vendors", "snr", "bias", "blur_px", "tilt_deg",
+                "roll_deg", "epicardial_fat_mm", "body_fat_mm", "base_descent",
+                "trabeculation_mm", "papillary_scale", "chamber_scale")
+
+# Per-patient ranges drawn when `variety` is on: name -> (min allowed, max allowed).
+_RANGE_LIMITS = {"size_scale": (0.4, 1.5), "snr": (2.0, 200.0), "bias": (0.0, 1.5),
+                 "blur_px": (0.0, 3.0), "tilt_deg": (0.0, 30.0), "roll_deg": (0.0, 90.0),
+                 "epicardial_fat_mm": (0.0, 15.0), "body_fat_mm": (0.0, 60.0),
+                 "base_descent": (0.0, 0.35), "trabeculation_mm": (0.0, 8.0),
+                 "papillary_scale": (0.3, 2.0), "chamber_scale": (0.5, 1.6)}
+
 
 def _default_rates() -> dict[str, float]:
     rates = {name: 0.06 for name in QUIRKS}
@@ -75,6 +90,40 @@ class CineSynthConfig:
     """`7t`: shifted contrast, strong B1 inhomogeneity, finer pixels, no quirks, masks 0/1/2."""
     workers: int = 0
     """worker processes; 0 = all available cores."""
+    # --- anatomy, contrast and geometry variety (off by default: the shipped cohorts stay
+    # byte-identical). On, each patient draws the values below from its own random stream, so
+    # turning it on does not change the quirks, label errors or noise draws of a patient.
+    variety: bool = False
+    """draw anatomy, contrast and geometry per patient from the ranges below (README)."""
+    size_scale: tuple[float, float] = (0.6, 1.15)
+    """linear scale of body and heart (volumes scale by its cube, the field of view with it);
+    below 0.8 the patient is recorded as pediatric."""
+    vendors: list[str] = field(default_factory=lambda: list(VENDOR_NAMES))
+    """vendor profiles drawn from (siemens/philips: 12-bit, ge/canon: 16-bit, each with its own
+    grey-value scale, field strengths and models)."""
+    snr: tuple[float, float] = (8.0, 35.0)
+    """blood signal / noise sigma."""
+    bias: tuple[float, float] = (0.05, 0.45)
+    """amplitude (log scale) of a smooth random multiplicative bias field on top of the coils."""
+    blur_px: tuple[float, float] = (0.3, 1.1)
+    """Gaussian blur sigma in pixels (k-space apodisation)."""
+    tilt_deg: tuple[float, float] = (0.0, 15.0)
+    """angle between the planned short-axis normal and the true LV long axis."""
+    roll_deg: tuple[float, float] = (0.0, 35.0)
+    """in-plane rotation of the anatomy (either sense) about the LV long axis."""
+    epicardial_fat_mm: tuple[float, float] = (0.5, 5.0)
+    """pericardial/epicardial fat around the ventricles (thicker in the AV groove)."""
+    body_fat_mm: tuple[float, float] = (3.0, 35.0)
+    """subcutaneous body-wall fat (times size_scale)."""
+    base_descent: tuple[float, float] = (0.08, 0.2)
+    """long-axis shortening at end-systole as a fraction of the LV length: the base plane
+    descends by this much through the fixed slices."""
+    trabeculation_mm: tuple[float, float] = (0.0, 3.5)
+    """depth of the trabecular layer inside the LV cavity (labelled cavity, dark like muscle)."""
+    papillary_scale: tuple[float, float] = (0.6, 1.5)
+    """papillary muscle size relative to the shipped phantom's."""
+    chamber_scale: tuple[float, float] = (0.8, 1.25)
+    """size of the atria, aortic root and RV relative to the LV (each drawn separately)."""
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ConfigError:
@@ -123,6 +172,13 @@ class CineSynthConfig:
                       f"weights with a positive sum, but got {self.label_error}")
         if self.workers < 0:
             raise bad("workers", f"must be >= 0 (0 = all cores), but got {self.workers}")
+        for key, (lo, hi) in _RANGE_LIMITS.items():
+            lo_hi = tuple(float(v) for v in getattr(self, key))
+            if len(lo_hi) != 2 or not lo <= lo_hi[0] <= lo_hi[1] <= hi:
+                raise bad(key, f"must be [min, max] within [{lo:g}, {hi:g}], but got {list(lo_hi)}")
+            setattr(self, key, lo_hi)
+        if not self.vendors or any(v not in VENDOR_NAMES for v in self.vendors):
+            raise bad("vendors", f"must list some of {list(VENDOR_NAMES)}, but got {self.vendors}")
 
     @property
     def n_workers(self) -> int:

@@ -95,8 +95,9 @@ class SeriesWriter:
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"
         ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
+        # Variety cohorts carry their vendor's depth (12 or 16 bits); the shipped ones say 16.
+        ds.BitsStored = int(patient.get("BitsStored", 16))
+        ds.HighBit = ds.BitsStored - 1
         ds.PixelRepresentation = 0
         ds.file_meta = FileMetaDataset()
         ds.file_meta.MediaStorageSOPClassUID = MRImageStorage

@@ -17,8 +17,8 @@ from hpc_seg.cardiac.synth.config import CineSynthConfig
 from hpc_seg.cardiac.synth.dicom import Geometry, make_uid, plane_geometry, rotate90
 from hpc_seg.cardiac.synth.render import Contrast, Plane, sample_contrast
 
-# Independent random streams per patient.
-ANATOMY, ACQUISITION, QUIRK_CHOICE, LABELS, NOISE = range(5)
+# Independent random streams per patient (VARIETY and VENDOR only with `variety` on).
+ANATOMY, ACQUISITION, QUIRK_CHOICE, LABELS, NOISE, VARIETY, VENDOR = range(7)
 
 SCANNERS = [("SIEMENS", "Avanto", 1.5), ("SIEMENS", "Aera", 1.5), ("SIEMENS", "Skyra", 3.0),
             ("GE MEDICAL SYSTEMS", "Signa HDxt", 1.5), ("Philips Medical Systems", "Achieva", 1.5),
@@ -109,11 +109,15 @@ def _orientation(rng: np.random.Generator) -> np.ndarray:
     return np.stack([ex, ey, ez], axis=1)
 
 
-def _matrix(rng: np.random.Generator, cfg: CineSynthConfig) -> tuple[int, int, float]:
-    """(rows, cols, pixel spacing) keeping the field of view when ``max_matrix`` caps it."""
+def _matrix(rng: np.random.Generator, cfg: CineSynthConfig,
+            scale: float = 1.0) -> tuple[int, int, float]:
+    """(rows, cols, pixel spacing) keeping the field of view when ``max_matrix`` caps it.
+
+    ``scale`` (variety: the body size) shrinks the field of view for small patients.
+    """
     w = np.asarray(cfg.matrix_weights, dtype=float)
     rows, cols = cfg.matrices[int(rng.choice(len(w), p=w / w.sum()))]
-    ps = float(np.clip(rng.uniform(*cfg.fov_mm) / rows, *cfg.pixel_spacing_mm))
+    ps = float(np.clip(rng.uniform(*cfg.fov_mm) * scale / rows, *cfg.pixel_spacing_mm))
     if cfg.domain == "7t":
         ps = min(ps, float(rng.uniform(0.6, 0.9)))     # 7T: finer in-plane resolution
         rows = cols = max(rows, 256)
@@ -126,19 +130,27 @@ def _matrix(rng: np.random.Generator, cfg: CineSynthConfig) -> tuple[int, int, f
 def build_plan(seed: int, pid: int, n_patients: int, cfg: CineSynthConfig) -> PatientPlan:
     """The clean acquisition of patient ``pid`` (quirks are applied by cine_quirks)."""
     anat = ph.sample_anatomy(stream(seed, pid, ANATOMY), cfg.edv_ml, cfg.ef)
+    # Variety draws come from streams of their own, after the shipped ones: the shipped draws of
+    # the acquisition stream below stay in the same order, so turning variety on changes only
+    # what it documents (synth.variety).
+    scale = 1.0
+    if cfg.variety:
+        from hpc_seg.cardiac.synth.variety import vary_anatomy
+        anat = vary_anatomy(anat, stream(seed, pid, VARIETY), cfg)
+        scale = anat.extra.scale
     rng = stream(seed, pid, ACQUISITION)
     contrast = sample_contrast(rng, anat, cfg.domain)
     axes = _orientation(rng)
     base_lps = np.array([20.0, 0.0, 20.0]) + rng.normal(0, 10, 3)
-    rows, cols, ps = _matrix(rng, cfg)
-    spacing = round(float(rng.uniform(*cfg.slice_spacing_mm)) * 2) / 2
+    rows, cols, ps = _matrix(rng, cfg, scale)
+    spacing = round(float(rng.uniform(*cfg.slice_spacing_mm)) * min(1.0, scale / 0.85) * 2) / 2
     thickness = round(spacing * float(rng.uniform(0.8, 1.0)), 1)
     lv_length = anat.c_ed + anat.wall_ed
     n_slices = int(np.clip(math.ceil(lv_length / spacing) + int(rng.integers(0, 2)), *cfg.slices))
-    z_top = float(rng.uniform(-3.0, 6.0))
+    z_top = float(rng.uniform(-3.0, 6.0)) * scale
     z_positions = [z_top - k * spacing for k in range(n_slices)]
     # Image centre between the torso centre and the heart, with the LV right of centre.
-    centre = (float(rng.uniform(-60, -35)), float(rng.uniform(10, 30)))
+    centre = (float(rng.uniform(-60, -35)) * scale, float(rng.uniform(10, 30)) * scale)
     first_sn = int(rng.integers(5, 12))
     hr = float(rng.uniform(50, 100))
     maker, model, field_t = SCANNERS[int(rng.integers(len(SCANNERS)))]
@@ -153,6 +165,13 @@ def build_plan(seed: int, pid: int, n_patients: int, cfg: CineSynthConfig) -> Pa
              "EchoTime": f"{rng.uniform(1.1, 1.6):.2f}", "FlipAngle": str(int(rng.integers(40, 81))),
              "StudyInstanceUID": make_uid("study", seed, pid),
              "FrameOfReferenceUID": make_uid("frame-of-reference", seed, pid)}
+    if cfg.variety and cfg.domain == "kaggle":
+        from hpc_seg.cardiac.synth.variety import sample_vendor_contrast
+        contrast, vendor = sample_vendor_contrast(stream(seed, pid, VENDOR), anat, cfg)
+        vendor.pop("vendor")
+        dicom.update(vendor)
+    if cfg.variety and anat.extra.pediatric:
+        dicom["PatientAge"] = f"{min(17, max(1, int(round(30 * (scale - 0.45))))):03d}Y"
     plan = PatientPlan(pid=pid, split=split_of(pid, n_patients), anat=anat, contrast=contrast,
                        base_lps=base_lps, axes_lps=axes, n_frames=cfg.n_frames, rr_ms=60000.0 / hr,
                        spacing=spacing, z_positions=z_positions, series=[], dicom=dicom)
@@ -165,7 +184,7 @@ def build_plan(seed: int, pid: int, n_patients: int, cfg: CineSynthConfig) -> Pa
     # phases each (they only have to be recognised and ignored).
     la_frames = sorted({int(f) for f in np.linspace(0, cfg.n_frames, min(cfg.long_axis_frames, cfg.n_frames),
                                                     endpoint=False)})
-    la_z0 = -30.0 + (rows - 1) / 2 * ps       # the heart sits near the image centre
+    la_z0 = -30.0 * scale + (rows - 1) / 2 * ps       # the heart sits near the image centre
     for sn, view, col_axis in ((first_sn - 2, "2ch", 1), (first_sn - 1, "4ch", 0)):
         origin = [0.0, 0.0, 0.0]
         origin[col_axis] = centre[col_axis] * 0.3 - (cols - 1) / 2 * ps

@@ -58,6 +58,12 @@ class Contrast:
     coil_reach_mm: float
     b1_wave: tuple[float, float, float, float] | None = None
     """7T: (kx, ky, kz, phase)"""
+    bits: int = 12
+    """bits stored: grey values are clipped to 2**bits - 1"""
+    bias_waves: tuple[tuple[float, float, float, float, float], ...] = ()
+    """smooth random bias field: exp(sum amp*cos(kx x + ky y + kz z + phase)), variety only."""
+    slab: int = 3
+    """sub-planes across the slice thickness (partial volume)"""
 
 
 # Relative bSSFP signal: bright blood and fat, dark myocardium and lung.
@@ -66,6 +72,7 @@ _KAGGLE = {ph.AIR: 0.0, ph.LUNG: 0.05, ph.FAT: 0.85, ph.MUSCLE: 0.24, ph.LIVER: 
 # 7T: less blood/myocardium contrast (inflow and SAR-limited flip angles), brighter fat.
 _SEVEN_T = {ph.AIR: 0.0, ph.LUNG: 0.08, ph.FAT: 1.0, ph.MUSCLE: 0.32, ph.LIVER: 0.38,
             ph.BLOOD: 0.78, ph.MYO: 0.33, ph.SPINE: 0.5, ph.SOFT: 0.42}
+KAGGLE_SIGNAL = _KAGGLE      # public: the variety vendor profiles start from it
 
 
 def sample_contrast(rng: np.random.Generator, anat: ph.Anatomy,
@@ -123,6 +130,9 @@ def _index_range(lo: float, hi: float, origin: float, sign: float, ps: float,
 def _heart_box(anat: ph.Anatomy, plane: Plane) -> tuple[int, int, int, int]:
     x0, x1, y0, y1 = anat.heart_extent
     extent = {0: (x0, x1), 1: (y0, y1), 2: (-anat.c_ed - anat.wall_ed - 10.0, 50.0)}
+    if anat.extra is not None:     # tilted anatomy: the heart spans more of a long-axis view
+        reach = (abs(anat.extra.tilt[0]) + abs(anat.extra.tilt[1])) * x1
+        extent[2] = (extent[2][0] - reach, 50.0 * anat.extra.scale + reach)
     r0, r1 = _index_range(*extent[plane.row_axis], plane.origin[plane.row_axis],
                           plane.row_sign, plane.ps_row, plane.rows)
     c0, c1 = _index_range(*extent[plane.col_axis], plane.origin[plane.col_axis],
@@ -140,6 +150,10 @@ def bias_field(contrast: Contrast, plane: Plane) -> np.ndarray:
                              / contrast.coil_reach_mm**2)
         ref += 1.0 / (1.0 + (cx**2 + cy**2 + (cz + 40.0) ** 2) / contrast.coil_reach_mm**2)
     field = sens / ref     # ~1 at the heart
+    if contrast.bias_waves:
+        log_field = sum(amp * np.cos(kx * x + ky * y + kz * z + phase)
+                        for kx, ky, kz, phase, amp in contrast.bias_waves)
+        field = field * np.exp(log_field)
     if contrast.b1_wave is not None:
         kx, ky, kz, phase = contrast.b1_wave
         # Standing-wave B1+ pattern: flip angle, and so bSSFP signal, varies with position.
@@ -162,8 +176,9 @@ def render_series(anat: ph.Anatomy, contrast: Contrast, plane: Plane, frame_time
     bx, by, bz = _coords(plane, r0, r1, c0, c1, k)
     bg_box = ph.background_classes(anat, bx, by, bz)
     lx, ly, lz = _coords(plane, r0, r1, c0, c1, 1)
-    subs = [_coords(plane, r0, r1, c0, c1, k, off)
-            for off in (-plane.thickness / 3.0, 0.0, plane.thickness / 3.0)]
+    offsets = (-plane.thickness / 3.0, 0.0, plane.thickness / 3.0) if contrast.slab == 3 else \
+        tuple(plane.thickness * ((i + 0.5) / contrast.slab - 0.5) for i in range(contrast.slab))
+    subs = [_coords(plane, r0, r1, c0, c1, k, off) for off in offsets]
     field = bias_field(contrast, plane)
     sigma = lut[ph.BLOOD] / contrast.snr
     images, masks = [], []
@@ -180,6 +195,6 @@ def render_series(anat: ph.Anatomy, contrast: Contrast, plane: Plane, frame_time
         img = gaussian_filter(signal * field, contrast.blur_px)
         noise = rng.standard_normal((2, plane.rows, plane.cols), dtype=np.float32) * sigma
         img = np.hypot(img + noise[0], noise[1]) * contrast.gain
-        images.append(np.clip(np.rint(img), 0, 4095).astype(np.uint16))
+        images.append(np.clip(np.rint(img), 0, (1 << contrast.bits) - 1).astype(np.uint16))
         masks.append(mask)
     return images, masks

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-matrix", type=int, default=None,
                         help="cap on the larger image side, keeping the field of view "
                              "(default 512; tests use 64)")
+    parser.add_argument("--variety", action="store_true", default=None,
+                        help="draw anatomy, contrast, vendor and geometry per patient from the "
+                             "config's ranges (README: synthetic cine variety)")
     parser.add_argument("--domain", choices=["kaggle", "7t"], default=None,
                         help="kaggle (default) or 7t: shifted contrast, B1 bands, no quirks")
     parser.add_argument("--quirk-rate", action="append", default=[], metavar="NAME=P",
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{where}: patients and seed must be integers, "
                           f"but got patients={patients!r}, seed={seed!r}")
     for key, value in (("workers", args.workers), ("n_frames", args.frames),
-                       ("max_matrix", args.max_matrix), ("domain", args.domain)):
+                       ("max_matrix", args.max_matrix), ("domain", args.domain),
+                       ("variety", args.variety)):
         if value is not None:
             data[key] = value
     if args.quirk_rate:
