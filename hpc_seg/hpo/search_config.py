@@ -76,7 +76,8 @@ class SearchConfig:
         "help": "module:function returning the fixed (name, params) runs of grid mode"})
     data: SearchData = field(default_factory=SearchData)
     ray_address: str | None = field(default=None, metadata={
-        "help": "join this Ray cluster; default: start a local instance"})
+        "help": "join this Ray cluster; default: RAY_ADDRESS when set (inside `hpc-seg cluster "
+                "submit`), else start a local instance"})
     num_cpus: int | None = field(default=None, metadata={"help": "CPUs of a local Ray instance"})
     dashboard: bool = True
     dashboard_host: str = "127.0.0.1"
