@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="none", help="codec of the pixels column (as hpc-seg ingest)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds over all contenders; each row shows its median round")
+    parser.add_argument("--ray-address", default=None,
+                        help="time the Ray engine on this running cluster (e.g. RAY_ADDRESS of a "
+                             "`hpc-seg cluster submit` job) instead of a local instance")
     parser.add_argument("--dcm2niix-jobs", type=int, default=1,
                         help="dcm2niix processes side by side (default 1, one folder at a time)")
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
                             engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()),
                             workers=args.workers, compression=args.compression,
                             pixel_compression=args.pixel_compression,
-                            dcm2niix_jobs=args.dcm2niix_jobs, repeat=args.repeat)
+                            dcm2niix_jobs=args.dcm2niix_jobs, repeat=args.repeat,
+                            ray_address=args.ray_address)
     rows = run_bench(cfg)
     print(format_table(rows))
     print(f"(saved {cfg.workdir / 'bench_ingest.json'})")
