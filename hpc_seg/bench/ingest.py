@@ -29,6 +29,7 @@ from pathlib import Path
 
 from hpc_seg.cardiac.ingest.layout import discover_cohort
 from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.runtime.ray_connect import cluster_address
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,9 @@ def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfile
         from hpc_seg.cardiac.ingest.engine_ray import warm_up
 
         t0 = time.perf_counter()
-        if cfg.ray_address:   # a running cluster (e.g. one of `hpc-seg cluster submit`): join it
-            ray.init(address=cfg.ray_address, log_to_driver=False)
+        address = cluster_address(cfg.ray_address) if cfg.ray_address else None
+        if address:   # a running cluster (e.g. `--ray-address auto` inside `hpc-seg cluster submit`)
+            ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=cfg.workers or os.cpu_count(), include_dashboard=False,
                      log_to_driver=False)

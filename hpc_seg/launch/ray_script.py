@@ -49,6 +49,8 @@ class RayClusterConfig:
     """Shell lines before Ray starts (``module load ...``, ``source .venv/bin/activate``)."""
     start_timeout_s: int = 120
     """The job fails when the head or any worker has not joined by then."""
+    start_attempts: int = 2
+    """Tries per node of ``ray start`` (which gives up when its raylet registers too slowly)."""
     dashboard: bool = True
     """Start the dashboard (always bound to 127.0.0.1 on the head node; reach it by SSH tunnel)."""
     object_store_gb: float | None = None
@@ -67,7 +69,7 @@ class RayClusterConfig:
 
     def __post_init__(self) -> None:
         for name in ("nodes", "cpus_per_node", "mem_gb", "time_min", "start_timeout_s",
-                     "port_slots"):
+                     "port_slots", "start_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"[ray_cluster] {name} must be >= 1, but got {getattr(self, name)}")
         for name in ("gpus_per_node", "drain_timeout_s"):
@@ -140,6 +142,7 @@ def render_ray_script(cfg: RayClusterConfig, template: Path = TEMPLATE) -> str:
         "TOKEN_DIR": _shell_path(cfg.token_dir), "TMP_ROOT": _shell_path(cfg.tmp_root),
         "DRAIN_S": str(cfg.drain_timeout_s),
         "RAY": shlex.quote(cfg.ray), "START_TIMEOUT_S": str(cfg.start_timeout_s),
+        "START_ATTEMPTS": str(cfg.start_attempts),
         "COMMAND": cfg.command,
     }
     for key, value in values.items():

@@ -40,6 +40,9 @@ exec "$@"
   start)
     if [[ " $* " == *" --head "* ]]; then
       [[ -n "${FAKE_HEAD_FAIL:-}" ]] && { echo "head failed" >&2; exit 1; }
+      if [[ -n "${FAKE_HEAD_FAIL_ONCE:-}" && ! -e "$FAKE_DIR/head-failed" ]]; then
+        touch "$FAKE_DIR/head-failed"; echo "head timed out" >&2; exit 1
+      fi
     else
       [[ -n "${FAKE_WORKER_HANG:-}" ]] && exec sleep 300
     fi
@@ -120,8 +123,18 @@ def test_a_head_that_fails_fails_the_job_at_once(job):
     proc, root = job('touch "$FAKE_DIR/driver-ran"', FAKE_HEAD_FAIL="1")
     out = _finish(proc)
     assert proc.returncode == 1 and time.monotonic() - t0 < 10, out
-    assert "the Ray head step on a exited before the head came up" in out
+    assert "the Ray step on a exited before it joined (2 attempt(s))" in out
+    assert out.count("starting it again") == 1   # start_attempts = 2
     assert not (root / "driver-ran").exists() and not (root / "tokens" / "4242.token").exists()
+
+
+def test_a_head_that_fails_once_is_started_again(job):
+    proc, root = job('touch "$FAKE_DIR/driver-ran"', FAKE_HEAD_FAIL_ONCE="1")
+    out = _finish(proc)
+    assert proc.returncode == 0, out
+    assert "the Ray step on a exited before it joined; starting it again" in out
+    assert (root / "driver-ran").exists()
+    assert [s[1] for s in _steps(root) if "ray" in s] == ["a", "a", "b"]
 
 
 def test_a_worker_that_never_joins_fails_the_job_after_the_timeout(job):

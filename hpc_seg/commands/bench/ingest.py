@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds over all contenders; each row shows its median round")
     parser.add_argument("--ray-address", default=None,
-                        help="time the Ray engine on this running cluster (e.g. RAY_ADDRESS of a "
-                             "`hpc-seg cluster submit` job) instead of a local instance")
+                        help="time the Ray engine on this running cluster instead of a local "
+                             "instance ('auto' = RAY_ADDRESS, as inside `hpc-seg cluster submit`)")
     parser.add_argument("--dcm2niix-jobs", type=int, default=1,
                         help="dcm2niix processes side by side (default 1, one folder at a time)")
 

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="object store per node (default: Ray's, 30%% of the node's memory)")
     parser.add_argument("--start-timeout-s", type=int, default=None,
                         help="fail the job when Ray is not up on every node by then (default 120)")
+    parser.add_argument("--start-attempts", type=int, default=None,
+                        help="tries of `ray start` per node before the job fails (default 2)")
     parser.add_argument("--ray", default=None,
                         help="the ray executable on the nodes (default: the one next to this Python)")
     parser.add_argument("--setup", action="append", default=None,
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         mem_gb=args.mem_gb, time_min=args.time_min, partition=args.partition,
         account=args.account, qos=args.qos, job_name=args.job_name, log_dir=args.log_dir,
         exclusive=args.exclusive, dashboard=args.dashboard, object_store_gb=args.object_store_gb,
-        start_timeout_s=args.start_timeout_s, setup=setup,
+        start_timeout_s=args.start_timeout_s, start_attempts=args.start_attempts, setup=setup,
         ray=args.ray or (None if "ray" in table else default_ray))
     if args.dry_run:
         print(render_ray_script(cfg), end="")

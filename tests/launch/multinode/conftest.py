@@ -55,11 +55,34 @@ def two_nodes() -> Iterator[list[str]]:
         _restore_one_node()
 
 
+@pytest.fixture(autouse=True)
+def _still_two_nodes(request) -> None:
+    """Before each test: the two-node configuration is in place (`up --nodes 2` is quick when
+    it is, and rewrites and reconfigures a slurm.conf that a one-node `up` replaced meanwhile)."""
+    if "two_nodes" not in request.fixturenames:
+        return
+    request.getfixturevalue("two_nodes")
+    up = subprocess.run([str(SCRIPT), "up", "--nodes", "2"], capture_output=True, text=True,
+                        timeout=600)
+    assert up.returncode == 0, f"slurm/local-cluster up --nodes 2 failed: {up.stderr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.call_failed = report.failed
+
+
 @pytest.fixture()
 def shared_dir(request) -> Iterator[Path]:
     """A fresh folder every node of the two-node cluster sees (pytest's tmp_path is under /tmp,
-    which is private to each node there)."""
+    which is private to each node there); kept when the test fails, for its job logs."""
     path = SHARED_ROOT / f"{request.node.name[:40]}-{uuid.uuid4().hex[:6]}"
     path.mkdir(parents=True)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if getattr(request.node, "call_failed", False):
+        print(f"kept {path} (job logs of the failed test)")
+    else:
+        shutil.rmtree(path, ignore_errors=True)

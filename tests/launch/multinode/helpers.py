@@ -19,7 +19,8 @@ def cluster_submit(log_dir: Path, driver: list[str], *, cpus: int = 2, name: str
     """`hpc-seg cluster submit --wait` of ``driver`` on both nodes, small and non-exclusive."""
     cmd = [*HPC_SEG, "cluster", "submit", "--nodes", "2", "--cpus-per-node", str(cpus),
            "--mem-gb", "3", "--no-exclusive", "--no-dashboard", "--object-store-gb", "0.25",
-           "--time-min", "10", "--start-timeout-s", "150", "--job-name", name,
+           "--time-min", "10", "--start-timeout-s", "200", "--start-attempts", "3",
+           "--job-name", name,
            "--log-dir", str(log_dir), "--wait", "--", *driver]
     if background:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

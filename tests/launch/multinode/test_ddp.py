@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from hpc_seg.launch.config import LaunchConfig
@@ -13,7 +15,9 @@ pytestmark = [pytest.mark.slurm, pytest.mark.multinode]
 def test_two_node_distill_equals_single_process(two_nodes, shared_dir):
     row = check_distill_job(shared_dir, LaunchConfig(executor="slurm", nodes=2, tasks_per_node=1,
                                                      cpus_per_task=1, mem_gb=2, time_min=5))
-    assert row["node"] == "n[1-2]"
+    nodes = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "NodeList", "-j", row["job_id"]],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert nodes == ["n[1-2]"]
     # Each rank met the other at the first node's real address, over its own eth0 (not loopback).
     logs = "".join(p.read_text() for p in (shared_dir / "slurm").rglob("*_log.err"))
     assert "rendezvous at 10.77.0.11:" in logs, logs[-3000:]
