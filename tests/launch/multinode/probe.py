@@ -52,6 +52,17 @@ def main(out: str) -> None:
         "ray_files_with_token": _files_holding(head_tmp, token),
         "auth_mode": os.environ.get("RAY_AUTH_MODE"),
     }
+    # The shared-path check that ingest and tune run first: a folder in this node's private /tmp
+    # is refused (naming the node that cannot see it), the test's shared folder is accepted.
+    from hpc_seg.errors import ConfigError
+    from hpc_seg.runtime.ray_connect import check_shared_path
+
+    try:
+        check_shared_path(head_tmp / "not-shared", "the probe output")
+        result["node_local_error"] = None
+    except ConfigError as exc:
+        result["node_local_error"] = str(exc)
+    check_shared_path(Path(out).parent, "the probe output")
     ray.shutdown()
     Path(out).write_text(json.dumps(result))
     keep = Path(out).with_suffix(".token")

@@ -47,18 +47,3 @@ def test_ingest_on_two_node_ray_cluster_equals_local_engine(two_nodes, shared_di
     # Nothing of the job is left on either node; its token file is gone.
     assert wait_namespaces_idle() == {"hpcseg-n1": [], "hpcseg-n2": []}
     assert not (Path.home() / ".hpc-seg" / "ray-tokens" / f"{job}.token").exists()
-
-
-def test_ingest_into_node_local_path_fails_with_one_line(two_nodes, shared_dir):
-    """An output under /tmp (private to each node) is refused before any work starts."""
-    src = shared_dir / "src"
-    write_stack(src, "1", "train", n_slices=2, n_frames=2, rows=6, cols=6)
-    out = f"/tmp/hpc-seg-not-shared-{uuid.uuid4().hex[:6]}"
-    done = cluster_submit(shared_dir / "logs", ["hpc-seg", "ingest", str(src), out,
-                                                "--engine", "ray"])
-    job = job_id_of(done.stdout)
-    log = (shared_dir / "logs" / f"mn-test-{job}.out").read_text()
-    assert done.returncode == 1, log
-    errors = [line for line in log.splitlines() if "must be on a file system shared by every Ray node" in line]
-    assert len(errors) == 1 and out in errors[0] and "1 of 2 node(s)" in errors[0], log
-    assert "Traceback" not in log

@@ -27,6 +27,9 @@ def test_two_ray_cluster_jobs_share_the_nodes_without_colliding(two_nodes, share
     for p in probes:
         assert p["nodes"] == ["10.77.0.11", "10.77.0.12"] and p["task_hosts"] == ["n1", "n2"]
         assert p["head_tmp_exists"] and p["auth_mode"] == "token"
+    for p in probes:   # outputs must be on a path every node sees: /tmp is refused
+        assert "must be on a file system shared by every Ray node, but 1 of 2 node(s) cannot " \
+               "see it: 10.77.0.12 (n2)" in p["node_local_error"], p["node_local_error"]
     assert probes[0]["ray_address"] != probes[1]["ray_address"]
     assert probes[0]["head_tmp"] != probes[1]["head_tmp"]
     assert "ready, 2 node(s) joined" in logs[0] and "ready, 2 node(s) joined" in logs[1]
