@@ -29,6 +29,7 @@ from pathlib import Path
 
 from hpc_seg.cardiac.ingest.layout import discover_cohort
 from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.runtime.ray_connect import cluster_address
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class BenchIngestConfig:
     (written once, reused), e.g. ``jpeg-ls`` for a compressed cohort where decoding is the cost."""
     repeat: int = 3
     """rounds over all contenders; the median round is shown"""
+    ray_address: str | None = None
+    """time the Ray engine on this cluster (not a local one)"""
 
     def __post_init__(self) -> None:
         unknown = set(self.engines) - set(ENGINES)
@@ -98,7 +101,7 @@ class BenchRow:
 
 def _cpu_seconds() -> float:
     """User + system CPU time of this process and of its finished children (pool workers,
-    dcm2niix). Ray workers are not our children, so Ray rows report none."""
+    dcm2niix). Ray workers are not our children: Ray rows take their workers' own count."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
@@ -198,14 +201,23 @@ def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfile
         from hpc_seg.cardiac.ingest.engine_ray import warm_up
 
         t0 = time.perf_counter()
-        ray.init(num_cpus=cfg.workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        address = cluster_address(cfg.ray_address) if cfg.ray_address else None
+        if address:   # a running cluster (e.g. `--ray-address auto` inside `hpc-seg cluster submit`)
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=cfg.workers or os.cpu_count(), include_dashboard=False,
+                     log_to_driver=False)
         started_ray = True
         extra["ray_start_s"] = time.perf_counter() - t0
+        extra["ray_nodes"] = sum(1 for n in ray.nodes() if n.get("Alive"))
+        extra["ray_cpus"] = ray.cluster_resources().get("CPU", 0)
         t0 = time.perf_counter()
-        warm_up(cfg.workers or os.cpu_count() or 1)
+        warm_up(int(extra["ray_cpus"]) or 1)
         extra["ray_warm_up_s"] = time.perf_counter() - t0
-        note = (f"Ray start {extra['ray_start_s']:.1f} s and worker warm-up "
-                f"{extra['ray_warm_up_s']:.1f} s not included")
+        where = "join" if cfg.ray_address else "start"
+        note = (f"{extra['ray_nodes']} node(s), {extra['ray_cpus']:g} CPUs; Ray {where} "
+                f"{extra['ray_start_s']:.1f} s and worker warm-up {extra['ray_warm_up_s']:.1f} s "
+                "not included")
     try:
         t0 = time.perf_counter()
         summary = ingest(src, out, IngestConfig(engine=engine, workers=cfg.workers,
@@ -220,12 +232,23 @@ def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfile
             ray.shutdown()
     out_mb = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 1e6
     extra.update(stacks=summary.stacks, files_used=summary.files_used, output_mb=out_mb,
-                 workers=cfg.workers or os.cpu_count() or 1)
+                 workers=int(extra.get("ray_cpus") or cfg.workers or os.cpu_count() or 1),
+                 worker_cpu_s=summary.cpu_seconds)
+    if summary.placement:
+        nodes: dict[str, int] = {}
+        for where_ in summary.placement.values():
+            nodes[where_["hostname"]] = nodes.get(where_["hostname"], 0) + 1
+        extra["patients_per_node"] = nodes
     note = "; ".join(x for x in (note, f"{summary.stacks} stacks, output {out_mb:.0f} MB "
                                        f"(pixels {cfg.pixel_compression}, rest {cfg.compression})")
                      if x)
-    name = f"{engine} engine ({cfg.workers or os.cpu_count()} workers)"
-    return BenchRow(name, dt, nfiles, mb, note, extra)
+    name = f"{engine} engine ({extra['workers']} workers)"
+    row = BenchRow(name, dt, nfiles, mb, note, extra)
+    if engine == "ray":
+        # Ray workers are not this process's children: their CPU time comes from the workers
+        # themselves (process time per patient, summed over every node).
+        row.cpu_s = summary.cpu_seconds
+    return row
 
 
 def time_dcm2niix(src: Path, out: Path, jobs: int) -> BenchRow:
@@ -286,6 +309,12 @@ def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
             settle_writeback()
             runs.append(timed(fn, *args, cpu=cpu))
     rows = [median_row(runs) for runs in rounds]
+    ray_row = next((r for r in rows if r.name.startswith("ray")), None)
+    if ray_row is not None and ray_row.cpu_s:
+        # What the cluster costs beyond the curation itself: CPU seconds its workers could have
+        # spent in that wall time, minus what the curation used.
+        ray_row.extra["cluster_idle_cpu_s"] = (ray_row.seconds * ray_row.extra["workers"]
+                                               - ray_row.cpu_s)
     if "floor" in cfg.engines and cfg.repeat > 1:
         # Each round's ratio to the floor of the same round: a slow phase of the machine that
         # lasts a round hits both sides of it, so these vary less than the ratio of medians.
@@ -294,7 +323,7 @@ def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
                                              for r, f in zip(runs, rounds[0])]
     record = {"src": str(src), "transfer_syntax": cfg.transfer_syntax,
               "patients": len(patients), "files": len(paths), "mb": mb,
-              "cpus": os.cpu_count(),
+              "cpus": os.cpu_count(), "ray_address": cfg.ray_address,
               "rows": [asdict(r) | {"files_per_s": r.files_per_s, "mb_per_s": r.mb_per_s}
                        for r in rows]}
     (cfg.workdir / "bench_ingest.json").write_text(json.dumps(record, indent=2))
@@ -340,6 +369,13 @@ def format_table(rows: list[BenchRow]) -> str:
                          f" (median {statistics.median(by_round):.2f})")
     local = next((r for r in rows if r.name.startswith("local")), None)
     ray = next((r for r in rows if r.name.startswith("ray")), None)
+    if ray and "cluster_idle_cpu_s" in ray.extra:
+        x = ray.extra
+        lines.append(f"ray cluster: {x.get('ray_nodes')} node(s), {x.get('ray_cpus'):g} CPUs, "
+                     f"patients per node {x.get('patients_per_node', {})}; worker CPU "
+                     f"{1e3 * ray.cpu_s / ray.files:.2f} ms/file; CPU-seconds not spent curating "
+                     f"{x['cluster_idle_cpu_s']:.1f} of {ray.seconds * x['workers']:.1f} "
+                     f"({100 * x['cluster_idle_cpu_s'] / max(ray.seconds * x['workers'], 1e-9):.0f}%)")
     if local and ray:
         lines.append(f"ray / local wall time: {ray.seconds / local.seconds:.2f} (target <= 1.5)")
     return "\n".join(lines)

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto (default) = local process pool unless a Ray address is given "
                              "or a large input meets a Ray cluster named by RAY_ADDRESS")
     parser.add_argument("--ray-address", default=None,
-                        help="Ray cluster to use ('auto' = the one RAY_ADDRESS / a local head names)")
+                        help="Ray cluster to join (default: RAY_ADDRESS when set, as inside "
+                             "`hpc-seg cluster submit`; else a local instance)")
     parser.add_argument("--ray-dashboard", action="store_true",
                         help="start the dashboard with a local Ray instance (127.0.0.1:8265)")
     parser.add_argument("--workers", type=int, default=None,
@@ -58,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
     if s.files:
         print(f"time: {s.seconds:.1f} s ({s.files / max(s.seconds, 1e-9):.0f} files/s, "
               f"{s.input_bytes / 1e6 / max(s.seconds, 1e-9):.0f} MB/s)")
+    if s.placement:
+        per_node: dict[str, int] = {}
+        for where in s.placement.values():
+            label = f"{where['hostname']} ({where['node_ip']})"
+            per_node[label] = per_node.get(label, 0) + 1
+        print("nodes: " + ", ".join(f"{k}: {v} patients" for k, v in sorted(per_node.items()))
+              + f"   ({s.out / 'placement.json'})")
     for name, path in s.tables.items():
         print(f"  {name}: {path}")
     return 0

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from hpc_seg.storage.shards import atomic_write, atomic_write_bytes
 from hpc_seg.errors import InputError

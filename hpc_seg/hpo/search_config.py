@@ -80,7 +80,8 @@ class SearchConfig:
     """module:function returning the fixed (name, params) runs of grid mode"""
     data: SearchData = field(default_factory=SearchData)
     ray_address: str | None = None
-    """join this Ray cluster; default: start a local instance"""
+    """join this Ray cluster; default: RAY_ADDRESS when set (inside `hpc-seg cluster submit`),
+    else start a local instance"""
     num_cpus: int | None = None
     """CPUs of a local Ray instance"""
     dashboard: bool = True

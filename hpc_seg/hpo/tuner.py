@@ -32,7 +32,6 @@ from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity
                                  fail_stale_trials, open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
 from hpc_seg.logs import verbose_enabled
-from hpc_seg.runtime.ray_local import start_local_ray
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -90,7 +89,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False) -> Search
     todo = target - finished
     log.info("study %s: %d of %d trials finished, running %d more (storage %s)",
              cfg.study_name, finished, target, todo, redact(url))
-    with ray_session(cfg) as resources:
+    with ray_session(cfg, run_dir) as resources:
         _fit(cfg, study, storage, dists, ctx, run_dir, todo, max_t, resources)
     result = summarize_study(study, url, run_dir)
     done = result.states.get("COMPLETE", 0) + result.states.get("PRUNED", 0)
@@ -178,37 +177,37 @@ def _enqueue_fixed_points(cfg: SearchConfig, study: optuna.Study) -> None:
 
 
 @contextmanager
-def ray_session(cfg: SearchConfig) -> Iterator[dict[str, float]]:
-    """Use the connected Ray, or start a local one / join ``cfg.ray_address``; yields resources."""
+def ray_session(cfg: SearchConfig, run_dir: Path) -> Iterator[dict[str, float]]:
+    """Use the connected Ray, or join ``cfg.ray_address`` / ``RAY_ADDRESS`` (set inside ``hpc-seg
+    cluster submit``), or start a local instance; yields the cluster's resources.
+
+    On a cluster, trials write their folders and checkpoints under ``run_dir`` from every node:
+    it must be on a file system they all share, which is checked before the first trial.
+    """
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        if cfg.ray_address:
-            info = ray.init(address=cfg.ray_address)
-        else:
-            kwargs: dict[str, Any] = {"num_cpus": cfg.num_cpus, "include_dashboard": cfg.dashboard,
-                                      "dashboard_host": cfg.dashboard_host,
-                                      # trial workers' logs and Ray's banner only with -v
-                                      "log_to_driver": verbose_enabled(),
-                                      "logging_level": logging.INFO if verbose_enabled()
-                                      else logging.WARNING}
-            if cfg.dashboard_port:
-                kwargs["dashboard_port"] = cfg.dashboard_port
-            info = start_local_ray(**kwargs)
-        if info.dashboard_url:
+    from hpc_seg.runtime.ray_connect import check_shared_path, cluster_address
+    from hpc_seg.runtime.ray_connect import ray_session as connect
+
+    local: dict[str, Any] = {"num_cpus": cfg.num_cpus, "include_dashboard": cfg.dashboard,
+                             "dashboard_host": cfg.dashboard_host,
+                             # trial workers' logs and Ray's banner only with -v
+                             "log_to_driver": verbose_enabled(),
+                             "logging_level": logging.INFO if verbose_enabled() else logging.WARNING}
+    if cfg.dashboard_port:
+        local["dashboard_port"] = cfg.dashboard_port
+    with connect(cluster_address(cfg.ray_address), **local) as session:
+        if not session.started_here:
+            log.info("using the Ray instance this process is already connected to")
+        elif session.dashboard_url:
             auth = "" if os.environ.get("RAY_AUTH_MODE") == "disabled" else \
                 " (token auth: send the token from ~/.ray/auth_token)"
-            log.info("Ray dashboard: http://%s%s", info.dashboard_url, auth)
-        else:
+            log.info("Ray dashboard: http://%s%s", session.dashboard_url, auth)
+        elif not session.joined_cluster:
             log.info("Ray started without a dashboard ([search] dashboard = false)")
-    else:
-        log.info("using the Ray instance this process is already connected to")
-    try:
+        if session.joined_cluster or len(ray.nodes()) > 1:
+            check_shared_path(run_dir, "the search folder (Tune storage, trial checkpoints)")
         yield ray.cluster_resources()
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _trial_resources(cfg: SearchConfig, cluster: dict[str, float]) -> tuple[dict[str, float], bool]:

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+from hpc_seg.errors import LaunchError
+from hpc_seg.launch.netif import interface_towards, ipv4_of, resolve_ipv4
 from hpc_seg.runtime.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,44 @@ def _export_submitit_env() -> None:
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
 
 
+def _first_global_ipv4() -> str | None:
+    """This machine's first non-loopback IPv4 address (None: it has none)."""
+    for _, name in socket.if_nameindex():
+        addr = ipv4_of(name)
+        if addr and not addr.startswith("127."):
+            return addr
+    return None
+
+
+def bind_node_interface(world_size: int) -> None:
+    """Make the rendezvous and the collectives use the nodes' real addresses.
+
+    ``MASTER_ADDR`` (submitit sets the first node's host name) becomes that node's address, and
+    gloo (and NCCL's bootstrap) bind the interface towards it: by default gloo binds whatever this
+    host's name resolves to, which is loopback wherever /etc/hosts maps it there, and then the
+    other nodes cannot connect. Settings the user made (``GLOO_SOCKET_IFNAME``...) are kept.
+    """
+    master = os.environ.get("MASTER_ADDR")
+    if world_size <= 1 or not master:
+        return
+    addr = resolve_ipv4(master)
+    nodes = int(os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES") or "1")
+    if addr.startswith("127.") and nodes > 1:
+        here = socket.gethostname().split(".")[0]
+        own = _first_global_ipv4() if here == master.split(".")[0] else None
+        if own is None:
+            raise LaunchError(f"MASTER_ADDR {master} resolves to {addr} (loopback) on {here}, but "
+                              f"the job spans {nodes} nodes: the other ranks could not reach it; "
+                              "map the node names to their addresses, or set MASTER_ADDR")
+        addr = own   # the first node itself, whose own name maps to loopback here
+    os.environ["MASTER_ADDR"] = addr
+    ifname, local = interface_towards(addr)
+    for var in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"):
+        os.environ.setdefault(var, ifname)
+    log.info("rendezvous at %s:%s; collectives on %s (%s)", addr, os.environ.get("MASTER_PORT"),
+             os.environ["GLOO_SOCKET_IFNAME"], local)
+
+
 def init_distributed(seed: int = 0, backend: str | None = None) -> DistEnv:
     """Join the job's process group (if it has more than one rank), pick the device, seed.
 
@@ -76,6 +117,7 @@ def init_distributed(seed: int = 0, backend: str | None = None) -> DistEnv:
     if world_size > 1:
         chosen = backend or ("nccl" if device.type == "cuda" else "gloo")
         if not dist.is_initialized():
+            bind_node_interface(world_size)
             dist.init_process_group(backend=chosen, rank=rank, world_size=world_size)
         log.info("rank %d/%d (local %d) joined the %s process group on %s", rank, world_size,
                  local_rank, chosen, device)

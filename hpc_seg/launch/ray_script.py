@@ -1,8 +1,10 @@
 """Render the Ray-on-SLURM sbatch script (``cluster/ray-cluster.sbatch.in``) from a typed config.
 
-``hpc-seg`` stages that run on Ray (ingest, tuning) can then use a multi-node allocation: submit
-the rendered script with ``sbatch``; its driver command finds the cluster through ``RAY_ADDRESS``.
-The rendered text is golden-tested (``tests/launch/golden/ray-cluster.sbatch``).
+``hpc-seg`` stages that run on Ray (ingest, tuning) can then use a multi-node allocation:
+``hpc-seg cluster submit -- COMMAND`` renders the script and submits it; the driver command finds
+the cluster through ``RAY_ADDRESS``. The rendered text is golden-tested
+(``tests/launch/golden/ray-cluster*.sbatch``); the script's behaviour (token, ports, teardown) is
+tested on the two-node local SLURM (``tests/multinode``).
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from hpc_seg.config import from_dict
 from hpc_seg.errors import ConfigError
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "cluster" / "ray-cluster.sbatch.in"
 
+#: Ray's socket paths (``<temp dir>/session_<date>_<pid>/sockets/plasma_store``) must fit in 107
+#: bytes; the session part takes ~65, the per-job suffix ``/r<job id>-<node>`` ~30.
+MAX_TMP_ROOT_CHARS = 12
+
 
 @dataclass(kw_only=True)
 class RayClusterConfig:
-    """One allocation of ``nodes`` nodes, one Ray node per SLURM node."""
+    """One allocation of ``nodes`` nodes, one Ray node per SLURM node (the ``[ray_cluster]`` table)."""
 
     command: str
     """Driver command run on the head node once all nodes joined, e.g. ``hpc-seg ingest ...``."""
@@ -27,40 +35,86 @@ class RayClusterConfig:
     cpus_per_node: int = 8
     gpus_per_node: int = 0
     mem_gb: int = 32
+    """Memory per node (GB)."""
     time_min: int = 120
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
+    exclusive: bool = True
+    """Whole nodes: Ray does not confine itself to the CPUs SLURM gave it."""
     log_dir: str = "logs"
-    head_port: int = 6379
-    dashboard_host: str = "127.0.0.1"
-    """Bind the dashboard to localhost; use an SSH tunnel rather than opening it to the network."""
-    dashboard_port: int = 8265
     ray: str = "ray"
     """The ``ray`` executable (e.g. ``.venv/bin/ray``)."""
     setup: list[str] = field(default_factory=list)
     """Shell lines before Ray starts (``module load ...``, ``source .venv/bin/activate``)."""
     start_timeout_s: int = 120
+    """The job fails when the head or any worker has not joined by then."""
+    start_attempts: int = 2
+    """Tries per node of ``ray start`` (which gives up when its raylet registers too slowly)."""
+    dashboard: bool = True
+    """Start the dashboard (always bound to 127.0.0.1 on the head node; reach it by SSH tunnel)."""
+    object_store_gb: float | None = None
+    """Object store per node; Ray's default is 30% of the node's memory."""
+    port_base: int = 20000
+    port_block: int = 200
+    """Ports per job: 10 fixed ones, the rest for worker processes."""
+    port_slots: int = 60
+    """Jobs get port block ``job_id % port_slots``: below Linux's ephemeral range by default."""
+    token_dir: str = "~/.hpc-seg/ray-tokens"
+    """Where the per-job token file (mode 600) lives; must be readable on every node (shared)."""
+    tmp_root: str = "/tmp"
+    """Node-local parent of the per-job Ray temp dirs; short, for Ray's socket path limit."""
+    drain_timeout_s: int = 1
+    """``RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S`` (Ray's default 30 s outlasts SLURM's KillWait)."""
 
     def __post_init__(self) -> None:
-        for name in ("nodes", "cpus_per_node", "mem_gb", "time_min", "start_timeout_s"):
+        for name in ("nodes", "cpus_per_node", "mem_gb", "time_min", "start_timeout_s",
+                     "port_slots", "start_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"[ray_cluster] {name} must be >= 1, but got {getattr(self, name)}")
-        if self.gpus_per_node < 0:
-            raise ConfigError(f"[ray_cluster] gpus_per_node must be >= 0, but got {self.gpus_per_node}")
-        for name in ("head_port", "dashboard_port"):
-            if not 1024 <= getattr(self, name) <= 65535:
-                raise ConfigError(f"[ray_cluster] {name} must be a port in 1024..65535")
+        for name in ("gpus_per_node", "drain_timeout_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"[ray_cluster] {name} must be >= 0, but got {getattr(self, name)}")
+        if self.port_block < 20 + self.cpus_per_node:
+            raise ConfigError(f"[ray_cluster] port_block={self.port_block} leaves too few worker "
+                              f"ports for {self.cpus_per_node} CPUs (need >= {20 + self.cpus_per_node})")
+        top = self.port_base + self.port_slots * self.port_block
+        if self.port_base < 1024 or top > 65536:
+            raise ConfigError(f"[ray_cluster] ports {self.port_base}..{top - 1} (port_base + "
+                              "port_slots x port_block) must lie in 1024..65535")
+        if self.object_store_gb is not None and not self.object_store_gb > 0:
+            raise ConfigError(f"[ray_cluster] object_store_gb must be > 0, got {self.object_store_gb}")
+        if len(self.tmp_root) > MAX_TMP_ROOT_CHARS or not self.tmp_root.startswith("/"):
+            raise ConfigError(f"[ray_cluster] tmp_root {self.tmp_root!r} must be an absolute path "
+                              f"of at most {MAX_TMP_ROOT_CHARS} characters (Ray's Unix sockets "
+                              "live under it and their paths are limited to 107 bytes)")
         if not self.command.strip():
             raise ConfigError("[ray_cluster] command must not be empty")
+
+
+def ray_cluster_config(table: dict[str, Any], command: str, where: str = "[ray_cluster]",
+                       **overrides: Any) -> RayClusterConfig:
+    """A config from a ``[ray_cluster]`` job-file table, the driver command and CLI overrides
+    (``None`` values are ignored); unknown keys raise :class:`ConfigError` naming ``where``."""
+    data = {**table, "command": command, **{k: v for k, v in overrides.items() if v is not None}}
+    return from_dict(RayClusterConfig, data, where)
+
+
+def _shell_path(path: str) -> str:
+    """``path`` quoted for the shell, with a leading ``~/`` kept as ``$HOME`` (expanded on the node)."""
+    if path == "~" or path.startswith("~/"):
+        return '"$HOME"' + (shlex.quote(path[1:]) if len(path) > 1 else "")
+    return shlex.quote(path)
 
 
 def _sbatch_lines(cfg: RayClusterConfig) -> list[str]:
     opts: dict[str, str | int] = {
         "job-name": cfg.job_name, "nodes": cfg.nodes, "ntasks-per-node": 1,
         "cpus-per-task": cfg.cpus_per_node, "mem": f"{cfg.mem_gb}G", "time": cfg.time_min,
-        "output": f"{cfg.log_dir}/%x-%j.out", "exclusive": "",
+        "output": f"{cfg.log_dir}/%x-%j.out",
     }
+    if cfg.exclusive:
+        opts["exclusive"] = ""
     if cfg.gpus_per_node:
         opts["gpus-per-node"] = cfg.gpus_per_node
     for name in ("partition", "account", "qos"):
@@ -73,12 +127,22 @@ def _sbatch_lines(cfg: RayClusterConfig) -> list[str]:
 def render_ray_script(cfg: RayClusterConfig, template: Path = TEMPLATE) -> str:
     """The sbatch text for ``cfg``."""
     text = template.read_text()
+    start_opts = ""
+    if cfg.object_store_gb:
+        start_opts += f" --object-store-memory={int(cfg.object_store_gb * 1024**3)}"
+    head_opts = "" if cfg.dashboard else " --include-dashboard=false"
     values = {
         "SBATCH_LINES": "\n".join(_sbatch_lines(cfg)),
         "SETUP_LINES": "\n".join(cfg.setup) if cfg.setup else "# (no setup lines)",
-        "HEAD_PORT": str(cfg.head_port), "DASHBOARD_HOST": cfg.dashboard_host,
-        "DASHBOARD_PORT": str(cfg.dashboard_port), "GPUS": str(cfg.gpus_per_node),
+        "GPUS": str(cfg.gpus_per_node),
+        "STEP_GPU_OPTS": f" --gpus-per-task={cfg.gpus_per_node}" if cfg.gpus_per_node else "",
+        "START_OPTS": start_opts, "HEAD_OPTS": head_opts,
+        "PORT_BASE": str(cfg.port_base), "PORT_BLOCK": str(cfg.port_block),
+        "PORT_SLOTS": str(cfg.port_slots),
+        "TOKEN_DIR": _shell_path(cfg.token_dir), "TMP_ROOT": _shell_path(cfg.tmp_root),
+        "DRAIN_S": str(cfg.drain_timeout_s),
         "RAY": shlex.quote(cfg.ray), "START_TIMEOUT_S": str(cfg.start_timeout_s),
+        "START_ATTEMPTS": str(cfg.start_attempts),
         "COMMAND": cfg.command,
     }
     for key, value in values.items():

@@ -31,9 +31,14 @@ CASES = {
                      gpus_per_node=4, mem_gb=200, time_min=1440, signal_delay_s=120), FOLDER),
     "cpu-default.sbatch": lambda: sbatch_text(LaunchConfig(mem_gb=1.5), FOLDER),
     "ray-cluster.sbatch": lambda: render_ray_script(RayClusterConfig(
-        command="hpc-seg ingest data/raw --out runs/ingest --ray auto", nodes=4, cpus_per_node=32,
+        command="hpc-seg ingest data/raw runs/ingest --engine ray", nodes=4, cpus_per_node=32,
         gpus_per_node=0, mem_gb=120, partition="cpu", account="imaging",
         setup=["module load python/3.11", "source .venv/bin/activate"], ray=".venv/bin/ray")),
+    "ray-cluster-gpu.sbatch": lambda: render_ray_script(RayClusterConfig(
+        command="hpc-seg tune jobs/cardiac_search.toml --out /shared/runs/search", nodes=2,
+        cpus_per_node=16, gpus_per_node=4, mem_gb=200, partition="gpu", exclusive=False,
+        dashboard=False, object_store_gb=8, token_dir="/shared/tokens", tmp_root="/local",
+        ray="/shared/venv/bin/ray")),
 }
 
 

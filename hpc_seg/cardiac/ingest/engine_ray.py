@@ -28,16 +28,17 @@ import pandas as pd
 from hpc_seg.cardiac.ingest.layout import PatientFolder
 from hpc_seg.cardiac.ingest.patient import (ChunkOptions, ChunkResult, run_chunk, tables_from_bytes,
                                          tables_to_bytes)
+from hpc_seg.runtime.ray_connect import check_shared_path, cluster_address, node_identity, ray_session
 from hpc_seg.runtime.worker_memory import keep_freed_memory_once
-from hpc_seg.errors import LaunchError
-from hpc_seg.runtime.ray_local import start_local_ray
 
 log = logging.getLogger(__name__)
 
 
 def curate_patients(batch: pd.DataFrame, opts: ChunkOptions) -> pd.DataFrame:
-    """Batch UDF: each row one patient (key + JSON file list) → curated, written, small tables."""
+    """Batch UDF: each row one patient (key + JSON file list) → curated, written, small tables,
+    and the node that did it (recorded in ``<out>/placement.json``)."""
     keep_freed_memory_once()
+    node = node_identity()
     out = []
     for key, files in zip(batch["patient_key"], batch["files"]):
         split, pid = key.split("/", 1)
@@ -47,7 +48,8 @@ def curate_patients(batch: pd.DataFrame, opts: ChunkOptions) -> pd.DataFrame:
             "patient_key": key,
             "counts": json.dumps({"n_files": result.n_files, "n_used": result.n_used,
                                   "n_stacks": result.n_stacks, "skipped": dict(result.skipped),
-                                  "volume_shards": result.volume_shards}),
+                                  "volume_shards": result.volume_shards,
+                                  "cpu_s": result.cpu_s, "node": {"patient_key": key, **node}}),
             **{f"table_{name}": blob for name, blob in tables_to_bytes(result.tables).items()},
         })
     return pd.DataFrame(out)
@@ -105,31 +107,27 @@ def _result_from_row(row: dict) -> ChunkResult:
     counts = json.loads(row["counts"])
     tables = tables_from_bytes({k[len("table_"):]: v for k, v in row.items() if k.startswith("table_")})
     return ChunkResult(tables, counts["volume_shards"], 1, counts["n_files"], counts["n_used"],
-                       Counter(counts["skipped"]), counts["n_stacks"])
+                       Counter(counts["skipped"]), counts["n_stacks"], cpu_s=counts["cpu_s"],
+                       node=counts["node"])
 
 
 def run_ray(opts: ChunkOptions, patients: list[PatientFolder], config,
             on_result: Callable[[ChunkResult], None]) -> None:
-    """Run the pipeline on a Ray cluster (``config.ray_address``) or a local Ray instance.
+    """Run the pipeline on a Ray cluster or a local Ray instance.
 
+    The cluster is ``config.ray_address``, else ``RAY_ADDRESS`` (set inside ``hpc-seg cluster
+    submit``); without either a local instance is started. On a cluster the output folder must
+    be shared by every node (each writes its patients' shards there): that is checked first.
     A Ray instance already initialised in this process is reused (the benchmark does this to
     leave cluster start-up out of the timing); one started here is shut down at the end.
     """
     import ray
 
-    started = False
-    if not ray.is_initialized():
-        try:
-            if config.ray_address:
-                ray.init(address=config.ray_address, log_to_driver=False)
-            else:
-                start_local_ray(num_cpus=config.workers, include_dashboard=config.ray_dashboard,
-                                log_to_driver=False)
-        except Exception as exc:
-            where = config.ray_address or "a local instance"
-            raise LaunchError(f"Ray at {where}: cannot start or connect: {exc}") from None
-        started = True
-    try:
+    address = cluster_address(config.ray_address)
+    with ray_session(address, num_cpus=config.workers, include_dashboard=config.ray_dashboard,
+                     log_to_driver=False) as session:
+        if session.joined_cluster or len(ray.nodes()) > 1:
+            check_shared_path(opts.out, "the ingest output")
         with_files = [p for p in patients if p.files]
         for p in patients:
             if not p.files:   # nothing to read: log its issue without a Ray round trip
@@ -145,6 +143,3 @@ def run_ray(opts: ChunkOptions, patients: list[PatientFolder], config,
                                 batch_format="pandas")
             for row in ds.iter_rows():
                 on_result(_result_from_row(row))
-    finally:
-        if started:
-            ray.shutdown()

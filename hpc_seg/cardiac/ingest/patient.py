@@ -57,6 +57,10 @@ class ChunkResult:
     n_used: int
     skipped: Counter = field(default_factory=Counter)
     n_stacks: int = 0
+    cpu_s: float = 0.0
+    """CPU seconds of the process that ran the chunk (for the per-file cost in benchmarks)."""
+    node: dict[str, str] | None = None
+    """Where a Ray task ran it (``patient_key``, ``node_ip``, ``hostname``, ``node_id``)."""
 
 
 class VolumeShards:
@@ -202,6 +206,7 @@ def run_chunk(opts: ChunkOptions, patients: list[PatientFolder], tag: str | None
     shards; the parent does not mark these patients finished, so a re-run redoes them.
     """
     tag = tag or uuid.uuid4().hex[:12]
+    cpu0 = time.process_time()
     parts: dict[str, list[pa.Table]] = {name: [] for name in T.TABLES if name != "volumes"}
     skipped: Counter = Counter()
     n_files = n_used = n_stacks = 0
@@ -221,7 +226,7 @@ def run_chunk(opts: ChunkOptions, patients: list[PatientFolder], tag: str | None
     tables = {name: pa.concat_tables(ts) if ts else T.SCHEMAS[name].empty_table()
               for name, ts in parts.items()}
     return ChunkResult(tables, [str(p) for p in writer.written], len(patients), n_files, n_used,
-                       skipped, n_stacks)
+                       skipped, n_stacks, cpu_s=time.process_time() - cpu0)
 
 
 def tables_to_bytes(tables: dict[str, pa.Table]) -> dict[str, bytes]:

@@ -9,6 +9,7 @@ patients.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -25,11 +26,14 @@ from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
 from hpc_seg.cardiac.ingest.patient import ChunkOptions, ChunkResult
 from hpc_seg.storage.codecs import CODECS, Codec
 from hpc_seg.cardiac.truth import read_truth_csv
+from hpc_seg.storage.shards import atomic_write_bytes
 from hpc_seg.errors import ConfigError
 from hpc_seg.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
+#: which node curated which patient (Ray engine), next to the tables
+PLACEMENT_FILE = "placement.json"
 #: inputs above this size are worth a multi-node Ray cluster when one is reachable
 RAY_AUTO_MIN_BYTES = 20e9
 
@@ -94,9 +98,17 @@ class IngestSummary:
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     input_bytes: int = 0
+    cpu_seconds: float = 0.0
+    """CPU time of the workers that curated this run's patients (summed over processes/nodes)."""
+    placement: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Ray engine: patient key (``split/pid``) → the node that curated it."""
 
     def add(self, r: ChunkResult) -> None:
         """Count a finished chunk in."""
+        self.cpu_seconds += r.cpu_s
+        if r.node:
+            self.placement[r.node["patient_key"]] = {k: v for k, v in r.node.items()
+                                                     if k != "patient_key"}
         self.patients += r.n_patients
         self.stacks += r.n_stacks
         self.files += r.n_files
@@ -157,7 +169,11 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                             compression_level=config.compression_level,
                             pixel_compression=config.pixel_compression, truth=truth)
         if todo:
-            _run_engine(engine, opts, todo, config, committer, summary)
+            try:
+                _run_engine(engine, opts, todo, config, committer, summary)
+            finally:
+                if summary.placement:
+                    _record_placement(out, summary.placement)
     finally:
         committer.close()
     summary.seconds = time.perf_counter() - t0
@@ -178,6 +194,17 @@ def _forget_changed(committer: Committer, fingerprints: dict[str, str]) -> None:
         log.warning("ingest: %d patient(s) in the output are no longer in SRC; removing their "
                     "rows: %s", len(gone), ", ".join(gone[:20]))
     committer.forget(set(changed) | set(gone))
+
+
+def _record_placement(out: Path, placement: dict[str, dict[str, str]]) -> None:
+    """Merge this run's patient → node map into ``<out>/placement.json`` (a re-run that finishes
+    the rest adds to it). Not a table: the curated output is the same whichever node worked."""
+    path = out / PLACEMENT_FILE
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        old = {}
+    atomic_write_bytes(json.dumps({**old, **placement}, indent=1, sort_keys=True).encode(), path)
 
 
 class _NoProgress:

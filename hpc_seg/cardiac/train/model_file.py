@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from hpc_seg.cardiac.models.unet2d import Unet2d
 from hpc_seg.cardiac.resize import NORMALISATION
 from hpc_seg.cardiac.train.config import TrainConfig

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "under --workdir, not timed); e.g. jpeg-ls for a compressed cohort")
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds over all contenders; each row shows its median round")
+    parser.add_argument("--ray-address", default=None,
+                        help="time the Ray engine on this running cluster instead of a local "
+                             "instance ('auto' = RAY_ADDRESS, as inside `hpc-seg cluster submit`)")
     parser.add_argument("--dcm2niix-jobs", type=int, default=1,
                         help="dcm2niix processes side by side (default 1, one folder at a time)")
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                             workers=args.workers, compression=args.compression,
                             pixel_compression=args.pixel_compression,
                             dcm2niix_jobs=args.dcm2niix_jobs, repeat=args.repeat,
-                            transfer_syntax=args.transfer_syntax)
+                            transfer_syntax=args.transfer_syntax, ray_address=args.ray_address)
     rows = run_bench(cfg)
     print(format_table(rows))
     print(f"(saved {cfg.workdir / 'bench_ingest.json'})")

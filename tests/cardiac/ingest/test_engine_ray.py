@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -15,6 +18,19 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df.sort_values(keys).reset_index(drop=True)
 
 
+def assert_same_tables(local: Path, other: Path) -> int:
+    """Both engines' output folders hold equal tables (row order aside); returns the stacks."""
+    a = _sorted(pd.read_parquet(local / "volumes"), ["stack_id"])
+    b = _sorted(pd.read_parquet(other / "volumes"), ["stack_id"])
+    pd.testing.assert_frame_equal(a, b)
+    for table, keys in (("issues", ["file", "problem", "detail"]),
+                        ("files", ["stack_id", "slice", "frame"]),
+                        ("dicom_metadata", ["file", "tag"]), ("subjects", ["stack_id"])):
+        pd.testing.assert_frame_equal(_sorted(pd.read_parquet(local / table), keys),
+                                      _sorted(pd.read_parquet(other / table), keys))
+    return len(a)
+
+
 def test_ray_engine_matches_local_engine(tmp_path):
     src = tmp_path / "src"
     make_cohort(src)
@@ -23,15 +39,12 @@ def test_ray_engine_matches_local_engine(tmp_path):
     assert ray_s.engine == "ray"
     assert (ray_s.patients, ray_s.stacks, ray_s.files_used, ray_s.skipped_by_reason) == \
         (local.patients, local.stacks, local.files_used, local.skipped_by_reason)
-    a = _sorted(pd.read_parquet(tmp_path / "local" / "volumes"), ["stack_id"])
-    b = _sorted(pd.read_parquet(tmp_path / "ray" / "volumes"), ["stack_id"])
-    assert len(a) == 3
-    pd.testing.assert_frame_equal(a, b)
-    for table, keys in (("issues", ["file", "problem", "detail"]),
-                        ("files", ["stack_id", "slice", "frame"]),
-                        ("dicom_metadata", ["file", "tag"]), ("subjects", ["stack_id"])):
-        pd.testing.assert_frame_equal(_sorted(pd.read_parquet(tmp_path / "local" / table), keys),
-                                      _sorted(pd.read_parquet(tmp_path / "ray" / table), keys))
+    assert assert_same_tables(tmp_path / "local", tmp_path / "ray") == 3
+    # Each patient's node is recorded (one local node here), and workers' CPU time is counted.
+    placement = json.loads((tmp_path / "ray" / "placement.json").read_text())
+    assert sorted(placement) == ["test/3", "train/1", "train/2"]
+    assert len({p["node_id"] for p in placement.values()}) == 1
+    assert ray_s.cpu_seconds > 0 and local.cpu_seconds > 0
     # A re-run with Ray finds everything finished and starts no work.
     again = ingest(src, tmp_path / "ray", IngestConfig(engine="ray", workers=2, progress=False))
     assert again.patients == 0 and again.patients_skipped_done == 3
