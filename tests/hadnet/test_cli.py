@@ -68,13 +68,16 @@ def test_shipped_job_files_validate(name):
 
     from hpc_seg.config import from_dict, load_toml
     from hpc_seg.launch.config import LaunchConfig
-    from hpc_seg.hadnet.stages import HADNET_STAGES
+    from hpc_seg.hadnet.stages import HADNET_STAGES, EvaluateStageConfig
     from hpc_seg.hadnet.train.config import HadnetTrainConfig
 
     path = Path(__file__).resolve().parents[2] / "jobs" / f"{name}.toml"
     tables = load_toml(path)
     cfg = from_dict(HadnetTrainConfig, tables["hadnet"], f"{path}: [hadnet]")
     for stage in HADNET_STAGES:             # a stage's own table overrides [hadnet]
+        if stage == "hadnet_evaluate":      # ... except evaluation's, which has its own keys
+            from_dict(EvaluateStageConfig, tables.get(stage, {}), f"{path}: [{stage}]")
+            continue
         from_dict(HadnetTrainConfig, {**tables["hadnet"], **tables.get(stage, {})}, f"{path}: [{stage}]")
     from_dict(LaunchConfig, tables["launch"], f"{path}: [launch]")
     assert cfg.lambda_adv == 0.2 and cfg.d_acc_threshold == 0.8
