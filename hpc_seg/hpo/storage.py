@@ -106,6 +106,25 @@ def fail_stale_trials(storage: BaseStorage, study_name: str, stale_after_s: floa
     return failed
 
 
+def fail_own_trials(storage: BaseStorage, study_name: str, reason: str) -> list[int]:
+    """Mark FAIL the study's RUNNING trials of this driver (and any without a driver record):
+    on Ctrl-C the interrupt can land between Tune ending a trial and the FAIL being written,
+    and nothing may stay RUNNING."""
+    me = driver_identity()
+    study_id = storage.get_study_id_from_name(study_name)
+    failed = []
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        driver = trial.user_attrs.get("driver")
+        if isinstance(driver, dict) and (driver.get("host"), driver.get("pid"),
+                                         driver.get("start")) != (me["host"], me["pid"], me["start"]):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "failed_reason", reason)
+        if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            failed.append(trial.number)
+    return failed
+
+
 class Heartbeat:
     """A daemon thread that stamps ``heartbeat`` on the driver's live trials every ``interval_s``."""
 

@@ -29,7 +29,7 @@ from hpc_seg.errors import ConfigError, InputError, LaunchError
 from hpc_seg.hpo.search_config import SearchConfig
 from hpc_seg.hpo.space import to_distributions
 from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity,
-                                 fail_stale_trials, open_storage, redact)
+                                 fail_own_trials, fail_stale_trials, open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
 from hpc_seg.logs import verbose_enabled
 
@@ -283,6 +283,7 @@ def _fit(cfg: SearchConfig, study: optuna.Study, storage: BaseStorage,
         finally:
             # Ctrl-C or a driver error: nothing may stay RUNNING in the study.
             left = searcher.fail_live_trials("driver stopped before the trial ended")
+            left += fail_own_trials(storage, cfg.study_name, "driver stopped before the trial ended")
             if left:
                 log.warning("marked trial(s) %s FAIL: the driver stopped before they ended", left)
 

@@ -100,7 +100,8 @@ def plan_job(job_file: Path, tables: dict, root: Path, stages: list[tuple[str, S
 
 def _load_only(name: str):
     def fn(ctx: Context) -> dict:
-        raise ConfigError(f"stage {name!r} has not finished yet; run the job without --only first")
+        raise ConfigError(f"stage {name!r} has not finished, or its config or inputs changed "
+                          "since; run the job without --only first")
     return fn
 
 

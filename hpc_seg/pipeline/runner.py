@@ -38,10 +38,15 @@ class StagePlan:
     after: frozenset[str]
 
 
+#: keys that name where a stage writes (logs, databases), not what it reads: fingerprinting
+#: them would re-run the stage whenever it (or a later stage) wrote there
+OUTPUT_KEYS = frozenset({"folder", "out", "storage"})
+
+
 def _paths_in(value: Any) -> list[Path]:
     """Existing files and folders named by the strings inside ``value`` (nested tables too)."""
     if isinstance(value, dict):
-        return [p for v in value.values() for p in _paths_in(v)]
+        return [p for k, v in value.items() if k not in OUTPUT_KEYS for p in _paths_in(v)]
     if isinstance(value, (list, tuple)):
         return [p for v in value for p in _paths_in(v)]
     if isinstance(value, str) and value and "://" not in value and len(value) < 4096 \

@@ -57,3 +57,21 @@ def test_storage_url_errors_name_the_url(tmp_path):
                                           r"psycopg2|postgresql://me:\*\*\*@db/x: cannot open"):
         open_storage("postgresql://me:secret@db/x")
     assert redact("postgresql://me:secret@db/x") == "postgresql://me:***@db/x"
+
+
+def test_fail_own_trials_leaves_other_drivers_alone(tmp_path):
+    """After Ctrl-C the driver fails its own RUNNING trials (and ownerless ones), not others'."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpc_seg.hpo.storage import driver_identity, fail_own_trials, open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    mine, other, orphan = study.ask(), study.ask(), study.ask()
+    mine.set_user_attr("driver", driver_identity())
+    other.set_user_attr("driver", {"host": "elsewhere", "pid": 1, "start": "0"})
+    assert sorted(fail_own_trials(storage, "s", "driver stopped")) == [mine.number, orphan.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states == {mine.number: TrialState.FAIL, other.number: TrialState.RUNNING,
+                      orphan.number: TrialState.FAIL}

@@ -45,13 +45,33 @@ def _mode_largest(values: Sequence[int]) -> int:
 
 def target_frame_count(units: Sequence[_Unit]) -> int:
     """The stack's phase count: the header's ``CardiacNumberOfImages`` when it is at least the
-    majority's frame count (a phase most slices lost is still a phase), else the majority."""
-    majority = _mode_largest([len(u.frames) for u in units])
+    majority's phase count (a phase most slices lost is still a phase), else the majority.
+
+    A slice's phase count is its frame count, or more where its trigger times leave a gap of a
+    whole frame interval (without a header, a phase that most slices lost is still counted)."""
+    majority = _mode_largest([_implied_phases(u, _median_step(units)) for u in units])
     declared = [f.cardiac_images for u in units for f in u.frames[:1] if f.cardiac_images > 0]
     header = _mode_largest(declared) if declared else 0
     if majority <= header <= HEADER_MAX_RATIO * majority:
         return header
     return majority
+
+
+def _median_step(units: Sequence[_Unit]) -> float:
+    diffs = np.concatenate([np.diff([f.trigger_time_ms for f in u.frames]) for u in units
+                            if len(u.frames) > 1] or [np.zeros(0)])
+    diffs = diffs[diffs > 0]
+    return float(np.median(diffs)) if diffs.size else 0.0
+
+
+def _implied_phases(unit: _Unit, reference: float) -> int:
+    """Frames of the slice plus the whole-interval gaps between its trigger times."""
+    times = np.array([f.trigger_time_ms for f in unit.frames], dtype=float)
+    diffs = np.diff(times)
+    if len(times) < 2 or (diffs <= 0).any() or reference <= 0:
+        return len(times)
+    step = _interval(diffs, reference)
+    return max(len(times), int(round((times[-1] - times[0]) / step)) + 1)
 
 
 def reference_frame_times(units: Sequence[_Unit], n_frames: int) -> list[float]:

@@ -83,15 +83,24 @@ def test_scattered_and_leading_gaps_and_no_trigger_times():
 def test_phase_count_comes_from_the_header_and_the_majority():
     def units(counts, header):
         class F:
-            cardiac_images = header
+            cardiac_images, trigger_time_ms = header, 0.0     # no usable trigger times
         class U:
             def __init__(self, n):
                 self.frames = [F()] * n
         return [U(n) for n in counts]
     assert target_frame_count(units([29] * 8 + [30] * 6, 30)) == 30     # header wins over a gap
-    assert target_frame_count(units([29] * 8 + [30] * 6, 0)) == 29      # no header: majority
+    assert target_frame_count(units([29] * 8 + [30] * 6, 0)) == 29      # no header, no times
+    # no header, but the trigger times show the gap most slices have: still 30 phases
+    lost = {k: {19} for k in range(8)}
+    assert target_frame_count(_units_of(cine(lost, header=0))) == 30
     assert target_frame_count(units([30] * 14, 25)) == 30               # header below the data
     assert target_frame_count(units([30] * 14, 90)) == 30               # implausible header
+
+
+def _units_of(frames):
+    from hpc_seg.cardiac.curate.steps import group_slice_units
+
+    return group_slice_units(frames)
 
 
 def test_slots_stay_ordered_and_in_range():
