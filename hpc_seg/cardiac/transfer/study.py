@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.cardiac.transfer.config import TransferConfig
 from hpc_seg.cardiac.transfer.data import DataConfig, build_subsets, prepare_data, subset_view
 from hpc_seg.cardiac.transfer.tasks import check_inputs, plan_tasks, run_array
@@ -52,7 +53,7 @@ def base_architecture(model: Path) -> dict[str, Any]:
     except (OSError, RuntimeError, KeyError, TypeError) as exc:
         raise InputError(f"{model}: not an hpc-seg model.pt ({exc})") from None
     return {"encoder": cfg["encoder"], "decoder_channels": list(cfg["decoder_channels"]),
-            "num_classes": cfg.get("num_classes", 3)}
+            "num_classes": cfg.get("num_classes", 3), "image_size": int(cfg["image_size"])}
 
 
 def train(cfg: TransferConfig, launch: Any, out: Path, *, timeout_s: float | None = None
@@ -62,8 +63,18 @@ def train(cfg: TransferConfig, launch: Any, out: Path, *, timeout_s: float | Non
     check_inputs(cfg)
     data = load_data(out)
     subsets = pd.read_csv(data["image_subsets"])
+    # The image size is the data's: the slices were built at it (and TL2's base must match it).
+    size = int(read_meta(Path(data["slices"]))["image_size"])
+    if cfg.train.get("image_size", size) != size:
+        raise ConfigError(f"[transfer] train.image_size = {cfg.train['image_size']}, but the "
+                          f"transfer slices were built at {size} px ([transfer_data] image_size)")
+    cfg.train = {**cfg.train, "image_size": size}
     if cfg.base_model is not None:
         arch = base_architecture(cfg.base_model)
+        if arch.pop("image_size") != size:
+            raise InputError(f"{cfg.base_model}: the TL2 base model was trained at another image "
+                             f"size than the transfer slices ({size} px); set [transfer_data] "
+                             "image_size to the base model's")
         clash = {k: cfg.train[k] for k in arch if k in cfg.train and cfg.train[k] != arch[k]}
         if clash:
             raise ConfigError(f"[transfer] train sets {clash}, but the TL2 base model "

@@ -114,29 +114,42 @@ def run_array(specs: list[dict[str, Any]], launch: Any, run_dir: Path, *,
               timeout_s: float | None = None) -> dict[str, Any]:
     """Submit the unfinished specs as one array, wait, and return ``{name: outcome}``.
 
-    A re-run of the same specs resubmits only the tasks whose latest attempt did not complete
-    (from the lineage); finished tasks are never submitted again.
+    The array is named by the hash of all specs. A re-run of the same specs (after a failure, or
+    after the driver was killed while the array ran) does not submit it again: it waits for the
+    tasks still running, then resubmits only the tasks whose latest attempt did not complete
+    (:func:`~hpc_seg.launch.submit.resubmit_failed`, attempts counted in the lineage). Tasks
+    finished earlier are never submitted.
     """
     from hpc_seg.launch.lineage import Lineage
     from hpc_seg.launch.submit import ArrayRun, gather, resubmit_failed, submit_array
 
     run_dir = Path(run_dir)
-    todo = [s for s in specs if not is_done(s)]
-    outcomes: dict[str, Any] = {s["name"]: {"state": "COMPLETED", "skipped": "finished earlier"}
-                                for s in specs if is_done(s)}
-    if not todo:
-        return outcomes
-    key = config_hash([spec_hash(s) for s in todo])
+    key = config_hash([spec_hash(s) for s in specs])
     name = f"{ARRAY_NAME}-{key[:8]}"
+    names_file = run_dir / "launch" / f"{name}.tasks.json"
     seen = Lineage(run_dir).rows() if (run_dir / "lineage.sqlite").is_file() else []
-    if any(r["name"] == name for r in seen):
-        run = resubmit_failed(ArrayRun.load(run_dir, name))
+    outcomes: dict[str, Any] = {}
+    if names_file.is_file() and any(r["name"] == name for r in seen):
+        submitted = json.loads(names_file.read_text())
+        run = ArrayRun.load(run_dir, name)
+        outs = gather(run, timeout_s=timeout_s)
+        if not all(o.ok for o in outs):
+            run = resubmit_failed(run, outs)
+            outs = gather(run, timeout_s=timeout_s)
     else:
+        todo = [s for s in specs if not is_done(s)]
+        if not todo:
+            return {s["name"]: {"state": "COMPLETED", "skipped": "finished earlier"} for s in specs}
+        submitted = [s["name"] for s in todo]
+        atomic_write_bytes(json.dumps(submitted).encode(), names_file)
         run = submit_array(run_task, todo, launch, run_dir, name=name, config_hash=key,
                            resumable=True)
-    for spec, out in zip(todo, gather(run, timeout_s=timeout_s)):
-        outcomes[spec["name"]] = {"state": out.state, "job_id": out.job_id,
-                                  "error": (out.error or "").strip().splitlines()[-1:] or None}
+        outs = gather(run, timeout_s=timeout_s)
+    for task, out in zip(submitted, outs):
+        outcomes[task] = {"state": out.state, "job_id": out.job_id,
+                          "error": (out.error or "").strip().splitlines()[-1:] or None}
+    for s in specs:
+        outcomes.setdefault(s["name"], {"state": "COMPLETED", "skipped": "finished earlier"})
     failed = [n for n, o in outcomes.items() if o["state"] != "COMPLETED"]
     if failed:
         raise LaunchError(f"transfer array {name}: {len(failed)} task(s) did not complete: "

@@ -10,6 +10,7 @@ import pytest
 from hpc_seg.cardiac.transfer import study
 from hpc_seg.cardiac.transfer.config import NO_IMAGENET, TransferConfig
 from hpc_seg.launch.config import LaunchConfig
+from hpc_seg.launch.lineage import Lineage
 from tests.cardiac.transfer.helpers import TRAIN, random_base_model, tiny_study
 
 
@@ -35,11 +36,14 @@ def test_local_array_and_evaluation_tables(run_dir, tmp_path):
     cfg = TransferConfig(subsets=["full", "v1"], base_epochs=1, max_epochs=2, train=dict(TRAIN),
                          base_model=base)
     launch = LaunchConfig(executor="local", time_min=10)
-    result = study.train(cfg, launch, run_dir, timeout_s=300)
+    result = study.train(cfg, launch, run_dir, timeout_s=1200)
     assert result["skipped"] == {"full-TL": NO_IMAGENET, "v1-TL": NO_IMAGENET}
     assert result["tasks"] == 4
-    again = study.train(cfg, launch, run_dir, timeout_s=60)     # a re-run submits nothing
-    assert all(o.get("skipped") == "finished earlier" for o in again["outcomes"].values())
+    rows = Lineage(run_dir).rows()
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"COMPLETED"}
+    again = study.train(cfg, launch, run_dir, timeout_s=120)    # a re-run submits nothing
+    assert all(o["state"] == "COMPLETED" for o in again["outcomes"].values())
+    assert len(Lineage(run_dir).rows()) == 4
     paths = study.evaluate(run_dir, device="cpu")
     dice = pd.read_csv(paths["dice_table"])
     assert list(dice.model) == ["base", "R", "TL", "TL2", "R-v1", "TL-v1", "TL2-v1", "observer 2",
