@@ -152,9 +152,3 @@ def study_storages(run: Path) -> list[Path]:
     """Optuna SQLite files (``study.db``) under ``run``."""
     return _by_depth(walk(Path(run), "study.db"), Path(run))
 
-
-def load_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
