@@ -250,6 +250,13 @@ def _experiment_name(tune_dir: Path, study_name: str) -> str:
 def _fit(cfg: SearchConfig, study: optuna.Study, storage: BaseStorage,
          dists: dict[str, BaseDistribution],
          ctx: TrialContext, run_dir: Path, todo: int, max_t: int, cluster: dict[str, float]) -> None:
+    if not verbose_enabled():
+        # Ray 2.60's new console output prints an experiment box and result paths even at
+        # verbose=0 (ray/tune/experimental/output.py); its legacy reporter is silent at 0. Tune's
+        # "slow callback" hints (TUNE_WARN_THRESHOLD_S, read when ray.tune is first imported) are
+        # noise on a busy machine: -v keeps both.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "60")
     from ray import tune
 
     from hpc_seg.hpo.optuna_searcher import RecordingASHA, StudySearcher

@@ -13,7 +13,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -152,9 +151,3 @@ def study_storages(run: Path) -> list[Path]:
     """Optuna SQLite files (``study.db``) under ``run``."""
     return _by_depth(walk(Path(run), "study.db"), Path(run))
 
-
-def load_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
