@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training epochs (default: the cpu preset's 8,4)")
     parser.add_argument("--max-train-images", type=int, default=None,
                         help="training images per epoch (default: the cpu preset's 2000)")
+    parser.add_argument("--max-val-images", type=int, default=None,
+                        help="validation images per epoch (default: the cpu preset's 400)")
     parser.add_argument("--workers", type=int, default=2, help="generator and ingest processes")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
 
@@ -58,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         train["epochs_frozen"], train["epochs_unfrozen"] = _pair(args.epochs, "--epochs", int)
     if args.max_train_images is not None:
         train["max_train_images"] = args.max_train_images
+    if args.max_val_images is not None:
+        train["max_val_images"] = args.max_val_images
     if args.threads:
         train["threads"] = args.threads
     cfg = GeneraliseConfig(
