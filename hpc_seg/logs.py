@@ -24,7 +24,7 @@ def setup_logging(verbosity: int = 0) -> None:
         logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
                             handlers=[RichHandler(rich_tracebacks=False, show_path=False)])
     # Third-party libraries are chatty at INFO; users care about ours.
-    for noisy in ("ray", "optuna", "matplotlib", "PIL", "urllib3", "filelock"):
+    for noisy in ("ray", "optuna", "matplotlib", "PIL", "urllib3", "filelock", "highdicom"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     _CONFIGURED = True
 
