@@ -29,11 +29,14 @@ def _stat_line(path: Path, rel: str) -> str:
 
 
 def patient_fingerprint(src: Path, patient: PatientFolder,
-                        truth: tuple[float, float] | None) -> str:
+                        truth: tuple[float, float] | None,
+                        settings: dict[str, object] | None = None) -> str:
     """A short hash of the patient's files (names, sizes, mtimes), its mask file, its truth
-    volumes and the curation version."""
+    volumes, the curation version and the curation settings that change the stack (``settings``,
+    e.g. the slice-gap rule)."""
     h = hashlib.sha256(json.dumps({"curation": CURATION_VERSION, "split": patient.split,
-                                   "truth": truth}).encode())
+                                   "truth": truth, "settings": settings or {}},
+                                  sort_keys=True).encode())
     for rel in patient.files:
         h.update(_stat_line(src / rel, rel).encode())
     masks = masks_path(src, patient.pid)

@@ -149,7 +149,8 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
     truth = read_truth_csv(truth_path) if truth_path else None
     committer = Committer(out)
     try:
-        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid))
+        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid),
+                                               {"gap_rule": config.gap_rule})
                         for p in patients}
         committer.expect(fingerprints)
         _forget_changed(committer, fingerprints)

@@ -122,3 +122,17 @@ def test_a_phase_lost_by_many_slices_stays_aligned_through_ingest(tmp_path, dama
     assert sorted(filled.frame) == [3] * len(damaged)
     gaps = t["issues"].query("problem == 'missing_frames'")
     assert len(gaps) == len(damaged) and gaps.detail.str.contains(r"filled frames \[3\]").all()
+
+
+def test_a_changed_curation_setting_changes_the_patient_fingerprint(tmp_path):
+    """The slice-gap rule changes which slices a stack has: a re-run under the other rule must
+    re-do the patient, so the rule is part of its fingerprint."""
+    from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
+    from hpc_seg.cardiac.ingest.layout import discover_cohort
+
+    src = tmp_path / "src"
+    make_cohort(src)
+    patient = discover_cohort(src)[0]
+    published = patient_fingerprint(src, patient, None, {"gap_rule": "published"})
+    assert published == patient_fingerprint(src, patient, None, {"gap_rule": "published"})
+    assert published != patient_fingerprint(src, patient, None, {"gap_rule": "wide"})
