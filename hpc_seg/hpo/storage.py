@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
@@ -119,10 +119,23 @@ def fail_own_trials(storage: BaseStorage, study_name: str, reason: str) -> list[
                                          driver.get("start")) != (me["host"], me["pid"], me["start"]):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, "failed_reason", reason)
-        if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+        if _retry_locked(lambda: (storage.set_trial_user_attr(trial_id, "failed_reason", reason),
+                                  storage.set_trial_state_values(trial_id, TrialState.FAIL))[1]):
             failed.append(trial.number)
     return failed
+
+
+def _retry_locked(write: Callable[[], Any], tries: int = 8, first_wait_s: float = 0.1) -> Any:
+    """``write()``, again after a short wait while SQLite says the database is locked: on Ctrl-C
+    the trial workers are still committing their last reports when the driver fails its trials."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except optuna.exceptions.StorageInternalError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(first_wait_s * 2 ** attempt)
+    return None
 
 
 class Heartbeat:

@@ -75,3 +75,26 @@ def test_fail_own_trials_leaves_other_drivers_alone(tmp_path):
     states = {t.number: t.state for t in study.get_trials()}
     assert states == {mine.number: TrialState.FAIL, other.number: TrialState.RUNNING,
                       orphan.number: TrialState.FAIL}
+
+
+def test_a_locked_database_is_retried_and_then_reported():
+    import optuna
+    import pytest
+
+    from hpc_seg.hpo.storage import _retry_locked
+
+    calls = []
+
+    def locked_twice():
+        calls.append(1)
+        if len(calls) < 3:
+            raise optuna.exceptions.StorageInternalError("database is locked")
+        return "written"
+
+    assert _retry_locked(locked_twice, first_wait_s=0.001) == "written" and len(calls) == 3
+
+    def always_locked():
+        raise optuna.exceptions.StorageInternalError("database is locked")
+
+    with pytest.raises(optuna.exceptions.StorageInternalError):
+        _retry_locked(always_locked, tries=3, first_wait_s=0.001)

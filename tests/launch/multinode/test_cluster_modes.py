@@ -26,7 +26,7 @@ def test_up_again_is_quick_and_changes_nothing(two_nodes):
     assert again.returncode == 0 and "already up (2 nodes: n1 n2)" in again.stderr, again.stderr
     assert time.monotonic() - t0 < 10
     status = subprocess.run([str(SCRIPT), "status"], capture_output=True, text=True, timeout=60)
-    assert status.returncode == 0 and "healthy (2 node(s))" in status.stdout
+    assert status.returncode == 0 and "2 node(s): healthy" in status.stdout
     assert "slurmd-n1" in status.stdout and "slurmd-n2" in status.stdout
 
 
