@@ -12,6 +12,7 @@ from pathlib import Path
 
 HPC_SEG = [sys.executable, "-m", "hpc_seg.cli"]
 NAMESPACES = ("hpcseg-n1", "hpcseg-n2")
+REPO = Path(__file__).resolve().parents[3]
 
 
 def cluster_submit(log_dir: Path, driver: list[str], *, cpus: int = 2, name: str = "mn-test",
@@ -22,9 +23,14 @@ def cluster_submit(log_dir: Path, driver: list[str], *, cpus: int = 2, name: str
            "--time-min", "10", "--start-timeout-s", "200", "--start-attempts", "3",
            "--job-name", name,
            "--log-dir", str(log_dir), "--wait", "--", *driver]
+    # The job's driver and Ray workers import test helpers (tests.hpo.toy_trainer) by module path:
+    # the repository must be on their path, as it is when pytest runs from it (sbatch exports it).
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
     if background:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
 
 
 def job_id_of(stdout: str) -> str:
