@@ -65,28 +65,27 @@ def _pre_dir(ctx: Context, cfg: Any) -> Path:
     return Path(ctx.result("hadnet_preprocess", "pre_dir"))
 
 
+def _pretrain(ctx: Context, role: str) -> dict[str, Any]:
+    from hpc_seg.hadnet.api import pretrain
+
+    stage = f"hadnet_pretrain_{role}"
+    cfg, launch = _cfg(ctx, stage)
+    pre_dir = _pre_dir(ctx, cfg)
+    ctx.begin()
+    best = pretrain(cfg, pre_dir, ctx.out / stage, role, launch)
+    return {"model": str(best)}
+
+
 @plannable
 def hadnet_pretrain_teacher(ctx: Context) -> dict[str, Any]:
     """Pre-train the teacher (FLAIR, T1ce, T1, T2)."""
-    from hpc_seg.hadnet.api import pretrain
-
-    cfg, launch = _cfg(ctx, "hadnet_pretrain_teacher")
-    pre_dir = _pre_dir(ctx, cfg)
-    ctx.begin()
-    best = pretrain(cfg, pre_dir, ctx.out / "hadnet_pretrain_teacher", "teacher", launch)
-    return {"model": str(best)}
+    return _pretrain(ctx, "teacher")
 
 
 @plannable
 def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
     """Pre-train the student (FLAIR, T1, T2)."""
-    from hpc_seg.hadnet.api import pretrain
-
-    cfg, launch = _cfg(ctx, "hadnet_pretrain_student")
-    pre_dir = _pre_dir(ctx, cfg)
-    ctx.begin()
-    best = pretrain(cfg, pre_dir, ctx.out / "hadnet_pretrain_student", "student", launch)
-    return {"model": str(best)}
+    return _pretrain(ctx, "student")
 
 
 def _distill(ctx: Context, variant: str, stage: str, **overrides: Any) -> dict[str, Any]:
