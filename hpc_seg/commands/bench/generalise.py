@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cohorts, datasets, model and evaluations (re-runs skip finished steps)")
     parser.add_argument("--baseline", action="store_true",
                         help="train on the shipped generator's defaults (no variety): the 'before'")
-    parser.add_argument("--train-patients", type=int, default=20)
+    parser.add_argument("--train-patients", type=int, default=40)
     parser.add_argument("--test-patients", type=int, default=15)
     parser.add_argument("--train-seed", type=int, default=0)
     parser.add_argument("--test-seed", type=int, default=1000)
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="size_scale range of the held-out cohort (below 0.8: pediatric)")
     parser.add_argument("--frames", type=int, default=10, help="cardiac phases per slice")
     parser.add_argument("--max-matrix", type=int, default=128, help="generator's largest matrix side")
-    parser.add_argument("--image-size", type=int, default=64, help="slices dataset / model size")
+    parser.add_argument("--image-size", type=int, default=128,
+                        help="slices dataset / model size (the cpu preset's 128)")
     parser.add_argument("--epochs", default=None, metavar="FROZEN,UNFROZEN",
                         help="training epochs (default: the cpu preset's 8,4)")
     parser.add_argument("--max-train-images", type=int, default=None,
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.bench.generalise import (GeneraliseConfig, format_report, run_bench,
-                                          size_breakdown)
+                                          save_results, size_breakdown)
 
     train: dict = {}
     if args.epochs:
@@ -75,4 +76,5 @@ def run(args: argparse.Namespace) -> int:
     result = run_bench(cfg)
     print(format_report(cfg, result))
     print("held-out model errors by vendor:\n" + size_breakdown(result["per_patient_held_out"]))
+    print(f"results: {save_results(cfg, result)}")
     return 0
