@@ -157,8 +157,7 @@ def run_local(opts: ChunkOptions, patients: list[PatientFolder], workers: int,
         shutil.rmtree(opts.out / SPOOL_DIR, ignore_errors=True)
     except BaseException:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            _terminate(pool)
         removed = remove_stale_temporaries(opts.out / "volumes")
         if removed:
             log.info("removed %d temporary file(s) of stopped workers", removed)
@@ -167,6 +166,30 @@ def run_local(opts: ChunkOptions, patients: list[PatientFolder], workers: int,
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+TERMINATE_TIMEOUT_S = 10.0
+
+
+def _terminate(pool, timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
+    """``pool.terminate()`` and ``join()``, bounded in time.
+
+    After a worker was killed, terminate can block for ever in multiprocessing's own clean-up: it
+    takes the task queue's read lock, which an idle worker holds while it waits for a task (a
+    SIGKILLed holder never gives it back; seen once in CI, after a worker killed itself). So it runs
+    in a daemon thread; if it has not returned in ``timeout_s``, the workers are killed here and the
+    caller goes on to report the original error (the stuck thread ends with the process).
+    """
+    done = threading.Thread(target=lambda: (pool.terminate(), pool.join()), daemon=True,
+                            name="ingest-pool-terminate")
+    done.start()
+    done.join(timeout_s)
+    if done.is_alive():
+        for p in list(pool._pool):
+            if p.exitcode is None:
+                p.kill()
+        log.warning("local engine: the worker pool did not stop within %.0f s; its workers were "
+                    "killed", timeout_s)
 
 
 def _check_alive(processes: list) -> None:

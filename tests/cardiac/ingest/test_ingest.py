@@ -338,3 +338,34 @@ def test_pixels_are_stored_raw_by_default_and_zstd_on_request(cohort, tmp_path):
 def test_unknown_codec_is_named_with_its_key(key):
     with pytest.raises(ConfigError, match=rf"{key}: must be one of zstd, lz4, snappy, none, got 'gzip'"):
         IngestConfig(**{key: "gzip"})
+
+
+def test_a_pool_that_hangs_in_terminate_does_not_hang_the_run(caplog):
+    """multiprocessing's terminate can block for ever after a worker was killed (seen in CI): the
+    engine gives it a bounded time, then kills the workers itself and goes on."""
+    import threading
+
+    from hpc_seg.cardiac.ingest.engine_local import _terminate
+
+    class Worker:
+        exitcode = None
+        killed = False
+
+        def kill(self):
+            self.killed = True
+
+    class StuckPool:
+        _pool = [Worker(), Worker()]
+        release = threading.Event()
+
+        def terminate(self):
+            self.release.wait()          # like the read lock a dead worker never gives back
+
+        def join(self):
+            pass
+
+    pool = StuckPool()
+    _terminate(pool, timeout_s=0.2)
+    assert all(w.killed for w in pool._pool)
+    assert "did not stop within" in caplog.text
+    pool.release.set()
