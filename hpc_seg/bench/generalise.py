@@ -153,11 +153,16 @@ def _evaluate(model: Path, data: dict[str, Path], out: Path, splits: tuple[str, 
     return pd.concat(frames, ignore_index=True)
 
 
+def _train_name(cfg: GeneraliseConfig) -> str:
+    """The training cohort's folder under ``workdir`` (its model, evaluations and results)."""
+    return "train_variety" if cfg.train_variety else "train_shipped"
+
+
 def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
     """Run the benchmark; returns scores per (cohort, method) and the wall times of each step."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    train_name = "train_variety" if cfg.train_variety else "train_shipped"
+    train_name = _train_name(cfg)
     train_data = _prepare(cfg, train_name, False, cfg.train_patients, cfg.train_seed)
     test_data = _prepare(cfg, "held_out", True, cfg.test_patients, cfg.test_seed)
     times["data_s"] = time.perf_counter() - t0
@@ -190,15 +195,13 @@ def save_results(cfg: GeneraliseConfig, r: dict[str, Any]) -> Path:
     """Write the scores, times and settings as ``results.json`` beside the model, and the held-out
     per-patient rows as ``held_out_per_patient.csv``; returns the JSON's path (both atomic)."""
     import json
-    from dataclasses import asdict
 
+    from hpc_seg.config import to_dict
     from hpc_seg.storage.shards import atomic_write_bytes
 
-    out = cfg.workdir / ("train_variety" if cfg.train_variety else "train_shipped")
+    out = cfg.workdir / _train_name(cfg)
     held = r["scores"].get(("held_out", "model"))
-    doc = {"train_variety": cfg.train_variety,
-           "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-           "train": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(r["train"]).items()},
+    doc = {"train_variety": cfg.train_variety, "config": to_dict(cfg), "train": to_dict(r["train"]),
            "epochs": r["epochs"], "model": r["model"], "times_s": r["times"],
            "scores": [{"cohort": c, "method": m, **s} for (c, m), s in sorted(r["scores"].items())],
            "target_met": target_met(held)}

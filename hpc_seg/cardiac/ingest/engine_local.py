@@ -174,11 +174,12 @@ TERMINATE_TIMEOUT_S = 10.0
 def _terminate(pool, timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
     """``pool.terminate()`` and ``join()``, bounded in time.
 
-    After a worker was killed, terminate can block for ever in multiprocessing's own clean-up: it
-    takes the task queue's read lock, which an idle worker holds while it waits for a task (a
-    SIGKILLed holder never gives it back; seen once in CI, after a worker killed itself). So it runs
-    in a daemon thread; if it has not returned in ``timeout_s``, the workers are killed here and the
-    caller goes on to report the original error (the stuck thread ends with the process).
+    After a worker was killed, terminate can block for ever in multiprocessing's own clean-up,
+    waiting for the task queue's read lock (an idle worker holds that lock while it waits for a
+    task). Seen once in CI and twice in 12 local runs of the killed-worker test; which holder never
+    lets go was not pinned down. So it runs in a daemon thread; if it has not returned in
+    ``timeout_s``, the workers are killed here and the caller goes on to report the original error
+    (the stuck thread ends with the process).
     """
     done = threading.Thread(target=lambda: (pool.terminate(), pool.join()), daemon=True,
                             name="ingest-pool-terminate")
