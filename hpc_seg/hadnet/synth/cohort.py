@@ -48,6 +48,10 @@ class SynthBratsConfig:
     noise: float = 0.03
     """Rician noise sigma as a fraction of the WM T1 intensity."""
     lgg_fraction: float = 0.25
+    et_min_mm: float = 0.0
+    """Least thickness of the enhancing tumour rim in mm (0: the anatomy's own, thin rims of
+    1-2 mm included). CPU-sized grids of 4 mm need about 2 voxels (8 mm) for ET to survive
+    partial volume; real glioma rims are often that thick."""
     workers: int | None = None
     """Processes (default: CPU count, at most the number of cases)."""
     compresslevel: int = 1
@@ -65,6 +69,9 @@ class SynthBratsConfig:
                               f"but got {self.spacing}")
         if not 0.0 <= self.noise <= 0.5:
             raise ConfigError(f"synth brats: noise must be in [0, 0.5], but got {self.noise}")
+        if not 0.0 <= self.et_min_mm <= 20.0:
+            raise ConfigError(f"synth brats: et_min_mm must be in [0, 20], "
+                              f"but got {self.et_min_mm}")
         if not 0.0 <= self.lgg_fraction <= 1.0:
             raise ConfigError(f"synth brats: lgg_fraction must be in [0, 1], "
                               f"but got {self.lgg_fraction}")
@@ -98,7 +105,7 @@ def generate_case(cfg: SynthBratsConfig, index: int) -> dict:
 
     rng = np.random.default_rng([cfg.seed, index])
     anatomy = draw_anatomy(rng, cfg.lgg_fraction)
-    tissue, seg = tissue_and_labels(anatomy, cfg.shape, cfg.spacing)
+    tissue, seg = tissue_and_labels(anatomy, cfg.shape, cfg.spacing, cfg.et_min_mm)
     images = render_sequences(tissue, rng, cfg.spacing, cfg.noise)
     return {"images": images, "seg": seg, "grade": anatomy.grade,
             "enhancement": anatomy.enhancement}
@@ -160,7 +167,7 @@ def _save_gz(img, path: Path, level: int) -> None:
 def _cohort_params(cfg: SynthBratsConfig) -> dict:
     return {"generator": "hpc-seg synth brats", "seed": cfg.seed, "shape": list(cfg.shape),
             "spacing_mm": cfg.spacing, "noise": cfg.noise, "lgg_fraction": cfg.lgg_fraction,
-            "split_rule": SPLIT_RULE,
+            "et_min_mm": cfg.et_min_mm, "split_rule": SPLIT_RULE,
             "affine": "RAS world; voxel axes x R->L, y A->P, z I->S (as BraTS files)"}
 
 
@@ -172,7 +179,9 @@ def _check_same_cohort(manifest: Path, params: dict) -> None:
         old = json.loads(manifest.read_text())
     except ValueError:
         raise ConfigError(f"{manifest}: unreadable; remove it or use a new output folder") from None
-    diff = [k for k in ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
+    # Cohorts written before et_min_mm existed were made with 0 (the anatomy's own rims).
+    old.setdefault("et_min_mm", 0.0)
+    diff = [k for k in ("seed", "shape", "spacing_mm", "noise", "lgg_fraction", "et_min_mm")
             if old.get(k) != params[k]]
     if diff:
         raise ConfigError(f"{manifest}: the cohort there was made with other parameters ("

@@ -74,6 +74,36 @@ def test_enhancement_is_a_t1ce_feature_and_edema_is_bright_on_flair_t2():
         assert ed[s] > 1.3 * float(brain[s][head & (brain[s] > 0)].mean()), s
 
 
+def test_et_min_mm_thickens_the_enhancing_rim_on_a_coarse_grid():
+    """At the CPU grid (4 mm) a 1-2 mm rim is one blurred voxel; et_min_mm = 8 keeps ~2 voxels.
+    Only the necrosis/ET border moves: edema and the whole tumour stay exactly as they were."""
+    from scipy import ndimage
+
+    def cases(et_min):
+        cfg = SynthBratsConfig(cases=1, seed=40, shape=(40, 40, 24), spacing=4.0,
+                               lgg_fraction=0.0, et_min_mm=et_min)
+        return [generate_case(cfg, i) for i in range(6)]
+
+    thin, thick = cases(0.0), cases(8.0)
+    et_thin = et_thick = inner_thin = inner_thick = 0
+    for a, b in zip(thin, thick):
+        assert np.array_equal(a["seg"] > 0, b["seg"] > 0)
+        assert np.array_equal(a["seg"] == 2, b["seg"] == 2)
+        assert a["enhancement"] == b["enhancement"]
+        et_a, et_b = a["seg"] == 4, b["seg"] == 4
+        assert not (et_a & ~et_b).any()              # the rim only grows inwards
+        et_thin, et_thick = et_thin + et_a.sum(), et_thick + et_b.sum()
+        inner_thin += ndimage.binary_erosion(et_a).sum()
+        inner_thick += ndimage.binary_erosion(et_b).sum()
+        if et_b.any():     # bright on T1ce against the edema around it, after partial volume
+            t1ce, ed = b["images"]["t1ce"], b["seg"] == 2
+            assert t1ce[et_b].mean() > 1.8 * t1ce[ed].mean()
+    assert et_thick > 1.4 * et_thin
+    assert inner_thick > 2 * inner_thin      # voxels with an ET neighbour on every side
+    with pytest.raises(ConfigError, match="et_min_mm"):
+        SynthBratsConfig(et_min_mm=-1)
+
+
 def test_lgg_cases_have_little_enhancement_and_split_rule():
     cfg = SynthBratsConfig(cases=1, seed=0, lgg_fraction=1.0, **TINY)
     segs = [generate_case(cfg, i)["seg"] for i in range(10)]
