@@ -192,3 +192,9 @@ def test_stage_apis_chain_on_a_synthetic_cohort_and_record_the_inputs(tmp_path, 
     table = evaluate({"teacher": teacher, "student": student, "HAD-Net": had}, pre,
                      tmp_path / "eval", device="cpu")
     assert list(dict.fromkeys(pd.read_csv(table).model)) == ["teacher", "student", "HAD-Net"]
+    paired = pd.read_csv(tmp_path / "eval" / "paired_table.csv")
+    n = len(case_index(pre, "test"))
+    assert set(paired.comparison) == {"HAD-Net - student"}     # AD-Net and the control absent
+    assert set(paired.region) == {"ET", "TC", "WT"} and set(paired.metric) == {"dice", "qu"}
+    assert (paired[paired.cases == "all"].n == n).all()
+    assert "HAD-Net - student" in (tmp_path / "eval" / "paired_table.md").read_text()
