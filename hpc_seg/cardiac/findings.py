@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpc_seg.report.findings import (Evidence, Figure, Headline, StudyFindings, find_files,
-                                     mean_ci, read_csv)
+                                     mean_ci, read_csv, unreadable)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,6 +27,7 @@ PUBLISHED_SOURCE = 5.42     # UKBB, the network whose labels the models learned 
 #: fewer test patients than this and the mean's interval is too wide to compare with 3.64
 MIN_PATIENTS = 10
 LABEL_SOURCE = "label source"
+NEEDED = {"method", "mean", "sd", "n"}    # columns of ef_table.csv the headlines read
 EF_UNIT = "EF points"       # |true EF - predicted EF| x 100
 PUBLISHED_ROWS = [          # the published EF table's first and last rows
     {"method": "published: r34_p05_s256", "mean": 3.64, "sd": 3.38, "median": 2.87, "iqr": 3.72},
@@ -252,7 +253,10 @@ def cardiac_findings(run: Path) -> list[StudyFindings]:
     found = []
     for i, path in enumerate(tables):
         ef = read_csv(path)
-        if ef is None or not {"method", "mean", "sd", "n"} <= set(ef.columns):
+        if ef is None or not NEEDED <= set(ef.columns):
+            found.append(unreadable("cardiac" if i == 0 else f"cardiac-{i + 1}", TITLE, REFERENCE,
+                                    path, run, NEEDED))
+            found[-1].evidence = search + labels if i == 0 else []
             continue
         folder = path.parent
         rel = path.relative_to(run).as_posix()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from hpc_seg.hadnet.stages import MODEL_STAGES
 from hpc_seg.report.findings import (Evidence, Figure, Headline, StudyFindings, find_files,
-                                     paired_comparison, read_csv)
+                                     paired_comparison, read_csv, unreadable)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,6 +28,7 @@ PUBLISHED_GAIN = (16.0, 26.0)      # % ET Dice over the student, U-HeMIS, U-HVED
 MIN_CASES = 10
 #: a model whose ET Dice is below this has not learned ET at all
 NO_ET = 0.05
+NEEDED = {"model", "region", "metric", "n", "mean", "std"}   # columns the headlines read
 
 
 def _summary(folder: Path) -> pd.DataFrame | None:
@@ -291,7 +292,11 @@ def hadnet_findings(run: Path) -> list[StudyFindings]:
     found = []
     for i, folder in enumerate(folders):
         summary = _summary(folder)
-        if summary is None or not {"model", "region", "mean"} <= set(summary.columns):
+        if summary is None or not NEEDED <= set(summary.columns):
+            name = "scores_summary.csv" if (folder / "scores_summary.csv").is_file() \
+                else "dice_summary.csv"
+            found.append(unreadable("hadnet" if i == 0 else f"hadnet-{i + 1}", TITLE, REFERENCE,
+                                    folder / name, run, NEEDED))
             continue
         rel = (folder / ("scores_summary.csv" if (folder / "scores_summary.csv").is_file()
                          else "dice_summary.csv")).relative_to(run).as_posix()

@@ -139,13 +139,24 @@ def collect_findings(run: Path, studies: Sequence[FindingsFn]) -> list[StudyFind
         try:
             found += fn(Path(run))
         except Exception as exc:  # noqa: BLE001 - one study's bad file must not lose the others
-            name = getattr(fn, "__module__", str(fn))
-            log.warning("report: %s failed on %s: %s: %s", name, run, type(exc).__name__, exc)
+            module = getattr(fn, "__module__", "") or str(fn)
+            study = module.removesuffix(".findings").rsplit(".", 1)[-1]    # cardiac, transfer...
+            log.warning("report: %s failed on %s: %s: %s", module, run, type(exc).__name__, exc)
             found.append(StudyFindings(
-                key=name.rsplit(".", 2)[-2] if "." in name else name, title=f"{name}",
-                reference="", folder=Path(run), headlines=[],
-                notes=[f"could not read this study's results: {type(exc).__name__}: {exc}"]))
+                key=study, title=f"{study}: results not readable", reference="",
+                folder=Path(run), headlines=[],
+                notes=[f"{module} could not read this run's results: {type(exc).__name__}: {exc}"]))
     return found
+
+
+def unreadable(key: str, title: str, reference: str, path: Path, run: Path, needed: set[str]
+               ) -> StudyFindings:
+    """The findings of a study whose main table is there but empty, broken or missing columns:
+    no headline, and a note that says which file and what it lacks."""
+    rel = Path(path).relative_to(run).as_posix() if Path(path).is_relative_to(run) else str(path)
+    return StudyFindings(key=key, title=title, reference=reference, folder=Path(path).parent,
+                         headlines=[], notes=[f"{rel} is empty, unreadable or lacks the columns "
+                                              f"{', '.join(sorted(needed))}: no headline."])
 
 
 # --- helpers the studies share --------------------------------------------------------------
@@ -241,13 +252,6 @@ def paired_comparison(folder: Path, a: str, b: str, **where: str) -> Paired | No
         low, high, n = num("low"), num("high"), num("n")
         return Paired(diff=num("diff"), ci=(low, high) if low is not None and high is not None
                       else None, p_value=num("p"), n=int(n) if n is not None else None)
-    return None
-
-
-def size_verdict(n: int | None, enough: int, what: str, published_text: str) -> str | None:
-    """"too few <what> to compare with the published X" when ``n`` is below ``enough``."""
-    if n is None or n < enough:
-        return f"too few {what} (n = {n or 0}) to compare with the published {published_text}"
     return None
 
 

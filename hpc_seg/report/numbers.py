@@ -19,17 +19,18 @@ def _finite(v: Any) -> bool:
 
 
 def decimals_for(values: Any, sig: int = SIG) -> int:
-    """Decimals that give the largest finite magnitude in ``values`` ``sig`` significant digits
-    (0 for integers and for magnitudes of 10^sig and more)."""
+    """Decimals for a column: enough for its values, but no more than give the largest finite
+    magnitude ``sig`` significant digits (0 for integers and magnitudes of 10^sig and more)."""
     arr = np.asarray([float(v) for v in values if _finite(v)], dtype=np.float64)
-    if arr.size == 0:
-        return 0
-    if np.all(arr == np.round(arr)):
+    if arr.size == 0 or np.all(arr == np.round(arr)):
         return 0
     top = float(np.max(np.abs(arr)))
-    if top == 0:
-        return 0
-    return int(min(max(sig - 1 - math.floor(math.log10(top)), 0), 8))
+    cap = int(min(max(sig - 1 - math.floor(math.log10(top)), 0), 8))
+    need = 0
+    for v in arr:
+        text = f"{v:.{cap}f}".rstrip("0")
+        need = max(need, len(text.split(".")[1]) if "." in text else 0)
+    return need
 
 
 def count(n: Any) -> str:

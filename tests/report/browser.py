@@ -58,8 +58,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _drive(ws_url: str, url: str, screenshot: Path | None, evaluate: str | None
-                 ) -> PageLoad:
+async def _drive(ws_url: str, url: str, screenshot: Path | None, evaluate: str | None,
+                 media: str) -> PageLoad:
     import aiohttp
 
     result = PageLoad()
@@ -102,6 +102,8 @@ async def _drive(ws_url: str, url: str, screenshot: Path | None, evaluate: str |
                 await call(f"{domain}.enable")
             await call("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=VIEWPORT[1],
                        deviceScaleFactor=1, mobile=False)
+            if media != "screen":
+                await call("Emulation.setEmulatedMedia", media=media)
             await call("Page.navigate", url=url)
             await asyncio.wait_for(loaded, 30)
             await asyncio.sleep(0.5)   # late console messages and requests
@@ -119,9 +121,11 @@ async def _drive(ws_url: str, url: str, screenshot: Path | None, evaluate: str |
     return result
 
 
-def load_page(page: Path, screenshot: Path | None = None, evaluate: str | None = None) -> PageLoad:
+def load_page(page: Path, screenshot: Path | None = None, evaluate: str | None = None,
+              media: str = "screen") -> PageLoad:
     """Open ``page`` (file://) in a fresh headless Chromium at 1280 x 800; what happened while it
-    loaded, and what the JavaScript expression ``evaluate`` returned there."""
+    loaded, and what the JavaScript expression ``evaluate`` returned there. ``media="print"``
+    lays the page out as it prints."""
     exe = chromium_path()
     if exe is None:
         raise RuntimeError("chromium is not installed (apt-get install -y chromium; `make browser`)")
@@ -146,7 +150,8 @@ def load_page(page: Path, screenshot: Path | None = None, evaluate: str | None =
                     time.sleep(0.2)
             if ws_url is None:
                 raise RuntimeError(f"chromium did not open its DevTools port {port} in 30 s")
-            return asyncio.run(_drive(ws_url, Path(page).resolve().as_uri(), screenshot, evaluate))
+            return asyncio.run(_drive(ws_url, Path(page).resolve().as_uri(), screenshot, evaluate,
+                                      media))
         finally:
             proc.terminate()
             try:

@@ -37,7 +37,10 @@ FACTS_JS = r"""(() => {
                               : null,
             section_has_table: !!(section && section.querySelector('table'))};
   });
-  return {texts, attrs, rows, figures, height: window.innerHeight, width: window.innerWidth,
+  const folded = Array.from(document.querySelectorAll('details')).map(d => {
+    const t = d.querySelector('table');
+    return t ? t.checkVisibility() : null; });
+  return {texts, attrs, rows, figures, folded, height: window.innerHeight, width: window.innerWidth,
           titles: Array.from(document.querySelectorAll('h2, h3')).map(h => h.textContent.trim()),
           scroll_width: document.documentElement.scrollWidth};
 })()"""

@@ -182,10 +182,17 @@ def test_a_broken_study_file_keeps_the_page(tmp_path: Path) -> None:
     run = demo_like_run(tmp_path / "run")
     (run / "hadnet_evaluate" / "scores_summary.csv").write_text("model,region\nHAD-Net\n")
     (run / "evaluate" / "ef_table.csv").write_text("")
+    dice = run / "transfer" / "evaluate" / "dice_table.csv"
+    dice.write_text(dice.read_text().replace("0.8336", "eight"))     # the transfer code raises
     page = build_report(run, studies=FINDINGS)
     text = page.read_text()
-    assert 'id="answer-transfer"' in text and "Transfer learning to 7T" in text
-    assert "Appendix: stages and timings" in text
+    assert "transfer: results not readable" in text and "ValueError" in text
+    assert "evaluate/ef_table.csv is empty, unreadable or lacks the columns" in text
+    assert "hadnet_evaluate/scores_summary.csv is empty, unreadable or lacks" in text
+    assert "Appendix: stages and timings" in text and "Files in evaluate" in text
+    summary = json.loads((run / "summary.json").read_text())
+    assert [(s["key"], len(s["headlines"])) for s in summary["studies"]] == [
+        ("cardiac", 0), ("transfer", 0), ("hadnet", 0)]
 
 
 # --- in the browser ---------------------------------------------------------------------------
@@ -220,6 +227,16 @@ def test_demo_page_in_headless_browser(demo_run: Path, chromium: str, tmp_path: 
     published = {r["key"]: r["published"] for r in res.facts["rows"]}
     assert published["cardiac.ef_error"] == "3.64" and published["transfer.r_lv"] == "0.880"
     assert (tmp_path / "shot.png").stat().st_size > 10_000
+
+
+def test_demo_page_prints_with_folded_tables_open(demo_run: Path, chromium: str) -> None:
+    page = build_report(demo_run, studies=FINDINGS, title="demo")
+    screen = load_page(page, evaluate=FACTS_JS).facts["folded"]
+    printed = load_page(page, evaluate=FACTS_JS, media="print").facts
+    tables = [i for i, v in enumerate(screen) if v is not None]
+    assert len(tables) >= 3 and not any(screen[i] for i in tables)    # folded on screen
+    assert all(printed["folded"][i] for i in tables)                     # shown on paper
+    assert page_problems(printed, first_screen=False) == []
 
 
 def test_generic_page_in_headless_browser(run_dir: Path, chromium: str) -> None:
