@@ -19,7 +19,7 @@ import logging
 import re
 import shutil
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ import pandas as pd
 from hpc_seg import __version__
 from hpc_seg.errors import InputError
 from hpc_seg.report import collect, numbers
-from hpc_seg.report.findings import (Evidence, FindingsFn, Headline, StudyFindings,
-                                     collect_findings)
-from hpc_seg.report.html import FOLD_ROWS, Images, code, e, figure, folded, link, table
+from hpc_seg.report.answer import answer_section
+from hpc_seg.report.findings import FindingsFn, StudyFindings, collect_findings
+from hpc_seg.report.html import FOLD_ROWS, MAX_ROWS, Images, code, e, figure, folded, link, table
 from hpc_seg.report.study import study_sections
 from hpc_seg.storage.shards import atomic_write_bytes
 
@@ -98,61 +98,6 @@ class _Ids:
         return out
 
 
-def _p_value(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {numbers.number(float(f'{p:.2g}'))}"
-
-
-def _headline_row(h: Headline) -> str:
-    if h.value is None:
-        value = f'<span class="v">n/a</span><div class="sub">{e(h.missing or "not computed")}</div>'
-    else:
-        sub = []
-        if h.spread is not None:
-            sub.append(f"{h.spread_label} {numbers.number(h.spread, h.decimals)}")
-        if h.n is not None:
-            unit = h.n_unit[:-1] if h.n == 1 and h.n_unit.endswith("s") else h.n_unit
-            sub.append(f"n = {numbers.count(h.n)}{' ' + unit if unit else ''}")
-        stats = []
-        if h.ci is not None:
-            stats.append(f"95 % CI {numbers.number(h.ci[0], h.decimals)} to "
-                         f"{numbers.number(h.ci[1], h.decimals)}")
-        if h.p_value is not None:
-            stats.append(_p_value(h.p_value))
-        if stats:
-            stats_line = (f"{h.stats_of}: " if h.stats_of else "") + ", ".join(stats)
-        else:
-            stats_line = ""
-        unit = f' <span class="u">{e(h.unit)}</span>' if h.unit else ""
-        compare = f' <span class="sub">vs {e(h.compare)}</span>' if h.compare else ""
-        value = (f'<span class="nowrap"><span class="v">{e(numbers.number(h.value, h.decimals))}'
-                 f'</span>{unit}</span>{compare}<div class="sub">{e(" · ".join(sub))}</div>'
-                 + (f'<div class="sub">{e(stats_line)}</div>' if stats_line else ""))
-    if h.published is not None:
-        published = (f'<span class="v">{e(numbers.number(h.published, h.decimals))}</span>'
-                     f'<div class="sub">{e(h.published_text)}</div>')
-    else:
-        published = e(h.published_text) if h.published_text else "–"
-    detail = f'<div class="sub">{e(h.detail)}</div>' if h.detail else ""
-    return (f'<tr data-key="{e(h.key)}"><td>{e(h.label)}</td>'
-            f'<td class="hl-value">{value}</td><td class="hl-published">{published}</td>'
-            f'<td class="verdict"><b>{e(h.verdict)}</b>{detail}</td></tr>')
-
-
-def _answer(study: StudyFindings, anchor: str, evidence_anchor: str, images: Images) -> str:
-    rows = "".join(_headline_row(h) for h in study.headlines)
-    heads = ("<table class=\"headlines\"><thead><tr><th>finding</th><th>this run</th>"
-             "<th>published</th><th>verdict</th></tr></thead><tbody>" + rows + "</tbody></table>"
-             if rows else "<p><em>no headline: this study's results are incomplete</em></p>")
-    notes = "".join(f'<p class="notes">{e(n)}</p>' for n in study.notes)
-    key = ""
-    if study.key_figure is not None and Path(study.key_figure.path).is_file():
-        key = figure(images, study.key_figure.path, study.key_figure.caption, key=True,
-                     href=f"#{evidence_anchor}")
-    ref = f' <span class="meta">{e(study.reference)}</span>' if study.reference else ""
-    return (f'<section class="answer" id="{anchor}"><h2>{e(study.title)}{ref}</h2>'
-            f'<div class="answer-grid"><div>{heads}{notes}</div>{key}</div></section>\n')
-
-
 def _table_block(df: pd.DataFrame | None, csv: Path | None, page_dir: Path, tid: str,
                  id_columns: Sequence[str] = (), decimals: dict | None = None,
                  fold: bool | None = None, rows_total: int | None = None,
@@ -164,7 +109,7 @@ def _table_block(df: pd.DataFrame | None, csv: Path | None, page_dir: Path, tid:
     if df.empty:
         return file + "<p><em>no rows</em></p>"
     body = table(df, table_id=tid, id_columns=list(id_columns), decimals=decimals, run=run)
-    shown = min(len(df), 50)
+    shown = min(len(df), MAX_ROWS)
     if (fold if fold is not None else rows_total > FOLD_ROWS):
         what = f"{numbers.count(rows_total)} rows" + (
             f", the first {shown} shown; the CSV has all" if shown < rows_total else "")
@@ -189,10 +134,10 @@ def _optuna(db: Path, run: Path, files_dir: Path, images: Images, ids: _Ids, n: 
         trials = s.trials.drop(columns=[c for c in ("checkpoint", "model_path", "tune_trial_id")
                                         if c in s.trials.columns])
         out.append(
-            f"<h4>Study <code>{e(s.name)}</code>: best trial</h4>"
+            f"<h4>{e(ids.title(f'Best trial of study {s.name}'))}</h4>"
             f'<p class="file">storage: {code(db.relative_to(run) if db.is_relative_to(run) else db)}'
             f" (open with <code>hpc-seg study show</code> or optuna-dashboard)</p>{best}"
-            f"<h4>Trials of <code>{e(s.name)}</code></h4>"
+            f"<h4>{e(ids.title(f'Trials of study {s.name}'))}</h4>"
             + _table_block(trials, None, run, tid, id_columns=["number"], fold=len(trials) > FOLD_ROWS)
             + figs + notes)
     return "\n".join(out)
@@ -255,7 +200,7 @@ def _generic_blocks(run: Path, under: Path, page_dir: Path, images: Images, ids:
             shown.add(t.path.resolve())
             tid = ids.id(f"{rel}-{t.path.stem}")
             first = first or tid
-            blocks.append(f"<h4>{e(t.title)}</h4>" + _table_block(
+            blocks.append(f"<h4>{e(ids.title(t.title, rel))}</h4>" + _table_block(
                 t.frame, t.path, page_dir, tid, rows_total=t.rows_total, run=run))
         for f in fs:
             shown.add(f.resolve())
@@ -286,7 +231,7 @@ def _stages(rows: list[collect.StageRow], run: Path) -> str:
                    f'<td class="nowrap">{when}</td>'
                    f'<td class="kv">{cell}</td></tr>')
     total = sum(r.seconds or 0 for r in rows)
-    return ('<table><thead><tr><th>#</th><th>stage</th><th>took</th><th>finished</th>'
+    return ('<table><thead><tr><th>#</th><th>stage</th><th>took</th><th>finished (local time)</th>'
             "<th>outputs (paths relative to the run folder)</th></tr></thead><tbody>"
             + "\n".join(trs) + "</tbody></table>"
             f"<p>{len(rows)} stage(s), {e(numbers.duration(total))} in all (a re-run loads "
@@ -321,7 +266,7 @@ def summary_data(run: Path, findings: list[StudyFindings], stages: list[collect.
 
     return {
         "run": str(run), "title": title, "hpc_seg": __version__,
-        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written": datetime.now().astimezone().isoformat(timespec="seconds"),
         "studies": [{"key": s.key, "title": s.title, "reference": s.reference,
                      "folder": rel(s.folder), "notes": s.notes,
                      "key_figure": rel(s.key_figure.path) if s.key_figure else None,
@@ -362,7 +307,7 @@ def build_report(run: str | Path, out: str | Path | None = None, *,
     answers, evidence, nav = [], [], []
     anchors = [(ids.id(f"answer-{s.key}"), ids.id(f"evidence-{s.key}")) for s in findings]
     for s, (a, ev) in zip(findings, anchors):
-        answers.append(_answer(s, a, ev, images))
+        answers.append(answer_section(s, a, ev, images))
         nav.append((a, s.title))
     n_optuna = [0]
     for s, (a, ev) in zip(findings, anchors):
@@ -413,7 +358,7 @@ def build_report(run: str | Path, out: str | Path | None = None, *,
                     + _dashboards(run, storages) + "</section>")
 
     total = sum(r.seconds or 0 for r in stage_rows)
-    when = datetime.now(timezone.utc)
+    when = datetime.now().astimezone()
     meta = [f"run folder {code(run)}"]
     if stage_rows:
         meta.insert(0, f"{len(stage_rows)} stages, {e(numbers.duration(total))}")

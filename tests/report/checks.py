@@ -41,7 +41,7 @@ FACTS_JS = r"""(() => {
     const t = d.querySelector('table');
     return t ? t.checkVisibility() : null; });
   return {texts, attrs, rows, figures, folded, height: window.innerHeight, width: window.innerWidth,
-          titles: Array.from(document.querySelectorAll('h2, h3')).map(h => h.textContent.trim()),
+          titles: Array.from(document.querySelectorAll('h2, h3, h4')).map(h => h.textContent.trim()),
           scroll_width: document.documentElement.scrollWidth};
 })()"""
 

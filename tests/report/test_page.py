@@ -55,7 +55,7 @@ def test_generic_report_content(run_dir: Path) -> None:
     text = page.read_text()
     assert page == run_dir / "report.html"
     for expected in ("Appendix: stages and timings", "Files in results", "gains xyz",
-                     "Optuna study tune", "best trial", "41_1", "TIMEOUT", "missing_frames",
+                     "Optuna study tune", "Best trial of study cardiac_search", "41_1", "TIMEOUT", "missing_frames",
                      "hpc-seg study dashboard", "no study recognised"):
         assert expected in text, expected
     # rounded, readable values: no long floats, no digests, no object reprs, relative paths
