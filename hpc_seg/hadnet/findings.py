@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpc_seg.hadnet.stages import MODEL_STAGES
-from hpc_seg.report.findings import (Evidence, Figure, Headline, StudyFindings, find_files,
-                                     paired_comparison, read_csv, unreadable)
+from hpc_seg.report.findings import (Evidence, Figure, Headline, StudyFindings, clear_of_zero,
+                                     extra_columns, find_files, paired_comparison, read_csv,
+                                     unreadable)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,13 +90,15 @@ def _dice_headline(summary: pd.DataFrame, folder: Path, rel: str, region: str
     if region == "ET" and teacher is not None and float(teacher["mean"]) < NO_ET:
         detail.append("The teacher (which sees T1ce) did not learn ET: it had nothing to distil.")
     paired = paired_comparison(folder, "HAD-Net", "student", region=region, metric="dice")
+    if paired is not None:
+        detail.append(clear_of_zero(paired.ci, "HAD-Net − student"))
     return Headline(
         key=key, label=f"{region} Dice of HAD-Net, beside the student's",
         short=f"{region} Dice, HAD-Net", value=value, decimals=3, n=n, n_unit="cases",
         spread=sd, compare=f"student {float(student['mean']):.3f}" if student is not None else "",
         published_text=published,
         published_short="+16–26 %" if region == "ET" else "above",
-        verdict=verdict, detail=" ".join(detail),
+        verdict=verdict, detail=" ".join(d for d in detail if d),
         ci=paired.ci if paired else None, stats_of="HAD-Net − student" if paired else "",
         p_value=paired.p_value if paired else None,
         source=f"{rel}: model HAD-Net, region {region}, metric dice, column mean")
@@ -211,6 +214,7 @@ def _evidence(folder: Path, summary: pd.DataFrame) -> list[Evidence]:
         df = read_csv(path) if path.is_file() else None
         if df is not None:
             out.append(Evidence(title=title, table=df, csv=path, id_columns=ids))
+    out += extra_columns(summary, csv, NEEDED | {"median"}, "Score summary")
     predictions = _predictions(folder)
     if predictions is not None:
         out.append(predictions)

@@ -255,6 +255,26 @@ def paired_comparison(folder: Path, a: str, b: str, **where: str) -> Paired | No
     return None
 
 
+def extra_columns(df: pd.DataFrame, path: Path, shown: set[str], title: str) -> list[Evidence]:
+    """The whole table, folded, when it has columns the study's views above do not show (a newer
+    evaluation's statistics, say); [] otherwise."""
+    extra = [c for c in df.columns if c not in shown]
+    if not extra:
+        return []
+    return [Evidence(title=f"{title}: every column", table=df, csv=path, fold=True,
+                     caption=f"Columns not summarised above: {', '.join(map(str, extra))}.")]
+
+
+def clear_of_zero(ci: tuple[float, float] | None, what: str) -> str:
+    """A sentence on a paired difference's 95 % CI: clear of zero, or not."""
+    if ci is None:
+        return ""
+    low, high = ci
+    if low > 0 or high < 0:
+        return f"The 95 % CI of {what} excludes 0."
+    return f"The 95 % CI of {what} includes 0: no clear difference."
+
+
 def mean_ci(mean: float, sd: float | None, n: int | None) -> tuple[float, float] | None:
     """Normal-approximation 95 % interval of a mean (None for n < 2 or no sd)."""
     if n is None or n < 2 or sd is None or not math.isfinite(sd):

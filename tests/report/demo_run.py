@@ -23,6 +23,12 @@ PAIRED = pd.DataFrame({"comparison": ["HAD-Net vs student", "HAD-Net vs AD-Net"]
                        "ci_high": [0.1034567, 0.0534567], "p_value": [0.0123456, 0.412345]})
 
 
+TRANSFER_PAIRED = pd.DataFrame({"a": ["TL2", "TL2"], "b": ["R", "R"], "subset": ["full", "v1"],
+                                "region": ["LV", "LV"], "n": [24, 24], "diff": [0.3, 0.49],
+                                "ci_low": [-0.02, 0.41], "ci_high": [0.61, 0.57],
+                                "p_value": [0.08, 0.0004]})
+
+
 def png(path: Path, title: str = "") -> Path:
     import matplotlib
 
@@ -168,6 +174,7 @@ def transfer(run: Path) -> None:
                       "dice_lv": np.clip(rng.normal(mean, 0.1, len(files)), 0, 1),
                       "dice_my": np.clip(rng.normal(mean - 0.2, 0.1, len(files)), 0, 1)}
                      ).to_parquet(p, index=False)
+    _csv(TRANSFER_PAIRED, ev / "paired_stats.csv")
     _csv(pd.DataFrame({"method": ["observer2", "full-R", "full-TL2", "full-TL"],
                        "edv_diff_pct": [2.0885, 101.7096, 71.8413, nan],
                        "esv_diff_pct": [0.5128, 311.6578, 124.3667, nan],

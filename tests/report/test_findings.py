@@ -80,6 +80,15 @@ def test_paired_comparison_reads_common_layouts(tmp_path: Path, frame, where) ->
     assert paired_comparison(tmp_path, "HAD-Net", "AD-Net", **where) is None
 
 
+def test_columns_the_views_leave_out_are_shown_whole(tmp_path: Path) -> None:
+    from hpc_seg.report.findings import extra_columns
+
+    df = pd.DataFrame({"model": ["a"], "LV": [0.5], "LV_ci_low": [0.4]})
+    (ev,) = extra_columns(df, tmp_path / "t.csv", {"model", "LV"}, "Dice")
+    assert ev.title == "Dice: every column" and "LV_ci_low" in ev.caption and ev.fold
+    assert extra_columns(df, tmp_path / "t.csv", set(df.columns), "Dice") == []
+
+
 def test_search_only_run_has_a_search_headline(tmp_path: Path) -> None:
     """jobs/cardiac_search.toml runs only the search: its headline is the best trial."""
     (tmp_path / "tune").mkdir()

@@ -19,7 +19,7 @@ from hpc_seg.report.findings import collect_findings
 from hpc_seg.report.page import build_report
 from tests.report.browser import chromium_path, load_page
 from tests.report.checks import FACTS_JS, REPR, page_problems, shown_headlines
-from tests.report.demo_run import (PAIRED, demo_like_run, ingest_issues, lineage, png,
+from tests.report.demo_run import (PAIRED, TRANSFER_PAIRED, demo_like_run, ingest_issues, lineage, png,
                                    study_db)
 
 
@@ -137,6 +137,10 @@ def test_demo_findings_and_summary_json(demo_run: Path) -> None:
     et = PAIRED.iloc[0]
     assert heads["hadnet.et_dice"]["ci"] == pytest.approx([et.ci_low, et.ci_high])
     assert heads["hadnet.et_dice"]["p_value"] == pytest.approx(et.p_value)
+    v1 = TRANSFER_PAIRED.iloc[1]
+    assert heads["transfer.tl2_minus_r"]["ci"] == pytest.approx([v1.ci_low, v1.ci_high])
+    assert "The 95 % CI of TL2 − R excludes 0" in heads["transfer.tl2_minus_r"]["detail"]
+    assert "The 95 % CI of HAD-Net − student excludes 0" in heads["hadnet.et_dice"]["detail"]
     assert summary["studies"][0]["key_figure"] == "evaluate/figures/bland_altman_ef.png"
 
 

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpc_seg.report.findings import (Evidence, Figure, Headline, StudyFindings, find_files,
-                                     paired_comparison, read_csv)
+from hpc_seg.report.findings import (Evidence, Figure, Headline, StudyFindings, clear_of_zero,
+                                     extra_columns, find_files, paired_comparison, read_csv)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +30,7 @@ PUBLISHED_IMAGES = {"full": 5076, "v7": 2626, "r7": 2626, "v3": 1001, "r3": 1001
                     "r1": 306, "esed": 448, "r_esed": 448}
 #: within this much of the published Dice counts as matching it
 CLOSE = 0.02
+DICE_COLUMNS = {"model", "subset", "init", "reference", "LV", "MY", "note"}
 SUBSET_ORDER = ("full", "v7", "r7", "v3", "r3", "v1", "r1", "esed", "r_esed")
 
 
@@ -141,8 +142,10 @@ def _subset_headline(dice: pd.DataFrame, folder: Path, rel: str, sizes: dict[str
         n_unit="test images", spread=sd, spread_label="sd (paired)",
         published_text="TL2 ahead on every subset", published_short="TL2 ahead",
         verdict=verdict,
-        detail=f"TL2 {tl2:.3f}, R {r:.3f}. The paper: TL2 stays at or above .91 / .79 on every "
-               "subset, while subsets of few volunteers hurt R and TL.",
+        detail=f"TL2 {tl2:.3f}, R {r:.3f}. "
+               + clear_of_zero(stats.ci if stats else None, "TL2 − R")
+               + " The paper: TL2 stays at or above .91 / .79 on every subset, while subsets of "
+                 "few volunteers hurt R and TL.",
         ci=stats.ci if stats else None, stats_of="TL2 − R" if stats else "",
         p_value=stats.p_value if stats else None,
         source=f"{rel}: models TL2-{subset} and R-{subset}, column LV")
@@ -178,6 +181,7 @@ def _dice_evidence(folder: Path, dice: pd.DataFrame) -> list[Evidence]:
     refs["published MY"] = [PUBLISHED.get(m, (None, None))[1] for m in refs.model]
     refs = refs[["model", "reference", "LV", "MY", "published LV", "published MY", "note"]]
     figs = folder / "figures"
+    every = extra_columns(dice, folder / "dice_table.csv", DICE_COLUMNS, "Test Dice table")
     return [
         Evidence(title="Test Dice by training subset and initialisation", table=pivot,
                  csv=folder / "dice_table.csv", decimals={"LV": 3, "MY": 3}, caption=caption,
@@ -188,6 +192,7 @@ def _dice_evidence(folder: Path, dice: pd.DataFrame) -> list[Evidence]:
                  decimals={c: 3 for c in ("LV", "MY", "published LV", "published MY")},
                  caption="The base model before transfer, observer 2 against observer 1, and "
                          "TL2 against observer 2 (the interobserver reference)."),
+        *every,
     ]
 
 
@@ -273,7 +278,7 @@ def transfer_findings(run: Path) -> list[StudyFindings]:
     found = []
     for path in find_files(run, "dice_table.csv"):
         dice = read_csv(path)
-        if dice is None or not {"model", "subset", "init", "reference", "LV", "MY"} <= set(dice.columns):
+        if dice is None or not DICE_COLUMNS - {"note"} <= set(dice.columns):
             continue
         folder = path.parent
         root = folder.parent if (folder.parent / "tasks.json").is_file() else folder
