@@ -40,8 +40,8 @@ def closing_lines(findings: list[StudyFindings], stages: list[StageRow], title: 
                   root: Path | str, width: int = WIDTH) -> list[str]:
     """Lines of the closing table, none longer than ``width``."""
     total = sum(r.seconds or 0 for r in stages)
-    lines = [_clip(f"hpc-seg '{title}': {len(stages)} stage(s), {numbers.duration(total)}; "
-                   f"outputs under {root}", width)]
+    lines = [_clip(f"hpc-seg '{title}': {len(stages)} stage(s), {numbers.duration(total)} of stage "
+                   f"time; outputs under {root}", width)]
     heads = [(s.key, h) for s in findings for h in s.headlines]
     if heads:
         cols = [("study", 8), ("finding", 24), ("this run", 19), ("published", 10)]

@@ -361,7 +361,7 @@ def build_report(run: str | Path, out: str | Path | None = None, *,
     when = datetime.now().astimezone()
     meta = [f"run folder {code(run)}"]
     if stage_rows:
-        meta.insert(0, f"{len(stage_rows)} stages, {e(numbers.duration(total))}")
+        meta.insert(0, f"{len(stage_rows)} stages, {e(numbers.duration(total))} of stage time")
     meta.append(f'written <time>{e(when.isoformat(sep=" ", timespec="seconds"))}</time> by '
                 f"hpc-seg {e(__version__)}")
     if not findings:
