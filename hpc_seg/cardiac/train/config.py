@@ -26,8 +26,7 @@ class TrainConfig:
     """local torchvision ImageNet .pth for the encoder (never downloaded)"""
     decoder_channels: list[int] = field(default_factory=lambda: list(DEFAULT_DECODER_CHANNELS))
     """5 decoder widths (smp default)"""
-    loss: Literal["ce", "focal", "softdice", "dicece"] = "ce"
-    """ce, focal, softdice (generalised Dice): the published options; dicece: Dice + CE"""
+    loss: Literal["ce", "focal", "softdice"] = "ce"
     image_size: int = 256
     """must match the slices dataset"""
     augment: Literal["none", "normal", "extreme"] = "normal"

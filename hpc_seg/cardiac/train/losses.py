@@ -1,5 +1,4 @@
-"""Losses of the 2D U-Nets: the three published ones (cross-entropy, focal, generalised soft
-Dice) and Dice + cross-entropy.
+"""The three published losses for the 2D U-Nets: cross-entropy, focal and generalised soft Dice.
 
 All take logits ``[B, C, H, W]`` and integer targets ``[B, H, W]`` and return a scalar, computed in
 float32 even under bf16 autocast (the softmax/log of small probabilities needs the precision).
@@ -14,16 +13,8 @@ float32 even under bf16 autocast (the softmax/log of small probabilities needs t
   ``GeneralizedDiceLoss`` with ``batch=True``, ``smooth_nr=0`` and ``smooth_dr=eps``. A class
   absent from the batch (``sum g_c = 0``, infinite weight) gets the largest finite weight of the
   batch, MONAI's rule, so an empty class neither dominates nor divides by zero.
-- ``dicece``: cross-entropy plus the soft Dice loss of the foreground classes (LV, MY), Dice over
-  the whole batch, each term weight 1: MONAI's ``DiceCELoss`` (``include_background=False``,
-  ``batch=True``, smoothing 1e-5). Not in the paper; the pairing nnU-Net trains with. The Dice
-  term gets a random-init network out of the "everything is background" stage that plain
-  cross-entropy holds it in for hundreds of steps on images that are ~97 % background, and the
-  cross-entropy term keeps the argmax calibrated on background (generalised Dice weights
-  background by ``1 / (its pixel count)^2``, so it barely penalises a background pixel
-  labelled myocardium).
 
-The MONAI losses replaced hand-written ones that gave the same values (to float rounding); the
+Both MONAI losses replaced hand-written ones that gave the same values (to float rounding); the
 tests keep those hand values. MONAI is imported on first use: importing it takes seconds.
 """
 
@@ -59,14 +50,6 @@ def _generalised_dice(eps: float) -> torch.nn.Module:
                                w_type="square", batch=True, smooth_nr=0.0, smooth_dr=eps)
 
 
-@cache
-def _dice_ce(eps: float) -> torch.nn.Module:
-    from monai.losses import DiceCELoss
-
-    return DiceCELoss(include_background=False, to_onehot_y=True, softmax=True, batch=True,
-                      smooth_nr=eps, smooth_dr=eps, lambda_dice=1.0, lambda_ce=1.0)
-
-
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = FOCAL_GAMMA) -> torch.Tensor:
     per_class = _focal(float(gamma))(logits.float(), target.long().unsqueeze(1))
     return per_class.sum(1).mean()
@@ -76,13 +59,8 @@ def generalised_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float
     return _generalised_dice(float(eps))(logits.float(), target.long().unsqueeze(1))
 
 
-def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    return _dice_ce(float(eps))(logits.float(), target.long().unsqueeze(1))
-
-
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "ce": cross_entropy,
     "focal": focal_loss,
     "softdice": generalised_dice_loss,
-    "dicece": dice_ce_loss,
 }

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from hpc_seg.cardiac.train.losses import (cross_entropy, dice_ce_loss, focal_loss,
-                                         generalised_dice_loss)
+from hpc_seg.cardiac.train.losses import cross_entropy, focal_loss, generalised_dice_loss
 
 
 def _logits(*pixels):
@@ -93,28 +92,3 @@ def test_monai_losses_equal_the_published_formulas_and_their_gradients(drop_clas
         (gb,) = torch.autograd.grad(b, logits)
         assert a.item() == pytest.approx(b.item(), rel=1e-5)
         assert torch.allclose(ga, gb, atol=1e-7, rtol=1e-4)
-
-
-def test_dice_ce_is_cross_entropy_plus_foreground_dice():
-    # p = 1/3 everywhere, truth [0, 1, 2, 1]: CE = ln 3; Dice LV = 2(2/3) / (4/3 + 2) = 0.4,
-    # Dice MY = 2(1/3) / (4/3 + 1) = 2/7; background is not in the Dice term
-    target = torch.tensor([[[0, 1, 2, 1]]])
-    loss = dice_ce_loss(torch.zeros(1, 3, 1, 4), target)
-    assert loss.item() == pytest.approx(math.log(3) + 1 - (0.4 + 2 / 7) / 2, rel=1e-4)
-    perfect = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 30
-    assert dice_ce_loss(perfect, target).item() == pytest.approx(0.0, abs=1e-4)
-
-
-def test_dice_ce_penalises_background_labelled_myocardium_more_than_generalised_dice():
-    # 96 background pixels, 2 LV, 2 MY; a model that is right on LV/MY but puts 40 % of its
-    # background probability on MY. Generalised Dice weights background by 1 / 96^2.
-    target = torch.zeros(1, 1, 100, dtype=torch.long)
-    target[..., :2], target[..., 2:4] = 1, 2
-    right = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 10
-    leaky = right.clone()
-    leaky[:, 2, :, 4:] = 10.4          # background pixels: MY logit above background's
-    for name, fn in (("dicece", dice_ce_loss), ("softdice", generalised_dice_loss)):
-        assert fn(leaky, target) > fn(right, target), name
-    gain_ce = dice_ce_loss(leaky, target) - dice_ce_loss(right, target)
-    gain_gd = generalised_dice_loss(leaky, target) - generalised_dice_loss(right, target)
-    assert gain_ce > gain_gd
