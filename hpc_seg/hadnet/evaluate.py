@@ -97,6 +97,32 @@ def dice_rows(name: str, pred_dir: Path, rows: list[dict]) -> list[dict]:
     return out
 
 
+def region_check(model: str | Path, pre_dir: str | Path, out_dir: str | Path, *,
+                 split: str = "val", region: str = "ET", device: str = "auto") -> dict[str, Any]:
+    """Does ``model`` segment ``region``? Its Dice on the ``split`` cases whose truth has it.
+
+    The question asked of a teacher before distilling: a model that never predicts ET scores
+    Dice 1 on every case without ET, so only the cases with ET can tell. Returns ``n_cases``,
+    ``n_with_region``, ``mean_dice`` over those (NaN if none) and ``per_case`` (case_id, dice,
+    has_region).
+    """
+    pre_dir, out_dir = Path(pre_dir), Path(out_dir)
+    rows = [{k: v for k, v in r.items() if k != "image"} for r in read_cases(pre_dir, split=split)]
+    if not rows:
+        raise InputError(f"{pre_dir}: no cases in split {split!r}")
+    pred_dir = predict(model, pre_dir, out_dir / "predictions", split=split, device=device)
+    cls = REGIONS[region]
+    per_case = []
+    for row, d in zip(rows, dice_rows("model", pred_dir, rows)):
+        has = bool(np.isin(ground_truth(row), cls).any())
+        per_case.append({"case_id": row["case_id"], "dice": d[region], "has_region": has})
+    with_region = [c["dice"] for c in per_case if c["has_region"]]
+    return {"split": split, "region": region, "n_cases": len(per_case),
+            "n_with_region": len(with_region),
+            "mean_dice": float(np.mean(with_region)) if with_region else float("nan"),
+            "per_case": per_case}
+
+
 def score_case(name: str, pred_dir: Path, row: dict, with_qu: bool
                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows of ``scores_per_case.csv`` (one per region) and QU curve rows of one case."""

@@ -12,6 +12,8 @@ stage                      does                                            resul
 =========================  ==============================================  ======================
 hadnet_pretrain_teacher    pre-train the 4-sequence teacher                model
 hadnet_pretrain_student    pre-train the 3-sequence student                model
+hadnet_check_teacher       the teacher's ET Dice on the val cases with     et_dice, n_cases
+                           ET; stops the job below ``min_et_dice``
 hadnet_distill             HAD-Net distillation (hierarchical D)           model, teacher_sha256,
                                                                            student_sha256
 hadnet_distill_ad          AD-Net ablation (D without feature pairs)       (same)
@@ -86,6 +88,50 @@ def hadnet_pretrain_teacher(ctx: Context) -> dict[str, Any]:
 def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
     """Pre-train the student (FLAIR, T1, T2)."""
     return _pretrain(ctx, "student")
+
+
+@dataclass(kw_only=True)
+class TeacherCheckConfig:
+    """The ``[hadnet_check_teacher]`` table."""
+
+    split: str = "val"
+    region: str = "ET"
+    min_et_dice: float = 0.1
+    """stop the job when the teacher's mean Dice over the split's cases with the region is
+    below this (0 = report only)"""
+
+
+@plannable
+def hadnet_check_teacher(ctx: Context) -> dict[str, Any]:
+    """Before distilling: does the teacher segment ET? Its Dice on the val cases that have ET
+    ([hadnet_check_teacher]: split, region, min_et_dice); stops the job when it is too low."""
+    from hpc_seg.errors import InputError
+    from hpc_seg.hadnet.evaluate import region_check
+    from hpc_seg.hadnet.metrics import REGIONS
+    from hpc_seg.storage.shards import atomic_write_bytes
+
+    cfg, _ = _cfg(ctx)
+    check = from_dict(TeacherCheckConfig, ctx.table("hadnet_check_teacher"),
+                      ctx.where("hadnet_check_teacher"))
+    if check.region not in REGIONS:
+        raise InputError(f"{ctx.where('hadnet_check_teacher')}: region must be one of "
+                         f"{list(REGIONS)}, but got {check.region!r}")
+    teacher = Path(cfg.teacher or ctx.result("hadnet_pretrain_teacher", "model"))
+    pre_dir = _pre_dir(ctx, cfg)
+    ctx.begin()
+    out = ctx.out / "hadnet_check_teacher"
+    device = "cpu" if cfg.device == "cpu" else "auto"
+    res = region_check(teacher, pre_dir, out, split=check.split, region=check.region,
+                       device=device)
+    atomic_write_bytes(json.dumps(res, indent=1).encode(), out / "teacher_check.json")
+    line = (f"teacher {teacher}: {check.region} Dice {res['mean_dice']:.3f} on the "
+            f"{res['n_with_region']} {check.split} case(s) with {check.region} "
+            f"(of {res['n_cases']})")
+    if not res["n_with_region"] or not res["mean_dice"] >= check.min_et_dice:
+        raise InputError(f"{line}, below min_et_dice {check.min_et_dice}: it has no "
+                         f"{check.region} to distil; train it longer (or lower min_et_dice)")
+    return {"et_dice": round(res["mean_dice"], 4), "n_cases": res["n_with_region"],
+            "check": str(out / "teacher_check.json")}
 
 
 def _distill(ctx: Context, variant: str, stage: str, **overrides: Any) -> dict[str, Any]:
@@ -199,5 +245,6 @@ COHORT_STAGES: dict[str, StageFn] = {"synth_brats": synth_brats, "hadnet_preproc
 
 #: the stages that train or evaluate a HAD-Net model (each reads the [hadnet] table)
 HADNET_STAGES: dict[str, StageFn] = {
-    f.__name__: f for f in (hadnet_pretrain_teacher, hadnet_pretrain_student, hadnet_distill,
+    f.__name__: f for f in (hadnet_pretrain_teacher, hadnet_pretrain_student,
+                            hadnet_check_teacher, hadnet_distill,
                             hadnet_distill_ad, hadnet_finetune_ce, hadnet_evaluate)}
