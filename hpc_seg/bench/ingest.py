@@ -27,54 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hpc_seg.bench.config import BenchIngestConfig
 from hpc_seg.cardiac.ingest.layout import discover_cohort
-from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.errors import InputError
 from hpc_seg.runtime.ray_connect import cluster_address
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("floor", "local", "ray", "dcm2niix")
-
-
-@dataclass(kw_only=True)
-class BenchIngestConfig:
-    """Options of ``hpc-seg bench ingest``."""
-
-    workdir: Path
-    src: Path | None = None
-    """an existing cohort; None = generate one in workdir"""
-    patients: int = 20
-    seed: int = 0
-    max_matrix: int | None = None
-    """generator's largest matrix side (None = its default)"""
-    engines: tuple[str, ...] = ENGINES
-    workers: int | None = None
-    compression: str = "zstd"
-    pixel_compression: str = "none"
-    dcm2niix_jobs: int = 1
-    """dcm2niix processes run side by side"""
-    transfer_syntax: str = "explicit"
-    """Encoding of the timed cohort: ``explicit`` is the generator's own (uncompressed); any other
-    name of ``export_variants.TRANSFER_SYNTAXES`` times a re-encoded copy of the same images
-    (written once, reused), e.g. ``jpeg-ls`` for a compressed cohort where decoding is the cost."""
-    repeat: int = 3
-    """rounds over all contenders; the median round is shown"""
-    ray_address: str | None = None
-    """time the Ray engine on this cluster (not a local one)"""
-
-    def __post_init__(self) -> None:
-        unknown = set(self.engines) - set(ENGINES)
-        if unknown:
-            raise ConfigError(f"engines: unknown {sorted(unknown)}; valid are {list(ENGINES)}")
-        if self.patients < 1:
-            raise ConfigError(f"patients: must be >= 1, but got {self.patients=}")
-        if self.repeat < 1:
-            raise ConfigError(f"repeat: must be >= 1, but got {self.repeat=}")
-        from hpc_seg.cardiac.synth.export_variants import TRANSFER_SYNTAXES
-
-        if self.transfer_syntax not in TRANSFER_SYNTAXES:
-            raise ConfigError(f"transfer_syntax: must be one of {', '.join(TRANSFER_SYNTAXES)}, "
-                              f"got {self.transfer_syntax!r}")
 
 
 @dataclass

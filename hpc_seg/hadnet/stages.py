@@ -134,6 +134,7 @@ class EvaluateStageConfig:
     """The ``[hadnet_evaluate]`` table."""
 
     split: str = "test"
+    """split of the preprocessed cohort to score"""
     uncertainty: str = "entropy"
     """entropy (one pass, free), mcdropout[:N] (N dropout passes) or none"""
     seed: int = 0

@@ -72,11 +72,11 @@ def slurm_parameters(cfg: LaunchConfig) -> dict[str, Any]:
 
 
 def make_executor(cfg: LaunchConfig, folder: str | Path) -> Any:
-    """A submitit executor for ``cfg`` writing logs and pickles under ``cfg.folder or folder``."""
+    """A submitit executor for ``cfg`` writing logs and pickles under ``cfg.log_dir or folder``."""
     import submitit
 
     kind = resolve_executor(cfg)
-    folder = Path(cfg.folder) if cfg.folder else Path(folder)
+    folder = Path(cfg.log_dir) if cfg.log_dir else Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "slurm":
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=cfg.max_requeue)

@@ -36,8 +36,8 @@ def test_unknown_key_lists_valid_ones():
     ({"executor": "pbs"}, "must be one of"),
     ({"nodes": 0}, "nodes must be an integer >= 1"),
     ({"mem_gb": 0}, "mem_gb must be > 0"),
-    ({"time_min": 1, "signal_delay_s": 90}, "signal_delay_s=90 must be shorter"),
-    ({"executor": "local", "nodes": 2}, "executor 'local' runs on this machine only"),
+    ({"time_min": 1, "signal_delay_s": 90}, r"signal_delay_s \(90\) must be shorter"),
+    ({"executor": "local", "nodes": 2}, "executor local runs on this machine only"),
     ({"extra": {"Bad Key": "x"}}, "is not an sbatch option name"),
     ({"array_parallelism": 0}, "array_parallelism must be an integer >= 1"),
 ])

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hpc_seg.cardiac.export_nifti import load_stack, stack_to_nifti
+from hpc_seg.cardiac.inference.config import PredictConfig
 from hpc_seg.cardiac.inference.measures import SUMMARY_COLUMNS, frame_volumes, summary_row
 from hpc_seg.cardiac.inference.model_file import read_model_info
 from hpc_seg.cardiac.inference.overlay import write_overlay
@@ -32,23 +33,6 @@ from hpc_seg.progress import progress_bar
 from hpc_seg.storage.shards import atomic_write, atomic_write_bytes, decode_array, read_table
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(kw_only=True)
-class PredictConfig:
-    """Options of ``hpc-seg predict``."""
-
-    batch_size: int = 64
-    device: str = "auto"
-    dicom_seg: bool = True
-    executor: str = "local"          # "local" (this process) or "slurm" (array over stacks)
-    workers: int | None = None       # ingest processes for DICOM input
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size: must be >= 1, but got {self.batch_size}")
-        if self.executor not in ("local", "slurm"):
-            raise ConfigError(f"executor: must be local or slurm, but got {self.executor!r}")
 
 
 @dataclass

@@ -37,19 +37,19 @@ import logging
 import math
 import shutil
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hpc_seg.cardiac.ingest.qmass_con import LV_ENDO, LV_EPI, Contour, mask_outline, write_con
 from hpc_seg.cardiac.synth import phantom as ph
-from hpc_seg.cardiac.synth.config import CineSynthConfig
+from hpc_seg.cardiac.synth.config import CineSynthConfig, Synth7TConfig
 from hpc_seg.cardiac.synth.dicom import SeriesWriter, make_uid
 from hpc_seg.cardiac.synth.plan import build_plan, stream
 from hpc_seg.cardiac.synth.render import Contrast, render_series
 from hpc_seg.config import config_hash, to_dict
-from hpc_seg.errors import ConfigError, OutputError
+from hpc_seg.errors import OutputError
 from hpc_seg.progress import progress_bar
 from hpc_seg.storage.shards import atomic_write_bytes
 
@@ -63,53 +63,6 @@ OBSERVER2_SUFFIX = "_observer2"
 # Relative GRE (FLASH) signal: inflow-bright blood, less blood/myocardium contrast than bSSFP.
 _GRE = {ph.AIR: 0.0, ph.LUNG: 0.04, ph.FAT: 0.95, ph.MUSCLE: 0.30, ph.LIVER: 0.34,
         ph.BLOOD: 0.80, ph.MYO: 0.30, ph.SPINE: 0.42, ph.SOFT: 0.38}
-
-
-@dataclass(kw_only=True)
-class Synth7TConfig:
-    """Shape of the 7T-like cohort (``hpc-seg synth cine --domain 7t`` / ``[synth_7t]``)."""
-
-    volunteers: int = 22
-    seed: int = 0
-    matrix: tuple[int, int] = (512, 472)
-    """acquired (rows, cols); each volunteer is 512x472 or 472x512 at random."""
-    pixel_spacing_mm: tuple[float, float] = (0.6, 0.7)
-    slices: tuple[int, int] = (14, 18)
-    frames: tuple[int, int] = (18, 25)
-    slice_spacing_mm: float = 6.0
-    max_matrix: int = 512
-    """cap on the larger image side (CPU-sized runs); the field of view is kept (coarser pixels)."""
-    second_observer: int = 3
-    """volunteers with a second observer's contours (the test set of the transfer split)."""
-    observer2_scale_sd: float = 0.05
-    """observer 2: sd of the relative radial change per contour (mean and first two harmonics)."""
-    observer2_shift_mm: float = 0.6
-    observer2_epi_extra_sd: float = 0.035
-    """extra relative radial sd of observer 2's epicardium (wall thickness is what observers
-    disagree on most: with 0.05 / 0.6 mm / 0.035 LV Dice is ~0.945 and MY ~0.81 at 512)."""
-    voids: tuple[int, int] = (0, 3)
-    """signal voids per slice (min, max)."""
-    oversample: int = 1
-    workers: int = 0
-
-    def __post_init__(self) -> None:
-        for key in ("matrix", "pixel_spacing_mm", "slices", "frames", "voids"):
-            setattr(self, key, tuple(getattr(self, key)))
-            lo, hi = getattr(self, key)
-            if key != "matrix" and not 0 <= lo <= hi:
-                raise ConfigError(f"synth 7t: {key} must be [min, max] with 0 <= min <= max, "
-                                  f"got {[lo, hi]}")
-        if self.volunteers < 1 or not 0 <= self.second_observer <= self.volunteers:
-            raise ConfigError(f"synth 7t: need volunteers >= 1 and 0 <= second_observer <= "
-                              f"volunteers, got {self.volunteers}, {self.second_observer}")
-        if self.slices[0] < 6 or self.frames[0] < 4:
-            raise ConfigError(f"synth 7t: slices must be >= 6 and frames >= 4, got "
-                              f"{self.slices}, {self.frames}")
-        if min(self.matrix) < 16 or not 32 <= self.max_matrix <= 1024:
-            raise ConfigError(f"synth 7t: matrix sides must be >= 16 and max_matrix in [32, 1024],"
-                              f" got {self.matrix}, {self.max_matrix}")
-        if self.pixel_spacing_mm[0] <= 0 or self.slice_spacing_mm <= 0:
-            raise ConfigError("synth 7t: spacings must be > 0")
 
 
 def volunteer_id(pid: int) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.options import BoolOption
+
 NAME = "train"
 HELP = "training-step images/s streaming from slices shards vs an in-memory tensor (one run)"
 
@@ -14,14 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=2048, help="synthetic dataset size")
     parser.add_argument("--image-size", type=int, default=128, help="synthetic image size")
     parser.add_argument("--encoder", default="resnet34",
-                        choices=["resnet18", "resnet34", "resnet50", "vgg16_bn"])
-    parser.add_argument("--batch-size", type=int, default=32)
+                        choices=["resnet18", "resnet34", "resnet50", "vgg16_bn"],
+                        help="U-Net encoder (default resnet34)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per path")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per path")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (streaming)")
-    parser.add_argument("--augment", default="normal", choices=["none", "normal", "extreme"])
-    parser.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
+    parser.add_argument("--augment", default="normal", choices=["none", "normal", "extreme"],
+                        help="augmentation of each batch (default normal)")
+    parser.add_argument("--amp", action=BoolOption, default=True,
+                        help="bf16 autocast on CUDA (default on)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
 
 
@@ -38,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                            image_size=args.image_size, encoder=args.encoder,
                            batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
                            device=args.device, num_workers=args.num_workers, augment=args.augment,
-                           amp=not args.no_amp)
+                           amp=args.amp)
     r = run_bench(cfg)
     print(f"bench train: {cfg.encoder}, {r['image_size']} px, batch {r['batch_size']}, "
           f"device {r['device']}, augment {cfg.augment}, {cfg.steps} timed steps")

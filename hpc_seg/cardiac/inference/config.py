@@ -1,0 +1,32 @@
+"""Options of a prediction run (``hpc-seg predict`` flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hpc_seg.errors import ConfigError
+
+
+@dataclass(kw_only=True)
+class PredictConfig:
+    """Options of ``hpc-seg predict``."""
+
+    batch_size: int = 64
+    """images per forward pass"""
+    device: str = "auto"
+    """auto, cpu, cuda or cuda:N"""
+    dicom_seg: bool = True
+    """also write DICOM Segmentation objects"""
+    executor: str = "local"          # "local" (this process) or "slurm" (array over stacks)
+    """local: this process; slurm: one submitit array task per stack"""
+    workers: int | None = None       # ingest processes for DICOM input
+    """ingest processes for DICOM input (default: all cores)"""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size: must be >= 1, but got {self.batch_size}")
+        if self.executor not in ("local", "slurm"):
+            raise ConfigError(f"executor: must be local or slurm, but got {self.executor!r}")
+
+
