@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -182,16 +181,6 @@ class CineSynthConfig:
         if not self.vendors or any(v not in VENDOR_NAMES for v in self.vendors):
             raise bad("vendors", f"must list some of {list(VENDOR_NAMES)}, but got {self.vendors}")
 
-    @property
-    def n_workers(self) -> int:
-        """Worker processes to use (``workers`` or all usable cores)."""
-        if self.workers:
-            return self.workers
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            return os.cpu_count() or 1
-
     def rate(self, quirk: str) -> float:
         """Per-patient probability of ``quirk`` (0 in the 7T domain: clean research data)."""
         if self.domain == "7t":
@@ -232,7 +221,7 @@ class Synth7TConfig:
     """signal voids per slice (min, max)."""
     oversample: int = 1
     """in-plane rendering oversampling factor (partial volume)"""
-    workers: int = 0
+    workers: int = 1
     """worker processes; 0 = all available cores"""
 
     def __post_init__(self) -> None:

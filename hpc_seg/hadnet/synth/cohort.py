@@ -20,14 +20,13 @@ import logging
 import os
 import shutil
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from hpc_seg.errors import ConfigError
 from hpc_seg.hadnet.synth.config import SynthBratsConfig
-from hpc_seg.progress import progress_bar
+from hpc_seg.storage.generated import GeneratedFolder, UnitDone, generate_units, open_folder
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +115,12 @@ def _save_gz(img, path: Path, level: int) -> None:
         fh.write(img.to_bytes())
 
 
+#: the settings that shape a case's bytes; the case count is not one (20 cases are a prefix of 40)
+SETTINGS = ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
+COHORT = GeneratedFolder(what="synthetic BraTS cohort", state_file=".synth-brats.json",
+                         done_dir=".cases")
+
+
 def _cohort_params(cfg: SynthBratsConfig) -> dict:
     return {"generator": "hpc-seg synth brats", "seed": cfg.seed, "shape": list(cfg.shape),
             "spacing_mm": cfg.spacing, "noise": cfg.noise, "lgg_fraction": cfg.lgg_fraction,
@@ -123,20 +128,19 @@ def _cohort_params(cfg: SynthBratsConfig) -> dict:
             "affine": "RAS world; voxel axes x R->L, y A->P, z I->S (as BraTS files)"}
 
 
-def _check_same_cohort(manifest: Path, params: dict) -> None:
-    """Refuse to add cases made with other parameters to an existing cohort."""
-    if not manifest.is_file():
-        return
+def _earlier_settings(out: Path) -> dict | None:
+    """The settings of a cohort written before the state file existed (its manifest has them)."""
     try:
-        old = json.loads(manifest.read_text())
-    except ValueError:
-        raise ConfigError(f"{manifest}: unreadable; remove it or use a new output folder") from None
-    diff = [k for k in ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
-            if old.get(k) != params[k]]
-    if diff:
-        raise ConfigError(f"{manifest}: the cohort there was made with other parameters ("
-                          + ", ".join(f"{k} {old.get(k)} != {params[k]}" for k in diff)
-                          + "); use a new output folder")
+        old = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or old.get("generator") != "hpc-seg synth brats":
+        return None
+    return {k: old.get(k) for k in SETTINGS}
+
+
+def _case_unit(cfg: SynthBratsConfig, out: str, index: int) -> UnitDone:
+    return UnitDone(str(index), _write_case(cfg, out, index))
 
 
 def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
@@ -145,32 +149,16 @@ def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
 
     out = Path(out)
     params = _cohort_params(cfg)
-    _check_same_cohort(out / "manifest.json", params)
-    # The parameters go down first, so an interrupted run cannot be resumed with other ones.
-    atomic_write_bytes(json.dumps({**params, "cases": []}, indent=1).encode(),
-                       out / "manifest.json")
-    for stale in list(out.glob("*/.tmp-*")):
-        shutil.rmtree(stale, ignore_errors=True)
-    workers = min(cfg.workers or os.cpu_count() or 1, cfg.cases)
-    entries: list[dict] = []
-    with progress_bar("synth brats", total=cfg.cases, unit="cases") as bar:
-        if workers == 1:
-            for i in range(cfg.cases):
-                entries.append(_write_case(cfg, str(out), i))
-                bar.advance()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_write_case, cfg, str(out), i) for i in range(cfg.cases)]
-                for fut in as_completed(futures):
-                    entries.append(fut.result())
-                    bar.advance()
-    entries.sort(key=lambda e: e["index"])
-    manifest = {**params, "cases": entries}
+    open_folder(out, COHORT, {k: params[k] for k in SETTINGS}, adopt=_earlier_settings)
+    entries = generate_units(out, COHORT, range(cfg.cases), partial(_case_unit, cfg, str(out)),
+                             str, workers=cfg.workers, label="synth brats", unit="cases")
+    cases = [entries[str(i)] for i in range(cfg.cases)]
+    manifest = {**params, "cases": cases}
     path = atomic_write_bytes(json.dumps(manifest, indent=1).encode(), out / "manifest.json")
     if cfg.preview:
         from hpc_seg.hadnet.synth.preview import preview_png
 
-        preview_png([out / e["dir"] for e in entries[:cfg.preview]], out / "preview.png")
-    log.info("%s: %d case(s) (%d HGG, %d LGG)", out, len(entries),
-             sum(e["grade"] == "HGG" for e in entries), sum(e["grade"] == "LGG" for e in entries))
+        preview_png([out / e["dir"] for e in cases[:cfg.preview]], out / "preview.png")
+    log.info("%s: %d case(s) (%d HGG, %d LGG)", out, len(cases),
+             sum(e["grade"] == "HGG" for e in cases), sum(e["grade"] == "LGG" for e in cases))
     return path

@@ -24,8 +24,8 @@ class SynthBratsConfig:
     """Rician noise sigma as a fraction of the WM T1 intensity."""
     lgg_fraction: float = 0.25
     """share of low-grade cases (little or no enhancement)"""
-    workers: int | None = None
-    """Processes (default: CPU count, at most the number of cases)."""
+    workers: int = 0
+    """worker processes; 0 = all available cores (at most one per case)"""
     compresslevel: int = 1
     """gzip level of the .nii.gz files (1 is ~5x faster to write than nibabel's 9, ~10 % larger)."""
     preview: int = 4
@@ -46,6 +46,6 @@ class SynthBratsConfig:
                               f"but got {self.lgg_fraction}")
         if self.preview < 0:
             raise ConfigError(f"synth brats: preview must be >= 0, but got {self.preview}")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"synth brats: workers must be >= 1, but got {self.workers}")
+        if self.workers < 0:
+            raise ConfigError(f"synth brats: workers must be >= 0, but got {self.workers}")
         self.shape = tuple(int(s) for s in self.shape)

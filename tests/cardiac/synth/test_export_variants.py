@@ -29,7 +29,7 @@ def test_jpeg_lossless_refuses_what_it_does_not_encode():
 
 def test_synth_cine_cli_writes_a_multiframe_rle_scanner_export(tmp_path, capsys):
     out = tmp_path / "export"
-    assert main(["synth", "cine", str(out), "--patients", "1", "--frames", "4",
+    assert main(["synth", "cine", str(out), "--patients", "1", "--n-frames", "4",
                  "--max-matrix", "32", "--no-random-quirks", "--workers", "1",
                  "--layout", "export", "--transfer-syntax", "rle", "--multiframe"]) == 0
     assert "export layout, rle, multi-frame" in capsys.readouterr().out
