@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hpc_seg.errors import ConfigError, LaunchError
+from hpc_seg.errors import ConfigError
 from hpc_seg.storage.codecs import Codec
 
 ENGINES = ("floor", "local", "ray", "dcm2niix")
@@ -33,9 +33,9 @@ class BenchIngestConfig:
     """contenders, in order: floor (pydicom reads), local, ray, dcm2niix"""
     workers: int | None = None
     """engine processes (default: all cores)"""
-    compression: str = "zstd"
+    compression: Codec = "zstd"
     """codec of the masks and the small tables (as hpc-seg ingest)"""
-    pixel_compression: str = "none"
+    pixel_compression: Codec = "none"
     """codec of the volumes' pixels column (as hpc-seg ingest)"""
     dcm2niix_jobs: int = 1
     """dcm2niix processes run side by side"""
@@ -53,9 +53,9 @@ class BenchIngestConfig:
         if unknown:
             raise ConfigError(f"engines: unknown {sorted(unknown)}; valid are {list(ENGINES)}")
         if self.patients < 1:
-            raise ConfigError(f"patients: must be >= 1, but got {self.patients=}")
+            raise ConfigError(f"patients: must be >= 1, but got {self.patients}")
         if self.repeat < 1:
-            raise ConfigError(f"repeat: must be >= 1, but got {self.repeat=}")
+            raise ConfigError(f"repeat: must be >= 1, but got {self.repeat}")
         from hpc_seg.cardiac.synth.export_variants import TRANSFER_SYNTAXES
 
         if self.transfer_syntax not in TRANSFER_SYNTAXES:
@@ -127,9 +127,9 @@ class BenchSlurmConfig:
     """the array's %N throttle"""
     folder: Path | None = None
     """keep the jobs' logs here (default: a temporary folder)"""
-    executor: str = "slurm"
+    executor: Literal["slurm", "local"] = "slurm"
     """slurm, or local for a dry run without a cluster"""
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or self.array_size < 1 or self.array_parallelism < 1:
-            raise LaunchError("repeats, array size and parallelism must be >= 1")
+            raise ConfigError("repeats, array_size and array_parallelism must be >= 1")

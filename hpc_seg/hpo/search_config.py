@@ -26,9 +26,9 @@ class AshaConfig:
     """keep the best 1/N at each rung"""
 
     def __post_init__(self) -> None:
-        if self.max_t < 0 or self.grace_period < 1 or self.reduction_factor < 2:
-            raise ConfigError(f"asha: need max_t >= 0, grace_period >= 1, reduction_factor >= 2, "
-                              f"but got {self.max_t=}, {self.grace_period=}, {self.reduction_factor=}")
+        for name, low in (("max_t", 0), ("grace_period", 1), ("reduction_factor", 2)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"asha: {name} must be >= {low}, but got {getattr(self, name)}")
 
 
 @dataclass(kw_only=True)
@@ -129,9 +129,10 @@ class SearchConfig:
                                   f"search space {sorted(dists)}")
         if self.num_samples is not None and self.num_samples < 1:
             raise ConfigError(f"num_samples must be >= 1, but got {self.num_samples}")
-        if self.max_concurrent < 1 or self.cpus_per_trial <= 0:
-            raise ConfigError(f"need max_concurrent >= 1 and cpus_per_trial > 0, but got "
-                              f"{self.max_concurrent=}, {self.cpus_per_trial=}")
+        if self.max_concurrent < 1:
+            raise ConfigError(f"max_concurrent must be >= 1, but got {self.max_concurrent}")
+        if self.cpus_per_trial <= 0:
+            raise ConfigError(f"cpus_per_trial must be > 0, but got {self.cpus_per_trial}")
         if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
             raise ConfigError(f"gpus_per_trial must be >= 0, but got {self.gpus_per_trial}")
         if self.stale_after_s <= 0:

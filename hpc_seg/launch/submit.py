@@ -52,6 +52,12 @@ class TaskOutcome:
     error: str | None = None
     """The remote traceback (FAILED) or SLURM's reason and the stderr tail (CANCELLED, TIMEOUT...)."""
 
+    @property
+    def error_line(self) -> str:
+        """The last line of :attr:`error` (a traceback's exception), for one-line messages."""
+        lines = [ln.strip() for ln in (self.error or "").strip().splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
+
 
 @dataclass
 class ArrayRun:
@@ -308,5 +314,9 @@ def wait_job(job: Any, *, timeout_s: float | None = None, run_dir: str | Path | 
     if run_dir is not None:
         Lineage(run_dir).refresh(force=True)
     if not out.ok:
-        raise LaunchError(f"job {job.job_id} ended {out.state} without a result:\n{out.error}")
+        # one line: the traceback stays in the job's log, where `hpc-seg jobs logs` shows it
+        where = f"hpc-seg jobs logs {run_dir} {job.job_id} --err" if run_dir else \
+            f"the job's stderr ({job.paths.stderr})"
+        raise LaunchError(f"job {job.job_id} ended {out.state} without a result: "
+                          f"{out.error_line or 'no error message'}; the whole log: {where}")
     return out.result if job.num_tasks > 1 else [out.result]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_seg.config import config_hash
-from hpc_seg.errors import OutputError
+from hpc_seg.errors import OutputError, SettingsChangedError
 from hpc_seg.progress import progress_bar
 from hpc_seg.storage.shards import atomic_write_bytes, output_error
 
@@ -95,9 +95,10 @@ def open_folder(out: Path, kind: GeneratedFolder, settings: dict[str, Any], *,
                               "another folder")
         elif not same:
             changed = _changed(previous.get("generator", {}), settings)  # type: ignore[union-attr]
-            raise OutputError(f"{out}: holds a {kind.what} made with other settings ({changed}); "
-                              "pick another folder"
-                              + (" or pass --overwrite" if kind.can_overwrite else ""))
+            raise SettingsChangedError(f"{out}: holds a {kind.what} made with other settings "
+                                       f"({changed}); "
+                                       "pick another folder"
+                                       + (" or pass --overwrite" if kind.can_overwrite else ""))
         else:
             for stale in [*out.glob(".tmp-*"), *out.glob("*/.tmp-*")]:
                 shutil.rmtree(stale, ignore_errors=True)

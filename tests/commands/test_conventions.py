@@ -174,3 +174,13 @@ def test_help_imports_no_heavy_library():
             "'scipy') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "S", "L", "O"], ["hadnet", "evaluate", "P", "O"]])
+def test_one_model_parser_refuses_a_repeated_name(argv, capsys):
+    """Both evaluate commands read --model NAME=PATH the same way: a name given twice would
+    silently drop a model from the table, so it is an error (cardiac evaluate kept the last)."""
+    assert main([*argv, "--model", "a=x.pt", "--model", "a=y.pt"]) == 2
+    assert "--model a=y.pt: a is given twice" in capsys.readouterr().err
+    assert main([*argv, "--model", "a"]) == 2
+    assert "expected NAME=PATH" in capsys.readouterr().err

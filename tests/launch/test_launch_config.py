@@ -90,3 +90,22 @@ def test_resubmit_of_a_job_pickled_by_old_module_paths_is_one_clear_error(tmp_pa
     with pytest.raises(LaunchError, match=r"1_submitted.pkl: task 0 was pickled by an older "
                                           r"hpc-seg whose code has moved \(No module named"):
         resubmit_failed(run, [TaskOutcome(0, "1", "FAILED", False)])
+
+
+def test_wait_job_failure_is_one_line_naming_the_cause_and_the_log(monkeypatch, tmp_path):
+    """A failed job's traceback stays in its log; the error is its last line and where to look."""
+    from types import SimpleNamespace
+
+    from hpc_seg.errors import LaunchError
+    from hpc_seg.launch import submit
+
+    traceback = ("Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n"
+                 "    raise ValueError('bad pad size')\nValueError: bad pad size\n")
+    job = SimpleNamespace(job_id="42", num_tasks=1, paths=SimpleNamespace(stderr="42.err"))
+    monkeypatch.setattr(submit, "_wait", lambda jobs, timeout: None)
+    monkeypatch.setattr(submit, "outcome", lambda i, j: submit.TaskOutcome(
+        0, "42", "FAILED", False, error=traceback))
+    with pytest.raises(LaunchError) as exc:
+        submit.wait_job(job)
+    assert str(exc.value) == ("job 42 ended FAILED without a result: ValueError: bad pad size; "
+                              "the whole log: the job's stderr (42.err)")

@@ -18,9 +18,9 @@ class PredictConfig:
     """auto, cpu, cuda or cuda:N"""
     dicom_seg: bool = True
     """also write DICOM Segmentation objects"""
-    executor: str = "local"          # "local" (this process) or "slurm" (array over stacks)
+    executor: Literal["local", "slurm"] = "local"
     """local: this process; slurm: one submitit array task per stack"""
-    workers: int | None = None       # ingest processes for DICOM input
+    workers: int | None = None
     """ingest processes for DICOM input (default: all cores)"""
 
     def __post_init__(self) -> None:

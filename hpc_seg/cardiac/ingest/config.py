@@ -49,9 +49,9 @@ class IngestConfig:
         if self.engine not in ("auto", "local", "ray"):
             raise ConfigError(f"engine: must be auto, local or ray, but got {self.engine!r}")
         if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"workers: must be >= 1, but got {self.workers=}")
+            raise ConfigError(f"workers: must be >= 1, but got {self.workers}")
         if not self.shard_mb > 0:
-            raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb=}")
+            raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb}")
         for key in ("compression", "pixel_compression"):
             if getattr(self, key) not in CODECS:
                 raise ConfigError(f"{key}: must be one of {', '.join(CODECS)}, "

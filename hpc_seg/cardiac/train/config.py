@@ -87,9 +87,9 @@ class TrainConfig:
         if self.epochs_frozen + self.epochs_unfrozen < 1:
             raise ConfigError("epochs_frozen + epochs_unfrozen must be >= 1, but got "
                               f"{self.epochs_frozen} + {self.epochs_unfrozen}")
-        if self.lr <= 0 or self.unfrozen_lr_factor <= 0:
-            raise ConfigError(f"lr and unfrozen_lr_factor must be > 0, but got {self.lr=}, "
-                              f"{self.unfrozen_lr_factor=}")
+        for name in ("lr", "unfrozen_lr_factor"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, but got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, but got {self.weight_decay}")
         if len(self.decoder_channels) != 5 or min(self.decoder_channels) < 1:

@@ -28,7 +28,7 @@ from hpc_seg.config import to_dict
 from hpc_seg.storage.shards import atomic_write_bytes, output_error
 from hpc_seg.cardiac.slices.stream import SliceStream
 from hpc_seg.cardiac.slices.build import read_meta
-from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.errors import ConfigError, InputError, SettingsChangedError
 from hpc_seg.cardiac.models.unet2d import Unet2d
 from hpc_seg.cardiac.train.augment import augment_batch
 from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, rng_state, save_checkpoint,
@@ -220,8 +220,9 @@ def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
         return 0
     if state.get("config") != config:
         diff = sorted(k for k in config if state.get("config", {}).get(k) != config[k])
-        raise ConfigError(f"{ckpt_dir}: checkpoints were written with another config (differs in "
-                          f"{diff}); use another output folder or resume=False")
+        raise SettingsChangedError(f"{ckpt_dir}: checkpoints were written with another config "
+                                   f"(differs in {', '.join(diff)}); use another output folder "
+                                   "or --restart")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.epoch, run.history = int(state["epoch"]), list(state["history"])

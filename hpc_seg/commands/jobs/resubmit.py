@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.wait:
         outs = gather(new)
         print_rows([{"task_index": o.index, "job_id": o.job_id, "state": o.state,
-                     "error": (o.error or "").strip().splitlines()[-1:] and
-                     (o.error or "").strip().splitlines()[-1]} for o in outs],
+                     "error": o.error_line} for o in outs],
                    ("task_index", "job_id", "state", "error"))
         return 0 if all(o.ok for o in outs) else 1
     return 0

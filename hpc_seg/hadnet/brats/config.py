@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from hpc_seg.errors import ConfigError
 
@@ -15,7 +16,7 @@ class PreprocessConfig:
     """Fixed [D, H, W]; default: derived from the training cases (multiple of 16)."""
     workers: int | None = None
     """Processes (default: CPU count)."""
-    image_dtype: str = "float16"
+    image_dtype: Literal["float16", "float32"] = "float16"
     """float16 halves the shards (values in [0, 1]: ~5e-4 resolution); or float32."""
     val_fraction: float = 0.15
     """validation share when SRC has no manifest.json"""

@@ -40,7 +40,7 @@ def test_deterministic_and_shaped_as_7t(tmp_path):
 
 
 def test_config_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="0 <= second_observer <= volunteers, got 22, 30"):
         Synth7TConfig(second_observer=30)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"frames >= 4, got \(14, 18\), \(2, 3\)"):
         Synth7TConfig(frames=(2, 3))
