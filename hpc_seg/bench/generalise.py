@@ -3,8 +3,8 @@
 It trains on a cohort drawn from one part of the generator's ranges and measures LV volumes and EF
 on a cohort drawn from a part held out by the benchmark itself: another seed, other vendor profiles
 (and so other bit depths, grey-value scales, field strengths) and other body sizes. The training
-cohort can also be the shipped generator (``train_variety = False``), which is the "before" of
-issue 20: the same held-out cohort, a model that only ever saw the shipped phantom.
+cohort can also be the shipped generator (``train_variety = False``), which is the "before":
+the same held-out cohort, a model that only ever saw the shipped phantom.
 
 Every step is the project's own: ``synth cine`` -> ``ingest`` -> ``labels`` -> ``slices`` ->
 ``train`` -> ``evaluate`` (one call per split of the held-out cohort: all its patients are held
@@ -94,7 +94,7 @@ def _scores(per_patient: pd.DataFrame) -> dict[str, float]:
 
 
 def target_met(held: dict[str, float] | None) -> bool:
-    """Issue 20's target on the held-out cohort: EF error <= 4, EDV and ESV error <= 10 %."""
+    """The target on the held-out cohort: EF error <= 4, EDV and ESV error <= 10 %."""
     return bool(held) and held["ef_err"] <= 4 and held["edv_err_pct"] <= 10 \
         and held["esv_err_pct"] <= 10
 

@@ -26,9 +26,9 @@ from hpc_seg.storage.shards import atomic_write_bytes, read_table, shard_files
 from hpc_seg.cardiac.slices.stream import binary_column_to_array
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
-from hpc_seg.cardiac.report import ef as efm
-from hpc_seg.cardiac.report import figures
-from hpc_seg.cardiac.predict import load_model, predict_images, predict_slices
+from hpc_seg.cardiac.results import ef as efm
+from hpc_seg.cardiac.results import figures
+from hpc_seg.cardiac.segment import load_model, predict_images, predict_slices
 from hpc_seg.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)

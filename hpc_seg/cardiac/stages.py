@@ -67,7 +67,7 @@ def ingest(ctx: Context) -> dict[str, Any]:
 def labels(ctx: Context) -> dict[str, Any]:
     """Per-frame LV volumes, ED/ES, confidence scores and 5/10/15 % sets ([labels]: source)."""
     from hpc_seg.cardiac.labels.build import build_labels
-    from hpc_seg.cardiac.predict import label_source
+    from hpc_seg.cardiac.segment import label_source
 
     table = dict(ctx.table("labels"))
     _only_keys(ctx, "labels", table, {"source", "truth_csv"})

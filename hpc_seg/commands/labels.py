@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.cardiac.labels.build import build_labels
-    from hpc_seg.cardiac.predict import label_source
+    from hpc_seg.cardiac.segment import label_source
     from hpc_seg.cardiac.slices.build import build_slices
 
     out = Path(args.out)

@@ -3,7 +3,7 @@
 ``auto`` means SLURM when a cluster answers (``srun`` on PATH and ``scontrol ping`` says UP), the
 local executor otherwise; one log line says which and why. Asking for ``slurm`` where there is no
 cluster fails with a :class:`LaunchError` instead of silently running locally (submitit's
-AutoExecutor would, pitfall 14 of the notes).
+AutoExecutor would, when it finds no sbatch).
 """
 
 from __future__ import annotations

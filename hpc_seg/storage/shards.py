@@ -1,6 +1,6 @@
 """Parquet shard I/O shared by every stage.
 
-Conventions (see ``README.md`` § Shards):
+Conventions (the README's section on shards describes them for users):
 
 - arrays are stored as C-order ``bytes`` with explicit ``<name>_shape``-style list and ``dtype``
   columns, so plain pyarrow/pandas read every shard without importing Ray (Ray's tensor extension

@@ -78,7 +78,7 @@ def test_demo_job_lists_both_studies(capsys) -> None:
     assert listed == load_toml(REPO / "jobs" / "demo.toml")["job"]["stages"]   # each, in order
 
 
-# --- a job file is checked as a whole before its first stage runs (issue 13, defect 6) -------
+# --- a job file is checked as a whole before its first stage runs ---------------------------
 
 TINY_CINE = '[synth_cine]\npatients = 1\nn_frames = 4\nmax_matrix = 32\nno_random_quirks = true\nworkers = 1\n'
 
@@ -126,7 +126,7 @@ def re_search(pattern: str, text: str) -> bool:
     return re.search(pattern, text) is not None
 
 
-# --- a finished stage is re-run when its config or inputs change (issue 13, defect 3) --------
+# --- a finished stage is re-run when its config or inputs change ----------------------------
 
 def test_stage_records_are_reused_only_while_inputs_and_config_match(tmp_path: Path, caplog) -> None:
     import logging

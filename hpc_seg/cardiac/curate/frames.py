@@ -2,7 +2,7 @@
 
 Frames are aligned across slices by their trigger time, never by their position in a slice's
 list: a slice that lost phase 20 keeps phase 21 in slot 21 and gets slot 20 filled in place
-from the previous phase (spec cmr_seg_tl.md §1 step 6). The target phase count comes from the
+from the previous phase (the published curation's last step). The target phase count comes from the
 headers (``CardiacNumberOfImages``) and the majority of slices, so a phase that most slices
 lost is still a slot of the stack.
 

@@ -1,6 +1,6 @@
 """Curation steps 1-6 of the published Kaggle DSB2 cleaning, as small functions on headers.
 
-Spec: ``cmr_seg_tl.md`` §1. Everything here works on :class:`SliceUnit` lists (one series at
+Everything here works on :class:`SliceUnit` lists (one series at
 one slice position, frames sorted by TriggerTime) and touches no pixels; the pixel work of
 steps 3, 4, 6 and 7 lives in :mod:`hpc_seg.cardiac.curate.stack`. Every decision that changes or
 drops data returns an :class:`Issue` for the ``issues`` table.

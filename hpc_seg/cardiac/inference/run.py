@@ -25,7 +25,7 @@ import pandas as pd
 from hpc_seg.cardiac.export_nifti import load_stack, stack_to_nifti
 from hpc_seg.cardiac.inference.config import PredictConfig
 from hpc_seg.cardiac.inference.measures import SUMMARY_COLUMNS, frame_volumes, summary_row
-from hpc_seg.cardiac.inference.model_file import read_model_info
+from hpc_seg.cardiac.inference.model_check import read_model_info
 from hpc_seg.cardiac.inference.overlay import write_overlay
 from hpc_seg.cardiac.inference.sources import Source, count_stacks, iter_stacks, open_source
 from hpc_seg.errors import ConfigError, HpcSegError, InputError
@@ -99,7 +99,7 @@ class StackTask:
 
 def run_stack_task(task: StackTask) -> dict[str, Any]:
     """Array-task body: load the model, predict one stack, write its outputs."""
-    from hpc_seg.cardiac.predict import StackPredictor
+    from hpc_seg.cardiac.segment import StackPredictor
 
     predictor = StackPredictor(task.model, device=task.config.device,
                                batch_size=task.config.batch_size)
@@ -111,7 +111,7 @@ def run_stack_task(task: StackTask) -> dict[str, Any]:
 
 def _predict_local(model: Path, source: Source, out: Path, cfg: PredictConfig,
                    rows: list[dict], failed: dict[str, str]) -> None:
-    from hpc_seg.cardiac.predict import StackPredictor
+    from hpc_seg.cardiac.segment import StackPredictor
 
     predictor = StackPredictor(model, device=cfg.device, batch_size=cfg.batch_size)
     n_stacks, n_images = count_stacks(source)

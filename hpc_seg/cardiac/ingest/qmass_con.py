@@ -1,4 +1,4 @@
-"""QMass ``.con`` contour files: read, write, and rasterise onto an image's pixel grid (spec §5.2).
+"""QMass ``.con`` contour files: read, write, and rasterise onto an image's pixel grid.
 
 A ``.con`` file is CRLF text: ``key=value`` header lines, then ``[XYCONTOUR]`` sections, each a
 line ``slice phase type 1.0``, the number of points N and N lines ``x y`` (float pixel

@@ -5,7 +5,7 @@ or description, or all in one folder. This module chooses, from the decoded fram
 series of a patient, the ones that form the short-axis cine stack, and returns an ``issues``
 row for every series it leaves out, with the reason.
 
-The rule (issue 15):
+The rule:
 
 1. Group frames by StudyInstanceUID and SeriesInstanceUID, then by slice position along each
    series' normal.

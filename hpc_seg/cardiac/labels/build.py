@@ -8,7 +8,7 @@ Label sources (``source``):
   NIfTI indexed ``[col, row, slice, frame]`` like the exported stacks), or a folder
   ``PATH/<stack_id>/`` of PNGs named ``slice<k>_frame<t>.png`` (label values as grey levels);
 - ``"model:PATH"``: predictions of a trained hpc-seg ``model.pt``; the caller builds that source
-  (:func:`hpc_seg.cardiac.predict.label_source`), since labels come before training.
+  (:func:`hpc_seg.cardiac.segment.label_source`), since labels come before training.
 
 Outputs in ``out_dir``: ``labels/`` (one row per stack and frame; schema in :data:`LABEL_COLUMNS`),
 ``masks/`` (the label masks for sources other than ``shipped``: one row per stack), ``skipped.csv``
@@ -115,9 +115,9 @@ def make_source(source: str | LabelSource) -> LabelSource:
         return FolderMasks(Path(arg))
     if kind == "model" and arg:
         # Labels come before training: the caller builds the model source
-        # (hpc_seg.cardiac.predict.label_source), so this stage never imports a trained network.
+        # (hpc_seg.cardiac.segment.label_source), so this stage never imports a trained network.
         raise ConfigError(f"label source {source!r}: resolve it with "
-                          "hpc_seg.cardiac.predict.label_source before calling build_labels")
+                          "hpc_seg.cardiac.segment.label_source before calling build_labels")
     raise ConfigError(f"label source {source!r} is invalid; use 'shipped', 'folder:PATH' or "
                       "'model:PATH'")
 

@@ -1,4 +1,4 @@
-"""LV volumes per frame, ED/ES, and the label confidence score (spec §2).
+"""LV volumes per frame, ED/ES, and the label confidence score.
 
 - LV volume per frame = LV-cavity voxel count x voxel volume (mL).
 - ED is frame 0 in the published study (``ed_rule="first"``, the default); ``"max"`` takes the

@@ -1,7 +1,7 @@
 """The ``slices`` dataset: one Parquet row per 2D image and mask, resized as published.
 
 Each image is fitted into ``size x size`` by scaling its longer side to ``size`` and zero-padding
-the shorter one symmetrically (spec §3). Intensities are scaled per stack to uint8 (0 .. the
+the shorter one symmetrically, as the published pipeline did. Intensities are scaled per stack to uint8 (0 .. the
 stack's 99.5th percentile), the mask keeps background 0, LV 1 and myocardium 2 (RV becomes
 background: the models learn 3 classes). Columns (:data:`COLUMNS`): ``file`` (a stable image id),
 ``stack_id``, ``subject_id``, ``patient_id``, ``split``, ``rotated_90``, ``slice``, ``frame``,

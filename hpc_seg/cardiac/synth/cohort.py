@@ -1,6 +1,6 @@
 """Synthetic Kaggle-like cardiac cine cohort: orchestration, per-patient writing, manifest.
 
-Layout written under OUT (see CONTRACT-cine.md):
+Layout written under OUT:
 ``{train,validate,test}/<pid>/study/{sax_*,2ch_*,4ch_*}/IM-<series>-<frame>.dcm``, ``truth.csv``,
 ``masks/<pid>.npz`` (label source, keyed by SOPInstanceUID), ``truth_masks/<pid>.npz`` (the
 undegraded masks, same keys) and ``manifest.json``.

@@ -7,7 +7,7 @@ from typing import Literal
 
 from hpc_seg.errors import ConfigError
 
-# Quirk names as they appear in the manifest's ``quirks`` lists (CONTRACT-cine.md §2).
+# Quirk names as they appear in the manifest's ``quirks`` lists.
 QUIRKS = ("fewer_phases", "other_geometry", "inplane_rotated", "rows_lt_cols", "repeated_location",
           "complete_repeat", "nonuniform_spacing", "truncated_file", "not_dicom", "no_pixel_data",
           "outlier_slice")

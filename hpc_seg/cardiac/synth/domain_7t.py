@@ -1,4 +1,4 @@
-"""A 7T-like cine cohort for offline transfer-learning runs (spec §5): volunteers, DICOM, QMass ``.con``.
+"""A 7T-like cine cohort for offline transfer-learning runs: volunteers, DICOM, QMass ``.con``.
 
 It differs from the Kaggle-like cohort as 7T data does:
 

@@ -1,6 +1,6 @@
 """Quirk injection into a patient's acquisition plan, and what a correct curation must output.
 
-The expectations (`expected_stacks`) follow the curation rules of the study (spec §1) applied to
+The expectations (`expected_stacks`) follow the published curation rules applied to
 the headers exactly as written, so the manifest is a test oracle for the ingest stage.
 """
 
@@ -193,7 +193,7 @@ def curated_slices(plan: PatientPlan, stack: int) -> tuple[list[ExpectedSlice], 
 
 
 def expected_stacks(plan: PatientPlan) -> list[dict]:
-    """The manifest's ``expected_stacks`` for this patient (CONTRACT-cine.md §3)."""
+    """The manifest's ``expected_stacks`` for this patient: the stacks a correct curation outputs."""
     stacks = sorted({sp.stack for sp in plan.sax()})
     result = []
     for s in stacks:

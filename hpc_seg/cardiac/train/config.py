@@ -1,6 +1,6 @@
 """Typed configuration of one 2D U-Net training run (the ``[train]`` table of a job TOML).
 
-Defaults are the published best model (r34 / p05 / size 256 / ce / normal transforms, spec §3),
+Defaults are the published best model (r34 / p05 / size 256 / ce / normal transforms),
 with a shorter 5+5 epoch schedule; the published schedules are 5/10/15 epochs per stage.
 """
 

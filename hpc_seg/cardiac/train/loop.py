@@ -1,6 +1,6 @@
 """Train one 2D U-Net on the ``slices`` dataset: frozen then unfrozen one-cycle, AMP, resume.
 
-The published schedule (spec §3): a one-cycle at ``lr`` with the encoder frozen (its BatchNorm
+The published schedule: a one-cycle at ``lr`` with the encoder frozen (its BatchNorm
 layers still train, as in fastai), then a one-cycle at ``lr * unfrozen_lr_factor`` with everything
 trainable; AdamW with decoupled weight decay 0.01 (fastai's Adam). Every epoch ends with a
 validation pass over the ``validate`` split, a checkpoint (model, optimiser, epoch, stage, RNG

@@ -1,4 +1,4 @@
-"""Typed configuration of the transfer study (``[transfer]`` of a job TOML; spec §5).
+"""Typed configuration of the transfer study (``[transfer]`` of a job TOML).
 
 Published defaults: R (random init, everything trains, 10 epochs at 1e-4 + 10 at 1e-5), TL
 (ImageNet encoder frozen for phase 1, then unfrozen), TL2 (the cardiac base model); batch 8,

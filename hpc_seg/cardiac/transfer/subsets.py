@@ -1,4 +1,4 @@
-"""Training subsets of the transfer study (spec §5, §5.1): volunteer, random-image and ED/ES subsets.
+"""Training subsets of the transfer study: volunteer, random-image and ED/ES subsets.
 
 All draws come from one ``numpy.random.default_rng(seed)`` stream, in the published order:
 
@@ -76,7 +76,7 @@ def make_subsets(images: pd.DataFrame, cfg: SubsetConfig | None = None
 
 
 def epochs_for(n_full: int, n_subset: int, base_epochs: int = 10) -> int:
-    """Epochs per phase keeping the steps constant: ``round(base * N_full / n)`` (spec §5.1)."""
+    """Epochs per phase keeping the steps constant: ``round(base * N_full / n)`` (the published rule)."""
     if n_subset < 1:
         raise InputError("a training subset is empty")
     return max(1, round(base_epochs * n_full / n_subset))

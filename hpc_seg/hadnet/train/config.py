@@ -1,6 +1,6 @@
 """Typed configuration of the HAD-Net stages (the ``[hadnet]`` table of a job TOML).
 
-Defaults are the published values (``specs/hadnet.md`` § Training). A job overrides only what it
+Defaults are the published values (Vadacchino et al., MIDL 2021). A job overrides only what it
 changes; :func:`load_hadnet_config` validates through :func:`hpc_seg.config.from_dict`, so an
 unknown key fails with the list of valid ones.
 """

@@ -1,6 +1,6 @@
 """Hierarchical adversarial distillation (HAD-Net) and its AD-Net ablation.
 
-Per volume (``specs/hadnet.md`` § Training 2):
+Per volume, as published:
 
 - teacher (frozen, dropout active) -> teacher logits + feature pairs, from all 4 sequences;
 - student -> logits + pairs from FLAIR, T1, T2;

@@ -1,4 +1,4 @@
-"""Curation steps 1-6 as pure functions on headers (no files): spec cmr_seg_tl.md §1."""
+"""Curation steps 1-6 as pure functions on headers (no files), as published."""
 
 from __future__ import annotations
 

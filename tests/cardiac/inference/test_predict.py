@@ -15,7 +15,7 @@ from hpc_seg.cardiac.export_nifti import LPS_TO_RAS, export_nifti
 from hpc_seg.cardiac.inference.run import PredictConfig, StackTask, predict, run_stack_task
 from hpc_seg.cardiac.inference.sources import Source
 from hpc_seg.cardiac.labels.build import build_labels
-from hpc_seg.cardiac.predict import label_source
+from hpc_seg.cardiac.segment import label_source
 from hpc_seg.errors import InputError
 from hpc_seg.storage.shards import read_table
 

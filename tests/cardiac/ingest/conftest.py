@@ -1,4 +1,4 @@
-"""Fixtures shared by the ingest tests of issue 15 (layouts, encodings, series selection)."""
+"""Fixtures shared by the ingest tests (layouts, encodings, series selection)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Layout discovery: the project tree, the Kaggle unzip, flat and single-patient folders, a
-scanner export; and bad entries (defect 4 of issue 13) as one file's problem."""
+scanner export; and bad entries (loops, broken links) as one file's problem."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A tiny synthetic cohort, its ingested stacks, and helpers to compare stacks (issue 15 tests)."""
+"""A tiny synthetic cohort, its ingested stacks, and helpers to compare stacks."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import torch
 from hpc_seg.config import from_dict, to_dict
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.cardiac.train.config import TrainConfig
-from hpc_seg.cardiac.predict import predict_slices
+from hpc_seg.cardiac.segment import predict_slices
 from hpc_seg.cardiac.train.loop import train_segmenter
 from hpc_seg.cardiac.train.model_file import load_model
 from tests.cardiac.cohort import tiny_config

@@ -10,7 +10,7 @@ import pytest
 
 from hpc_seg.cli import main
 from hpc_seg.hadnet.synth.cohort import SynthBratsConfig, generate_case, split_of
-from hpc_seg.errors import ConfigError, OutputError
+from hpc_seg.errors import OutputError
 
 from tests.hadnet.fixtures import TINY, tiny_cohort
 
