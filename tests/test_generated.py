@@ -4,15 +4,15 @@ three generators behave alike on a folder made with other settings."""
 from __future__ import annotations
 
 import json
-import os
 from functools import partial
 from pathlib import Path
 
 import pytest
 
 from hpc_seg.errors import OutputError
+from hpc_seg.runtime.threads import allocated_cpus
 from hpc_seg.storage.generated import (GeneratedFolder, UnitDone, generate_units, open_folder,
-                                       usable_cores, worker_count)
+                                       worker_count)
 
 KIND = GeneratedFolder(what="toy cohort", state_file=".toy.json", done_dir=".units",
                        can_overwrite=True)
@@ -41,8 +41,8 @@ def test_resume_skips_recorded_units_and_removes_half_written_ones(tmp_path):
     assert not (out / ".tmp-1-deadbeef").exists()
 
 
-def test_workers_zero_means_every_usable_core_and_at_most_one_per_unit():
-    assert worker_count(0, 1000) == usable_cores() == len(os.sched_getaffinity(0))
+def test_workers_zero_means_the_cpu_allocation_and_at_most_one_per_unit():
+    assert worker_count(0, 1000) == allocated_cpus().cpus
     assert worker_count(0, 1) == 1 and worker_count(3, 2) == 2 and worker_count(2, 0) == 1
 
 

@@ -8,7 +8,7 @@ folder carries a state file naming the settings that shape its bytes (their hash
   temporary folders of an interrupted run are removed;
 - a folder made with other settings, or one the generator did not make, is refused with an
   :class:`~hpc_seg.errors.OutputError` naming it (``overwrite`` replaces only a folder it made);
-- ``workers = 0`` means every usable core, as everywhere in hpc-seg's generators; the units run
+- ``workers = 0`` means the process's CPU allocation, as everywhere in hpc-seg; the units run
   in a process pool (fork, where the platform has it: workers start at the first submit, and
   callers need no ``if __name__ == "__main__"`` guard as spawn would demand).
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,6 +28,7 @@ from typing import Any
 from hpc_seg.config import config_hash
 from hpc_seg.errors import OutputError, SettingsChangedError
 from hpc_seg.progress import progress_bar
+from hpc_seg.runtime.threads import default_workers
 from hpc_seg.storage.shards import atomic_write_bytes, output_error
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,10 @@ class GeneratedFolder:
     can_overwrite: bool = False   # the command offers --overwrite
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def worker_count(workers: int, units: int) -> int:
-    """Processes for ``units`` units: ``workers`` (0 = every usable core), at most one per unit."""
-    return max(1, min(workers or usable_cores(), units))
+    """Processes for ``units`` units: ``workers`` (0 = the process's CPU allocation, by the one
+    rule of :mod:`hpc_seg.runtime.threads`), at most one per unit."""
+    return max(1, min(default_workers(workers), units))
 
 
 def open_folder(out: Path, kind: GeneratedFolder, settings: dict[str, Any], *,

@@ -22,7 +22,7 @@ class IngestConfig:
     ray_dashboard: bool = False
     """start the dashboard with a local Ray instance"""
     workers: int | None = None
-    """local engine processes (default: os.cpu_count())"""
+    """local engine processes (default: the process's CPU allocation)"""
     truth_csv: Path | None = None
     """Id,Systole,Diastole (default: SRC/truth.csv if present)"""
     shard_mb: float = 128.0

@@ -90,7 +90,7 @@ class CineSynthConfig:
     domain: Literal["kaggle", "7t"] = "kaggle"
     """`7t`: shifted contrast, strong B1 inhomogeneity, finer pixels, no quirks, masks 0/1/2."""
     workers: int = 0
-    """worker processes; 0 = all available cores."""
+    """worker processes; 0 = the CPUs this process is allocated."""
     # --- anatomy, contrast and geometry variety (off by default: the shipped cohorts stay
     # byte-identical). On, each patient draws the values below from its own random stream, so
     # turning it on does not change the quirks, label errors or noise draws of a patient.
@@ -172,7 +172,7 @@ class CineSynthConfig:
             raise bad("label_error", f"must map {list(LABEL_ERROR_KINDS)} to non-negative "
                       f"weights with a positive sum, but got {self.label_error}")
         if self.workers < 0:
-            raise bad("workers", f"must be >= 0 (0 = all cores), but got {self.workers}")
+            raise bad("workers", f"must be >= 0 (0 = the CPU allocation), but got {self.workers}")
         for key, (lo, hi) in _RANGE_LIMITS.items():
             lo_hi = tuple(float(v) for v in getattr(self, key))
             if len(lo_hi) != 2 or not lo <= lo_hi[0] <= lo_hi[1] <= hi:
@@ -222,7 +222,7 @@ class Synth7TConfig:
     oversample: int = 1
     """in-plane rendering oversampling factor (partial volume)"""
     workers: int = 1
-    """worker processes; 0 = all available cores"""
+    """worker processes; 0 = the CPUs this process is allocated"""
 
     def __post_init__(self) -> None:
         for key in ("matrix", "pixel_spacing_mm", "slices", "frames", "voids"):

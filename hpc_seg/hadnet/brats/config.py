@@ -15,7 +15,7 @@ class PreprocessConfig:
     pad_size: list[int] | None = None
     """Fixed [D, H, W]; default: derived from the training cases (multiple of 16)."""
     workers: int | None = None
-    """Processes (default: CPU count)."""
+    """Processes (default: the process's CPU allocation)."""
     image_dtype: Literal["float16", "float32"] = "float16"
     """float16 halves the shards (values in [0, 1]: ~5e-4 resolution); or float32."""
     val_fraction: float = 0.15

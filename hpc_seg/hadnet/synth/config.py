@@ -25,7 +25,7 @@ class SynthBratsConfig:
     lgg_fraction: float = 0.25
     """share of low-grade cases (little or no enhancement)"""
     workers: int = 0
-    """worker processes; 0 = all available cores (at most one per case)"""
+    """worker processes; 0 = the CPUs this process is allocated (at most one per case)"""
     compresslevel: int = 1
     """gzip level of the .nii.gz files (1 is ~5x faster to write than nibabel's 9, ~10 % larger)."""
     preview: int = 4
