@@ -13,6 +13,8 @@ from hpc_seg.errors import ConfigError
 from hpc_seg.storage.codecs import Codec
 
 ENGINES = ("floor", "local", "ray", "dcm2niix")
+#: what ``bench train`` times side by side: precision, and channels_last (``+cl``) or not
+MODES = ("fp32", "bf16", "fp32+cl", "bf16+cl")
 
 
 @dataclass(kw_only=True)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from hpc_seg.bench.config import MODES
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.cardiac.slices.stream import SliceStream
 from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
@@ -43,7 +44,6 @@ from hpc_seg.runtime.device import (CPU_BF16_ENV, amp_dtype, detect_cpu_features
 
 log = logging.getLogger(__name__)
 
-MODES = ("fp32", "bf16", "fp32+cl", "bf16+cl")
 
 
 @dataclass(kw_only=True)

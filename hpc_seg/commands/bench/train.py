@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.bench.config import MODES
 from hpc_seg.options import BoolOption
 
 NAME = "train"
@@ -13,8 +14,6 @@ HELP = ("images/s of the training step: fp32 vs bf16, with and without channels_
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hpc_seg.bench.train import MODES
-
     parser.add_argument("--slices", default=None,
                         help="slices dataset to stream (default: a synthetic one in a temp dir)")
     parser.add_argument("--images", type=int, default=2048, help="synthetic dataset size")
