@@ -27,10 +27,8 @@ import argparse
 import ast
 import dataclasses
 import functools
-import inspect
 import logging
 import sys
-import textwrap
 import tomllib
 import types
 import typing
@@ -56,6 +54,32 @@ JOB_METAVAR = "JOB.toml"
 # ---------------------------------------------------------------------------------------------
 
 @functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a config class, once per class (several commands share one)."""
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _module_classes(path: str) -> dict[str, ast.ClassDef]:
+    """The class definitions of a source file by qualified name (each file parsed once: this
+    runs for every config class when the CLI builds its parsers)."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return {}
+    found: dict[str, ast.ClassDef] = {}
+
+    def walk(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                found[prefix + node.name] = node
+                walk(node.body, f"{prefix}{node.name}.")
+
+    walk(tree.body, "")
+    return found
+
+
+@functools.cache
 def field_docs(cls: type) -> dict[str, str]:
     """``{field: help}`` from the attribute docstrings (the string literal under a field) of a
     dataclass and its dataclass bases; white space folded to single spaces."""
@@ -63,16 +87,15 @@ def field_docs(cls: type) -> dict[str, str]:
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):
             continue
-        try:
-            source = textwrap.dedent(inspect.getsource(klass))
-        except (OSError, TypeError):
+        path = getattr(sys.modules.get(klass.__module__), "__file__", None)
+        node = _module_classes(path).get(klass.__qualname__) if path else None
+        if node is None:
             continue
-        body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
-        for node, after in zip(body, body[1:]):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        for field, after in zip(node.body, node.body[1:]):
+            if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
                     and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
                     and isinstance(after.value.value, str)):
-                docs[node.target.id] = " ".join(after.value.value.split())
+                docs[field.target.id] = " ".join(after.value.value.split())
     return docs
 
 
@@ -365,7 +388,7 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     if not _path:
         parser._defaults.setdefault(_CLASSES, {})[table] = cls  # type: ignore[union-attr]
     docs = field_docs(cls)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     taken = dict(taken or {})
     record: dict[tuple[str, str], str] = parser._defaults.setdefault(  # type: ignore[union-attr]
         _TAKEN, {})
@@ -435,18 +458,17 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 
 
 def _metavar(name: str, hint: Any) -> str:
-    if hint is Path or name.endswith(("_dir", "_csv", "_path", "checkpoint", "weights", "model")):
+    if hint is Path or (hint is str and name.endswith(("_dir", "_csv", "_path", "_model",
+                                                         "checkpoint", "weights"))):
         return "PATH"
-    return {int: "N", float: "X"}.get(hint, "V")
+    return {int: "N", float: "X"}.get(hint, "TEXT")
 
 
-def option_values(args: argparse.Namespace, table: str, *, where: str = "command line",
-                  base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The values of ``table``'s config flags given on the command line, as a (nested) table.
-
-    A ``NAME=VALUE`` flag of a dict field adds to (or changes entries of) the dict the job file
-    or the default holds: ``base`` is that table (``defaults`` come from the dataclass).
-    """
+def option_values(args: argparse.Namespace, table: str, *,
+                  where: str = "command line") -> dict[str, Any]:
+    """The values of ``table``'s config flags given on the command line, as a (nested) table
+    (``NAME=VALUE`` flags of a dict field as a dict; :func:`config_from_options` merges it into
+    the job file's or the default dict)."""
     flags: dict[str, _Flag] = getattr(args, _FLAGS, None) or {}
     out: dict[str, Any] = {}
     for dest, spec in flags.items():
@@ -475,7 +497,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], cls: type) -> dict[str, A
     (a dict field's base is its job-file value, else its default)."""
     merged = dict(base)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for key, value in over.items():
         hint = _strip_optional(hints.get(key, Any))
         if isinstance(value, dict) and dataclasses.is_dataclass(hint):

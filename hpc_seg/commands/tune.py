@@ -28,17 +28,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.config import load_toml
+    from hpc_seg.hpo.search_config import search_table
     from hpc_seg.hpo.tuner import run_search
     from hpc_seg.options import config_from_options, given
 
     tables = load_toml(args.job)
-    search = dict(tables.get("search", {}))
-    # the trials' base config: [search] train, else the job's [train] table
-    if "train" not in search and isinstance(tables.get("train"), dict):
-        search["train"] = dict(tables["train"])
+    search = search_table(tables)
     # grid mode runs the published runs: a job's num_samples (meant for tpe) does not apply
-    if given(args, "search", "mode") and args.__dict__["search:mode"] == "grid" \
-            and not given(args, "search", "num_samples"):
+    if getattr(args, "search:mode", None) == "grid" and not given(args, "search", "num_samples"):
         search.pop("num_samples", None)
     cfg = config_from_options(SearchConfig, args, table="search", tables={"search": search},
                               where=args.job)

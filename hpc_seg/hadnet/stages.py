@@ -47,14 +47,14 @@ MODEL_STAGES = {"teacher": "hadnet_pretrain_teacher", "student": "hadnet_pretrai
 
 def _cfg(ctx: Context, stage: str | None = None) -> tuple[Any, Any]:
     from hpc_seg.launch.config import LaunchConfig
-    from hpc_seg.hadnet.train.config import HadnetTrainConfig
+    from hpc_seg.hadnet.train.config import LAUNCH_DEFAULTS, HadnetTrainConfig
 
     # A stage's own table overrides [hadnet] for that stage: the teacher may need another schedule
     # than the runs that learn from it, without a second job file.
     values = {**ctx.table("hadnet"), **(ctx.table(stage) if stage else {})}
     where = ctx.where("hadnet") + (f" + [{stage}]" if stage and ctx.table(stage) else "")
     cfg = from_dict(HadnetTrainConfig, values, where)
-    launch = from_dict(LaunchConfig, {"executor": "local", **ctx.table("launch")},
+    launch = from_dict(LaunchConfig, {**LAUNCH_DEFAULTS, **ctx.table("launch")},
                        ctx.where("launch"))
     return cfg, launch
 

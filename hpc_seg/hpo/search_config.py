@@ -156,11 +156,18 @@ class SearchConfig:
         return "maximize" if self.metric_mode == "max" else "minimize"
 
 
-def search_config_from_tables(tables: dict[str, Any], where: str) -> SearchConfig:
-    """A :class:`SearchConfig` from a job's tables: ``[search]`` (+ ``[train]`` as the base)."""
+def search_table(tables: dict[str, Any]) -> dict[str, Any]:
+    """A job's ``[search]`` table with the trials' base config: its ``train`` key, else the
+    job's ``[train]`` table."""
     table = dict(tables.get("search", {}))
     if "train" not in table and isinstance(tables.get("train"), dict):
         table["train"] = dict(tables["train"])
+    return table
+
+
+def search_config_from_tables(tables: dict[str, Any], where: str) -> SearchConfig:
+    """A :class:`SearchConfig` from a job's tables: ``[search]`` (+ ``[train]`` as the base)."""
+    table = search_table(tables)
     try:
         return from_dict(SearchConfig, table, f"{where}: [search]")
     except HpcSegError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hpc_seg.hadnet.train.config import HadnetTrainConfig
+from hpc_seg.hadnet.train.config import LAUNCH_DEFAULTS, HadnetTrainConfig
 from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.options import add_config_options, add_job_option, add_path_argument, add_renamed
 
@@ -33,13 +33,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, distill: bool) -> No
 
 def resolve(args: argparse.Namespace) -> tuple[Any, Any]:
     """``(HadnetTrainConfig, LaunchConfig)`` from defaults, ``--job`` tables and options; the
-    executor defaults to local here (a job file's stages default to it as well)."""
+    executor defaults to local, as in a job's HAD-Net stages."""
     from hpc_seg.options import config_from_options, job_tables
 
     tables = job_tables(args)
     cfg = config_from_options(HadnetTrainConfig, args, table="hadnet", tables=tables)
     launch = config_from_options(LaunchConfig, args, table="launch", tables=tables,
-                                 preset={"executor": "local"})
+                                 preset=LAUNCH_DEFAULTS)
     return cfg, launch
 
 

@@ -16,6 +16,9 @@ from hpc_seg.errors import ConfigError
 
 PUBLISHED_CLASS_WEIGHTS = (1.0, 59.45, 23.32, 71.85)
 
+#: the ``[launch]`` defaults of HAD-Net training: it runs here unless a job asks for SLURM
+LAUNCH_DEFAULTS = {"executor": "local"}
+
 
 @dataclass(kw_only=True)
 class HadnetTrainConfig:
