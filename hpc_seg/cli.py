@@ -10,10 +10,10 @@ A command module defines:
 - ``add_arguments(parser)``;
 - ``run(args) -> int``.
 
-Command modules must import cheaply (argparse, :mod:`hpc_seg.options` and the light config
-modules whose dataclasses give their flags); they import torch/ray inside ``run`` so that
-``hpc-seg --help`` answers instantly. The conventions every command follows (job file, booleans,
-paths) are in :mod:`hpc_seg.options`.
+Command modules must import cheaply (argparse, :mod:`hpc_seg.options`,
+:mod:`hpc_seg.config_flags` and the light config modules whose dataclasses give their flags); they
+import torch/ray inside ``run`` so that ``hpc-seg --help`` answers instantly. The conventions every
+command follows (job file, booleans, paths) are in :mod:`hpc_seg.options`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.cardiac.ingest.config import IngestConfig
-from hpc_seg.options import add_config_options, add_job_option, add_renamed
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option, add_renamed
 
 NAME = "ingest"
 HELP = "curate DICOM cine (Kaggle DSB2 or scanner export) into 4D stacks + issues/files/metadata tables"
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.cardiac.ingest.run import ingest
-    from hpc_seg.options import config_from_options, job_table, job_tables
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import job_table, job_tables
 
     # a job's [ingest] table may name the source cohort, which is SRC here
     table = job_table(job_tables(args), "ingest", str(args.job))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.cardiac.inference.config import PredictConfig
-from hpc_seg.options import add_config_options
+from hpc_seg.config_flags import add_config_options
 
 NAME = "predict"
 HELP = ("segment new cine short-axis scans (DICOM folder, 4D NIfTI or volumes table) with a "
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpc_seg.cardiac.inference.run import predict, summary_text
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     cfg = config_from_options(PredictConfig, args, table="predict")
     result = predict(args.model, args.src, args.out, cfg)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
-from hpc_seg.options import BoolOption, add_config_options, add_job_option
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import BoolOption, add_job_option
 
 NAME = "train"
 HELP = "train one 2D U-Net on a slices dataset (frozen then unfrozen one-cycle; resumes)"
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.cardiac.train.loop import train_segmenter
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     cfg = config_from_options(TrainConfig, args, table="train",
                               preset=PRESETS[args.preset] if args.preset else None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.hpo.search_config import SearchConfig
-from hpc_seg.options import BoolOption, add_config_options
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import BoolOption
 
 NAME = "tune"
 HELP = "hyperparameter search over 2D U-Nets: Ray Tune trials sampled by Optuna, ASHA stopping"
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from hpc_seg.config import load_toml
     from hpc_seg.hpo.search_config import search_table
     from hpc_seg.hpo.tuner import run_search
-    from hpc_seg.options import config_from_options, given
+    from hpc_seg.config_flags import config_from_options, given
 
     tables = load_toml(args.job)
     search = search_table(tables)

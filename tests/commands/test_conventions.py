@@ -1,4 +1,4 @@
-"""Every command follows the shared command-line conventions (hpc_seg/options.py), and every
+"""Every command follows the shared command-line conventions (hpc_seg/options.py, hpc_seg/config_flags.py), and every
 field of every config dataclass is a command-line flag with help text."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 
 import hpc_seg
 from hpc_seg.cli import build_parser, main
-from hpc_seg.options import (BoolOption, JOB_METAVAR, config_arguments, config_classes,
-                             field_docs)
+from hpc_seg.config_flags import config_arguments, config_classes, field_docs
+from hpc_seg.options import BoolOption, JOB_METAVAR
 
 #: options that may not appear (visible) on any command: the earlier spellings of the job file,
 #: of booleans and of paths

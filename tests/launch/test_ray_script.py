@@ -64,7 +64,7 @@ def test_bad_settings_are_one_line_errors(change, message):
 
 def test_job_file_table_with_overrides_and_unknown_keys(tmp_path):
     from hpc_seg.cli import build_parser
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     job = tmp_path / "job.toml"
     job.write_text('[ray_cluster]\nnodes = 3\npartition = "cpu"\n')

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.bench.config import GeneraliseConfig
-from hpc_seg.options import add_config_options, add_moved, add_renamed, add_renamed_into
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_moved, add_renamed, add_renamed_into
 
 NAME = "generalise"
 HELP = ("train on a synthetic cine cohort from one part of the generator's ranges, report EF and "
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.bench.generalise import format_report, run_bench, save_results, size_breakdown
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     cfg = config_from_options(GeneraliseConfig, args, table="bench_generalise",
                               fixed={"workdir": Path(args.out)})

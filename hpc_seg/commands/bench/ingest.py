@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.bench.config import BenchIngestConfig
-from hpc_seg.options import add_config_options, add_renamed
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_renamed
 
 NAME = "ingest"
 HELP = "files/s and MB/s of the local and Ray ingest engines vs a pydicom floor and dcm2niix"
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.bench.ingest import format_table, run_bench
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     cfg = config_from_options(BenchIngestConfig, args, table="bench_ingest",
                               fixed={"workdir": Path(args.out)})

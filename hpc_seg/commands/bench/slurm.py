@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.bench.config import BenchSlurmConfig
-from hpc_seg.options import add_config_options, add_renamed
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_renamed
 
 NAME = "slurm"
 HELP = "submit-to-result round trip of a trivial SLURM job (median of 10) and a 100-task array's wall time"
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpc_seg.bench.slurm import run_bench
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     cfg = config_from_options(BenchSlurmConfig, args, table="bench_slurm",
                               fixed={"folder": args.out})

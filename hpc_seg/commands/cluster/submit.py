@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.launch.ray_script import RayClusterConfig
-from hpc_seg.options import BoolOption, add_config_options, add_job_option
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import BoolOption, add_job_option
 
 NAME = "submit"
 HELP = "submit a SLURM job that starts a Ray cluster on its nodes and runs COMMAND against it"
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from hpc_seg.errors import ConfigError
     from hpc_seg.launch.ray_script import render_ray_script
     from hpc_seg.launch.ray_submit import submit_ray_cluster, wait_for_end
-    from hpc_seg.options import config_from_options, given, job_table, job_tables
+    from hpc_seg.config_flags import config_from_options, given
+    from hpc_seg.options import job_table, job_tables
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:

@@ -13,7 +13,8 @@ from typing import Any
 
 from hpc_seg.hadnet.train.config import LAUNCH_DEFAULTS, HadnetTrainConfig
 from hpc_seg.launch.config import LaunchConfig
-from hpc_seg.options import add_config_options, add_job_option, add_path_argument, add_renamed
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option, add_path_argument, add_renamed
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, *, distill: bool) -> None:
@@ -34,7 +35,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, distill: bool) -> No
 def resolve(args: argparse.Namespace) -> tuple[Any, Any]:
     """``(HadnetTrainConfig, LaunchConfig)`` from defaults, ``--job`` tables and options; the
     executor defaults to local, as in a job's HAD-Net stages."""
-    from hpc_seg.options import config_from_options, job_tables
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import job_tables
 
     tables = job_tables(args)
     cfg = config_from_options(HadnetTrainConfig, args, table="hadnet", tables=tables)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.hadnet.stages import EvaluateStageConfig
-from hpc_seg.options import add_config_options, add_job_option, add_path_argument
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option, add_path_argument
 
 NAME = "evaluate"
 HELP = ("Dice, HD95 (mm), sensitivity, specificity per case and region (WT/TC/ET) for several "
@@ -28,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpc_seg.hadnet.api import evaluate
-    from hpc_seg.options import config_from_options, model_paths, required_path
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import model_paths, required_path
 
     pre, out = required_path(args, "pre", "PRE"), required_path(args, "out", "OUT")
     models = model_paths(args.model)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.hadnet.brats.config import PreprocessConfig
-from hpc_seg.options import add_config_options, add_job_option, add_renamed
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option, add_renamed
 
 NAME = "preprocess"
 HELP = "mask, crop, normalise and pad BraTS cases into Parquet shards (PRE/cases, preprocess.json)"
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.hadnet.brats.shards import case_index, preprocess_cohort
-    from hpc_seg.options import config_from_options, job_table, job_tables
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import job_table, job_tables
 
     # a job's [hadnet_preprocess] table may name the source cohort, which is SRC here
     tables = job_tables(args)

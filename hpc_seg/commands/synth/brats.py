@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.hadnet.synth.config import SynthBratsConfig
-from hpc_seg.options import BoolOption, add_config_options, add_job_option
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import BoolOption, add_job_option
 
 NAME = "brats"
 HELP = "write synthetic glioma cases as BraTS-2019-layout NIfTI ({HGG,LGG}/<subject>/...)"
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.hadnet.synth.cohort import synth_brats
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     cfg = config_from_options(SynthBratsConfig, args, table="synth_brats",
                               preset=BRATS_GRID if args.brats_size else None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.cardiac.synth.config import CineSynthConfig
-from hpc_seg.options import BoolOption, add_config_options, add_job_option
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import BoolOption, add_job_option
 
 NAME = "cine"
 HELP = "generate a synthetic Kaggle-like cardiac cine DICOM cohort (with truth, masks, manifest)"
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     from hpc_seg.cardiac.synth.export_variants import VariantOptions, generate_variant
     from hpc_seg.config import typed_value
-    from hpc_seg.options import config_from_options, job_table, job_tables
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import job_table, job_tables
 
     # A job file's [synth_cine] table also holds the cohort size and seed (as `hpc-seg run` reads).
     table = job_table(job_tables(args), "synth_cine", str(args.job))

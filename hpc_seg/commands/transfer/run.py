@@ -6,7 +6,8 @@ import argparse
 
 from hpc_seg.cardiac.transfer.config import DataConfig, TransferConfig
 from hpc_seg.launch.config import LaunchConfig
-from hpc_seg.options import add_config_options, add_job_option, add_renamed
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option, add_renamed
 
 NAME = "run"
 HELP = "ingest DICOM+.con (or PNG) volunteers, build the subsets, train (subset x init) as one job array"
@@ -31,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.cardiac.transfer import study
-    from hpc_seg.options import config_from_options, job_tables
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import job_tables
 
     tables = job_tables(args)
     data = config_from_options(DataConfig, args, table="transfer_data", tables=tables,

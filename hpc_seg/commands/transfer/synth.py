@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from hpc_seg.cardiac.synth.config import Synth7TConfig
-from hpc_seg.options import add_config_options, add_job_option
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option
 
 NAME = "synth"
 HELP = "generate a 7T-like cine cohort: GRE contrast, B1 bands, voids, .con contours, 2 observers"
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.cardiac.synth.domain_7t import generate_7t_cohort
-    from hpc_seg.options import config_from_options
+    from hpc_seg.config_flags import config_from_options
 
     cfg = config_from_options(Synth7TConfig, args, table="synth_7t")
     manifest = generate_7t_cohort(Path(args.out), cfg)
