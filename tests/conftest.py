@@ -14,6 +14,21 @@ os.environ.setdefault("HPC_SEG_PLAIN_LOGS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: skipped, with the reason, where there is none."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU (torch {torch.__version__}: "
+                                   "torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
 def pytest_sessionfinish(session, exitstatus):
     session.config._hpc_seg_exitstatus = int(exitstatus)
 
