@@ -98,7 +98,7 @@ def train_rank(run: DdpRun) -> dict[str, Any]:
     if dist.is_initialized():
         # The backend's all-reduce on this device: the sum of the (already averaged, so equal)
         # gradients over the ranks is world_size times them.
-        t = grads[-1].to(env.device)
+        t = grads[-1].clone().to(env.device)  # a copy: on CPU .to() would alias the record
         dist.all_reduce(t)
         collective_ok = bool(torch.allclose(t.cpu() / env.world_size, grads[-1], rtol=1e-5,
                                             atol=1e-8))
@@ -181,13 +181,17 @@ def run_check(profile: GpuBenchProfile, workdir: Path) -> CheckOutcome:
                 figures["runs"][run.label] = {"error": f"{type(exc).__name__}: {first[:500]}"}
             print(f"  {run.label}: {type(exc).__name__}: {first[:300]}", flush=True)
             continue
+        if any(r["collective_ok"] is False for r in rows):
+            # not a missed target: the backend summed wrongly, every figure after it is moot
+            raise RuntimeError(f"run {run.label}: {run.backend}'s all-reduce over "
+                               f"{run.world_size} rank(s) did not return the sum on "
+                               f"{profile.device}")
         loaded[run.label] = _load(rows)
         figures["runs"][run.label] = {
             "world_size": run.world_size, "grad_accum": run.grad_accum,
             "backend": rows[0]["backend"], "precision": rows[0]["precision"],
             "seconds": time.perf_counter() - t0,
-            "train_seconds": max(r["seconds"] for r in rows),
-            "collective_ok": all(r["collective_ok"] is not False for r in rows)}
+            "train_seconds": max(r["seconds"] for r in rows)}
     ref = loaded["single"]
     pairs = [("single_again", "single")]
     pairs += [(label, "single") for label in loaded if not label.startswith("single")]
@@ -201,10 +205,9 @@ def run_check(profile: GpuBenchProfile, workdir: Path) -> CheckOutcome:
             if a != "single_again":
                 worst = max(worst, cmp["grad_rel_l2"], cmp["loss_rel"])
     noise = figures["comparisons"].pop("single_again vs single")
-    collectives = all(r.get("collective_ok", True) for r in figures["runs"].values())
     figures.update(worst_rel_diff=worst, run_to_run=noise, tolerance=c.tolerance,
                    refused=refused, failed=failed)
-    met = not failed and collectives and worst <= c.tolerance and bool(figures["comparisons"])
+    met = not failed and worst <= c.tolerance and bool(figures["comparisons"])
     summary = "; ".join(f"{k} {v['grad_rel_l2']:.1e}" for k, v in figures["comparisons"].items())
     summary += f"; identical runs {noise['grad_rel_l2']:.1e}"
     if refused:

@@ -40,11 +40,11 @@ def run_check(profile: GpuBenchProfile, workdir: Path) -> CheckOutcome:
                "loader_overhead": r["overhead"], "num_workers": c.num_workers,
                "peak_mb_kind": "CUDA allocated: model + optimiser state + a step's peak"
                if r["device"].startswith("cuda") else "not measured on CPU"}
-    parts = [f"{m} {row['images_per_s']:.0f} img/s"
+    parts = [f"{m} {row['images_per_s']:.3g} img/s"
              + (f" {row['peak_mb']:.0f} MB" if row["peak_mb"] is not None else "")
              for m, row in modes.items()]
-    summary = (" | ".join(parts) + f"; {r['training_uses']}: streaming {r['streaming']:.0f} vs "
-               f"memory {r['in_memory']:.0f} img/s, overhead {100 * r['overhead']:.1f} %")
+    summary = (" | ".join(parts) + f"; {r['training_uses']}: streaming {r['streaming']:.3g} vs "
+               f"memory {r['in_memory']:.3g} img/s, overhead {100 * r['overhead']:.1f} %")
     return CheckOutcome(figures=figures,
                         target=f"loader overhead <= {100 * c.max_overhead:.0f} %",
                         met=r["overhead"] <= c.max_overhead, summary=summary)
