@@ -33,7 +33,7 @@ from pydicom.fileset import FileSet
 from pydicom.sequence import Sequence
 from pydicom import uid as U
 
-from hpc_seg.cardiac.dicom_read import FRAME_KEY
+from hpc_seg.cardiac.dicom.frame import FRAME_KEY
 from hpc_seg.cardiac.synth.config import CineSynthConfig
 from hpc_seg.cardiac.synth.dicom import make_uid
 from hpc_seg.cardiac.synth.jpeg_lossless import encode_frame

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 from hpc_seg.cardiac.ingest.series_select import select_sax
 from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables, stacks,
                                                  variant)
