@@ -67,8 +67,8 @@ class IngestConfig:
     # Series to take or leave, each by number, SeriesInstanceUID or SeriesDescription pattern,
     # for when the header-based choice of the short-axis cine is wrong for a site: ``series``
     # are used whatever their headers say (and no others), ``exclude_series`` never.
-    series: list[str] = field(default_factory=list)
-    exclude_series: list[str] = field(default_factory=list)
+    series: list[str | int] = field(default_factory=list)
+    exclude_series: list[str | int] = field(default_factory=list)
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -66,7 +66,7 @@ def test_a_dicomdir_and_an_object_without_image_are_recognised(tmp_path):
 
 @pytest.mark.parametrize("syntax", ["jpeg-ls", "rle", "deflate"])
 def test_a_cut_compressed_file_is_a_decode_problem_with_its_header_kept(tmp_path, syntax):
-    from hpc_seg.cardiac.synth.export_variants import encode_as, save
+    from hpc_seg.cardiac.synth.reencode import encode_as, save
 
     px = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 7) % 4000
     write_image(tmp_path / "a.dcm", series_uid="1.2.3", ipp=(0, 0, 0), pixels=px)
