@@ -140,27 +140,34 @@ def merge_sax(slices: list[list[Image]], study_uid: str) -> list[Image]:
     return merged
 
 
+def _new_dataset(template: Dataset, keys: tuple[str, ...], sop_class: str, sop_uid: str,
+                 ) -> Dataset:
+    """A new object with ``keys`` copied from ``template``, its SOP identity and file meta."""
+    ds = Dataset()
+    for key in keys:
+        if key in template:
+            setattr(ds, key, template.data_element(key).value)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.TransferSyntaxUID = U.ExplicitVRLittleEndian
+    return ds
+
+
 def _image(template: Dataset, geometry: Dataset, series: dict, number: int, pixels: np.ndarray,
            fields: dict) -> Image:
     """An MR image of a new series: patient and study of ``template``, plane of ``geometry``."""
-    ds = Dataset()
-    for key in _PATIENT_STUDY + _PIXEL_MODULE:
-        if key in template:
-            setattr(ds, key, template.data_element(key).value)
+    ds = _new_dataset(template, _PATIENT_STUDY + _PIXEL_MODULE, U.MRImageStorage,
+                      make_uid("exam-image", series["SeriesInstanceUID"], number))
     for key in _GEOMETRY:
         if key in geometry:
             setattr(ds, key, geometry.data_element(key).value)
     ds.Modality = "MR"
-    ds.SOPClassUID = U.MRImageStorage
-    ds.SOPInstanceUID = make_uid("exam-image", series["SeriesInstanceUID"], number)
     ds.InstanceNumber = number
     for key, value in {**series, **fields}.items():
         if value is not None:
             setattr(ds, key, value)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = U.MRImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = U.ExplicitVRLittleEndian
     return ds, np.clip(pixels, 0, (1 << int(template.BitsStored)) - 1).astype(np.uint16)
 
 
@@ -317,12 +324,8 @@ def _lge(exam: _Exam) -> list[list[Image]]:
 
 def secondary_capture(template: Dataset) -> Dataset:
     """An RGB screenshot (a report page) as a Secondary Capture image, pixel data set."""
-    ds = Dataset()
-    for key in _PATIENT_STUDY:
-        if key in template:
-            setattr(ds, key, template.data_element(key).value)
-    ds.SOPClassUID = U.SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = make_uid("secondary-capture", template.StudyInstanceUID)
+    ds = _new_dataset(template, _PATIENT_STUDY, U.SecondaryCaptureImageStorage,
+                      make_uid("secondary-capture", template.StudyInstanceUID))
     ds.SeriesInstanceUID = make_uid("secondary-capture-series", template.StudyInstanceUID)
     ds.Modality, ds.ConversionType = "OT", "WSD"
     ds.SeriesNumber, ds.InstanceNumber, ds.SeriesDescription = 900, 1, "Report screenshot"
@@ -333,21 +336,13 @@ def secondary_capture(template: Dataset) -> Dataset:
     rgb[..., 0] = np.arange(64, dtype=np.uint8)[None, :] * 4
     rgb[16:48, 16:48, 1] = 200
     ds.PixelData = rgb.tobytes()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = U.ExplicitVRLittleEndian
     return ds
 
 
 def protocol_document(template: Dataset) -> Dataset:
     """The exam's protocol as an Encapsulated PDF document (no image)."""
-    ds = Dataset()
-    for key in _PATIENT_STUDY:
-        if key in template:
-            setattr(ds, key, template.data_element(key).value)
-    ds.SOPClassUID = U.EncapsulatedPDFStorage
-    ds.SOPInstanceUID = make_uid("document", template.StudyInstanceUID)
+    ds = _new_dataset(template, _PATIENT_STUDY, U.EncapsulatedPDFStorage,
+                      make_uid("document", template.StudyInstanceUID))
     ds.SeriesInstanceUID = make_uid("document-series", template.StudyInstanceUID)
     ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "DOC", 990, 1
     ds.SeriesDescription = ds.DocumentTitle = "Exam protocol"
@@ -356,27 +351,20 @@ def protocol_document(template: Dataset) -> Dataset:
     ds.BurnedInAnnotation = "NO"
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocument = _PDF
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = U.ExplicitVRLittleEndian
     return ds
 
 
 def localiser_series(template: Dataset, pixels: np.ndarray) -> list[Dataset]:
     """Three single-frame localiser images (axial, coronal, sagittal) in a series of their own."""
     out = []
+    keys = ("PatientName", "PatientID", "PatientSex", "PatientAge", "StudyDate", "StudyTime",
+            "StudyDescription", "StudyInstanceUID", "Modality", "Manufacturer",
+            "FrameOfReferenceUID", "Rows", "Columns", "SamplesPerPixel",
+            "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit",
+            "PixelRepresentation", "PixelSpacing", "SliceThickness")
     for n, iop in enumerate(([1, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, -1], [0, 1, 0, 0, 0, -1]), 1):
-        ds = Dataset()
-        for key in ("PatientName", "PatientID", "PatientSex", "PatientAge", "StudyDate",
-                    "StudyTime", "StudyDescription", "StudyInstanceUID", "Modality",
-                    "Manufacturer", "FrameOfReferenceUID", "Rows", "Columns", "SamplesPerPixel",
-                    "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit",
-                    "PixelRepresentation", "PixelSpacing", "SliceThickness"):
-            if key in template:
-                setattr(ds, key, template.data_element(key).value)
-        sop = make_uid("localiser", template.StudyInstanceUID, n)
-        ds.SOPClassUID, ds.SOPInstanceUID = U.MRImageStorage, sop
+        ds = _new_dataset(template, keys, U.MRImageStorage,
+                          make_uid("localiser", template.StudyInstanceUID, n))
         ds.SeriesInstanceUID = make_uid("localiser", template.StudyInstanceUID)
         ds.SeriesNumber, ds.SeriesDescription = 1, "localizer"
         ds.SeriesTime = "080000.000000"
@@ -384,10 +372,6 @@ def localiser_series(template: Dataset, pixels: np.ndarray) -> list[Dataset]:
         ds.InstanceNumber = n
         ds.ImagePositionPatient = [-150.0, -150.0, 0.0]
         ds.ImageOrientationPatient = iop
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = U.MRImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = sop
-        ds.file_meta.TransferSyntaxUID = U.ExplicitVRLittleEndian
         ds.PixelData = pixels.astype("<u2").tobytes()
         out.append(ds)
     return out

@@ -78,10 +78,15 @@ def multiframe_series(images: list[tuple[Dataset, np.ndarray]]) -> tuple[Dataset
             "Manufacturer", "ManufacturerModelName", "MagneticFieldStrength", "RepetitionTime",
             "EchoTime", "FlipAngle", "CardiacNumberOfImages", "FrameOfReferenceUID", "Rows",
             "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
-            "BitsStored", "HighBit", "PixelRepresentation", "HeartRate", "NominalInterval")
+            "BitsStored", "HighBit", "PixelRepresentation", "HeartRate", "NominalInterval",
+            "TriggerSourceOrType", "ScanningSequence", "SequenceVariant", "ScanOptions")
     for key in keep:
         if key in first:
             setattr(ds, key, first.data_element(key).value)
+    if "SequenceName" in first:         # the enhanced objects' name for it
+        ds.PulseSequenceName = first.SequenceName
+    if "NominalInterval" in first or "TriggerSourceOrType" in first:
+        ds.CardiacSynchronizationTechnique = "RETROSPECTIVE"
     sop = make_uid("multiframe", first.SeriesInstanceUID)
     ds.SOPClassUID = U.EnhancedMRImageStorage
     ds.SOPInstanceUID = sop
