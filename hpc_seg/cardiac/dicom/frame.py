@@ -48,6 +48,10 @@ class Acquisition:
     trigger_given: bool = True      # False: the header has no TriggerTime at all
 
 
+#: an acquisition the header says nothing about (shared: frames read without one point here)
+UNKNOWN_ACQUISITION = Acquisition()
+
+
 @dataclass(slots=True)
 class DicomFrame:
     """Header fields that curation needs, plus the decoded 2D pixels of one image.
@@ -74,7 +78,7 @@ class DicomFrame:
     series_description: str = ""
     cardiac_images: int = 0         # CardiacNumberOfImages (0: not given)
     pixel_note: str = ""            # how stored values became pixels, when not 1:1
-    acquisition: Acquisition = Acquisition()
+    acquisition: Acquisition = UNKNOWN_ACQUISITION
 
 
 @dataclass(frozen=True, slots=True)

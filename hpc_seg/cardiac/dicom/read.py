@@ -53,20 +53,23 @@ class FileRead(NamedTuple):
 
 
 def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
+               with_acquisition: bool = True,
                ) -> tuple[DicomFrame | None, FileSkip | None, list[MetaRow]]:
     """Read one single-frame file once: (frame, None, metadata) or (None, skip, metadata). A
     multi-frame file gives its first frame here; :func:`read_frames` gives all."""
-    got = read_frames(path, rel, with_metadata=with_metadata, with_pixels=with_pixels)
+    got = read_frames(path, rel, with_metadata=with_metadata, with_pixels=with_pixels,
+                      with_acquisition=with_acquisition)
     return (got.frames[0] if got.frames else None), got.skip, got.meta
 
 
 def read_frames(path: Path, rel: str, *, with_metadata: bool = True,
-                with_pixels: bool = True) -> FileRead:
+                with_pixels: bool = True, with_acquisition: bool = True) -> FileRead:
     """Read one file once: one frame for a single-frame image, one per frame for a
     multi-frame image (``file`` and ``sop_uid`` get ``#<frame number>``), or a skip.
 
     Metadata rows are returned even for a file whose pixels fail to decode, so the
-    ``dicom_metadata`` table documents skipped files too.
+    ``dicom_metadata`` table documents skipped files too. ``with_acquisition=False`` leaves
+    each frame's :class:`~.frame.Acquisition` empty (it is only needed to tell series apart).
     """
     buf = b""
     if with_pixels:
@@ -75,11 +78,11 @@ def read_frames(path: Path, rel: str, *, with_metadata: bool = True,
                 buf = fh.read()
         except OSError as exc:
             return FileRead([], FileSkip(rel, "unreadable", f"{exc.strerror or exc}"), [])
-        fast = _read_fast(buf, rel, with_metadata)
+        fast = _read_fast(buf, rel, with_metadata, with_acquisition)
         if fast is not None:
             return fast
     with pydicom_log.captured() as messages:
-        got = _read_with_pydicom(path, buf, rel, with_metadata, with_pixels)
+        got = _read_with_pydicom(path, buf, rel, with_metadata, with_pixels, with_acquisition)
     return got._replace(pydicom_log=tuple(messages))
 
 
@@ -90,7 +93,8 @@ def _decode_skip(rel: str, exc: Exception) -> FileSkip:
     return FileSkip(rel, reason, f"cannot decode pixels: {text}")
 
 
-def _read_fast(buf: bytes, rel: str, with_metadata: bool) -> FileRead | None:
+def _read_fast(buf: bytes, rel: str, with_metadata: bool, with_acquisition: bool,
+               ) -> FileRead | None:
     """:func:`read_frames` for the layout :func:`fast_header` parses; None = not that layout."""
     parsed = fast_header(buf)
     if parsed is None:
@@ -101,7 +105,7 @@ def _read_fast(buf: bytes, rel: str, with_metadata: bool) -> FileRead | None:
         return None
     meta = [(rel, *e) for e in elements] if with_metadata else []
     try:
-        frame = frame_from_header(rel, h)
+        frame = frame_from_header(rel, h, with_acquisition)
     except (KeyError, ValueError, TypeError) as exc:
         return FileRead([], FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta)
     if where == "absent":
@@ -154,7 +158,7 @@ def _not_an_mr_image(ds: pydicom.Dataset, h: dict[str, str], rel: str) -> FileSk
 
 
 def _read_with_pydicom(path: Path, buf: bytes, rel: str, with_metadata: bool,
-                       with_pixels: bool) -> FileRead:
+                       with_pixels: bool, with_acquisition: bool) -> FileRead:
     """:func:`read_frames` for every layout that :func:`fast_header` does not take."""
     try:
         pixel_at, whole = 0, False
@@ -205,7 +209,7 @@ def _read_with_pydicom(path: Path, buf: bytes, rel: str, with_metadata: bool,
         except Exception as exc:
             return FileRead([], _decode_skip(rel, exc), meta)
     try:
-        frame = frame_from_header(rel, h)
+        frame = frame_from_header(rel, h, with_acquisition)
     except (KeyError, ValueError, TypeError) as exc:
         return FileRead([], FileSkip(rel, "missing_tags", f"geometry header incomplete: {exc}"), meta)
     if not with_pixels:

@@ -140,7 +140,9 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
         log.warning("%s: skipped (%s): %s", opts.src / prob.file, prob.reason, prob.detail)
     source: dict[str, str] = {}         # frame.file → the file it came from (multi-frame)
     for rel in patient.files:
-        got, skip, rows, logged = read_frames(opts.src / rel, rel)
+        # the acquisition fields serve only the choice of series from headers
+        got, skip, rows, logged = read_frames(opts.src / rel, rel,
+                                              with_acquisition=patient.select_series)
         meta.extend(rows)
         # what pydicom logged about the file: in the table, not on the console
         issues += [Issue(patient.pid, "pydicom_log", "logged by pydicom", rel, line)
