@@ -105,7 +105,6 @@ def _varies(groups: list[list[float]]) -> list[float] | None:
 def _gating(frames: list[DicomFrame], vendor: str, triggers_vary: bool) -> tuple[bool, str]:
     """(ECG-gated?, the header evidence)."""
     acqs = [f.acquisition for f in frames]
-    a = acqs[0]
     techniques = {x.sync_technique for x in acqs if x.sync_technique}
     if techniques & set(_GATED_TECHNIQUES):
         return True, f"CardiacSynchronizationTechnique {'/'.join(sorted(techniques))}"

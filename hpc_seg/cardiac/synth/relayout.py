@@ -39,7 +39,8 @@ from pydicom.fileset import FileSet
 from hpc_seg.cardiac.dicom.frame import FRAME_KEY
 from hpc_seg.cardiac.synth import exam as E
 from hpc_seg.cardiac.synth.config import CineSynthConfig
-from hpc_seg.cardiac.synth.reencode import TRANSFER_SYNTAXES, encode_as, multiframe_series, save
+from hpc_seg.cardiac.synth.reencode import (TRANSFER_SYNTAXES, encode_as, multiframe_series,
+                                            save)
 from hpc_seg.cardiac.synth.vendors import VENDOR_PROFILES, VendorProfile, profile
 from hpc_seg.errors import ConfigError, OutputError
 
@@ -76,6 +77,9 @@ class VariantOptions:
         if self.sax_series not in SAX_SERIES:
             raise ConfigError(f"sax_series: must be one of {', '.join(SAX_SERIES)}, "
                               f"got {self.sax_series!r}")
+        if self.layout != "export" and (self.vendor or self.sax_series != "vendor" or not self.exam):
+            raise ConfigError(f"vendor, sax_series and exam shape a scanner export: they need "
+                              f"layout export, not {self.layout!r}")
 
     @property
     def is_identity(self) -> bool:

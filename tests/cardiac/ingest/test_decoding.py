@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pydicom
-import pytest
 from pydicom.uid import JPEGLSLossless, RLELossless
 
 from hpc_seg.cardiac.dicom import pixels as dicom_pixels
