@@ -8,7 +8,8 @@ cardiac MR physicist would define it from the headers:
   technique, a trigger source, an R-R interval, a heart rate, CardiacNumberOfImages, ScanOptions
   CG/PPG), or, where the vendor does not use TriggerTime for anything else, its trigger times vary;
 - at each slice position its images sit at several trigger times spread over one cardiac cycle:
-  a span no longer than the longest R-R interval a heart has (:data:`MAX_CYCLE_MS`);
+  a span no longer than the longest R-R interval a heart has (:data:`MAX_CYCLE_MS`), within a
+  stated R-R interval and covering a good part of it (:data:`MIN_CYCLE_COVER`);
 - the inversion time and the echo time are constant (they vary in T1/T2/T2* mapping);
 - its images are magnitude images (not phase, velocity, or derived maps).
 
@@ -56,6 +57,9 @@ PERFUSION_MIN_DYNAMICS = 10
 VARIES_MS = 1.0
 #: trigger times may reach a little past the nominal R-R interval (the heart rate drifts)
 RR_TOLERANCE = 1.25
+#: a cine's phases cover at least this share of a stated R-R interval (prospective gating leaves
+#: out the last 10-15 %, a cine of two long-axis phases still covers half)
+MIN_CYCLE_COVER = 0.25
 
 _VELOCITY_TOKENS = frozenset({"VELOCITY", "VELOCITY MAP", "PCA", "M_PCA", "PHASE CONTRAST M",
                               "FLOW", "VENC", "PC"})
@@ -259,6 +263,10 @@ def _timed_kind(frames: list[DicomFrame], at_positions: list[list[int]],
     if rr is not None and reach > RR_TOLERANCE * rr:
         return Verdict("dynamic", f"trigger times reach {reach:g} ms, beyond the R-R interval "
                                   f"({rr:g} ms): not one cardiac cycle")
+    if rr is not None and span < MIN_CYCLE_COVER * rr:
+        return Verdict("not_cine", f"ECG-gated ({evidence}), but its {phases} trigger times span "
+                                   f"{span:g} ms, {span / rr:.0%} of the R-R interval ({rr:g} ms): "
+                                   f"not spread over the cardiac cycle")
     return Verdict("cine", f"ECG-gated ({evidence}), {phases} phases over {span:g} ms of the "
                            f"cardiac cycle")
 

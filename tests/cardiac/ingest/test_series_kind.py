@@ -49,6 +49,16 @@ def test_trigger_times_spanning_more_than_a_heartbeat_are_a_dynamic_series():
     assert kind == "dynamic" and "span 9000 ms" in why and f"{MAX_CYCLE_MS:g}" in why
 
 
+def test_a_philips_fmri_and_phases_bunched_in_one_part_of_the_cycle_are_no_cine():
+    # Philips fMRI: 3 volumes 2 s apart, the volume's time in TriggerTime
+    fmri = _series(20, 3, lambda k, i: 2000.0 * i, maker="Philips Medical Systems",
+                   heart_rate=60.0)
+    assert _kind(fmri)[0] == "dynamic" and "span 4000 ms" in _kind(fmri)[1]
+    bunched = _series(6, 5, lambda k, i: 300.0 + 10.0 * i, nominal_interval_ms=1000.0)
+    kind, why = _kind(bunched)
+    assert kind == "not_cine" and "4% of the R-R interval" in why
+
+
 def test_philips_trigger_times_and_heart_rate_do_not_prove_gating():
     # Philips writes HeartRate 60 into ungated series and the dynamic's time into TriggerTime:
     # 30 ms apart is a real-time cine, not a gated one ...
