@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which slice gaps curation fills with a copied slice: published "
                              "(default) = only a gap within 1 mm of twice the spacing; wide = "
                              "any gap of 1.5-2.5 spacings")
+    parser.add_argument("--series", action="append", default=[], metavar="SEL",
+                        help="use this series as the cine, whatever its headers say, and no "
+                             "other (repeatable): a SeriesNumber (12), a SeriesInstanceUID or a "
+                             "SeriesDescription pattern ('*sax*', any case)")
+    parser.add_argument("--exclude-series", action="append", default=[], metavar="SEL",
+                        help="never use this series (repeatable; number, UID or description "
+                             "pattern as for --series)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                           ray_dashboard=args.ray_dashboard, workers=args.workers,
                           truth_csv=Path(args.truth) if args.truth else None,
                           shard_mb=args.shard_mb, compression=args.compression,
-                          pixel_compression=args.pixel_compression, gap_rule=args.gap_rule)
+                          pixel_compression=args.pixel_compression, gap_rule=args.gap_rule,
+                          series=args.series, exclude_series=args.exclude_series)
     s = ingest(Path(args.src), Path(args.out), config)
     print(f"engine: {s.engine} ({s.engine_reason})")
     print(f"patients: {s.patients} processed, {s.patients_skipped_done} already finished")
