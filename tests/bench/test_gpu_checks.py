@@ -213,3 +213,14 @@ def test_ddp_check_runs_agree_to_the_bit_in_fp32(tmp_path, monkeypatch):
                for v in cmp.values()), cmp
     assert outcome.figures["run_to_run"]["grad_rel_l2"] == 0.0
     assert outcome.met is True and outcome.figures["runs"]["gloo_ws2"]["precision"] == "fp32"
+
+
+def test_every_gpu_marked_test_lives_where_the_gpu_run_collects():
+    """``hpc-seg bench gpu`` collects only tests/gpu on the GPU machine; a test marked gpu
+    elsewhere would never run there."""
+    root = Path(__file__).resolve().parents[1]
+    outside = [str(p.relative_to(root)) for p in root.rglob("*.py")
+               if "mark.gpu" in p.read_text() and p.parent.name != "gpu"
+               and p.name != Path(__file__).name]
+    assert outside == []
+    assert (root / "gpu").is_dir() and gpu_profile().tests.paths == ("tests/gpu",)
