@@ -224,3 +224,23 @@ def test_every_gpu_marked_test_lives_where_the_gpu_run_collects():
                and p.name != Path(__file__).name]
     assert outside == []
     assert (root / "gpu").is_dir() and gpu_profile().tests.paths == ("tests/gpu",)
+
+
+def test_tests_check_counts_passes_and_a_failing_test_is_an_error(tmp_path):
+    from hpc_seg.bench.gpu.check_tests import run_check
+    from hpc_seg.bench.gpu.profile import TestsCheck
+
+    folder = tmp_path / "gpu_tests"
+    folder.mkdir()
+    (folder / "test_a.py").write_text(
+        "import pytest\n\n@pytest.mark.gpu\ndef test_ok():\n    assert True\n\n"
+        "def test_not_marked():\n    raise AssertionError('not selected')\n")
+    profile = dry_run_profile()
+    profile.tests = TestsCheck(paths=(str(folder),))
+    outcome = run_check(profile, tmp_path / "work")
+    assert outcome.met is True and outcome.figures["passed"] == 1
+    assert outcome.figures["failed"] == 0 and outcome.summary.startswith("1 passed, 0 failed")
+    (folder / "test_b.py").write_text(
+        "import pytest\n\n@pytest.mark.gpu\ndef test_broken():\n    assert 1 == 2\n")
+    with pytest.raises(RuntimeError, match=r"1 passed, 1 failed, 0 skipped: .*test_broken"):
+        run_check(profile, tmp_path / "work")
