@@ -36,7 +36,8 @@ MIN_START_S = 10.0
 """a check is not started with less of the run's budget left than this"""
 KILL_GRACE_S = 10.0
 """after SIGTERM, seconds before SIGKILL"""
-TAIL_LINES = 15
+TAIL_LINES = 60
+"""lines of a failed check's own output copied into the short log (its traceback, the lines before)"""
 
 
 @dataclass(frozen=True)
