@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hpc-seg-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test test-fast gpu-dry-run slurm-up slurm-down browser clean
+.PHONY: setup demo test test-fast gpu-dry-run gpu-bundle slurm-up slurm-down browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ browser:
 # raises or hangs fails this. Runs before the suite, so pytest's summary stays the last line.
 gpu-dry-run: setup
 	$(VENV)/bin/hpc-seg bench gpu --dry-run --out runs/gpu-checks-dry-run
+
+# What a GPU node without a package index lacks (Ray, Optuna, pydicom...), for its Python 3.12, as
+# one archive that travels with the checkout (README "GPU checks").
+gpu-bundle: setup
+	$(PY) cluster/offline-bundle --python 3.12 --skip-file cluster/gpu-node-packages.txt --out .whl/site.tar.xz --max-mb 58
 
 test: setup gpu-dry-run slurm-up browser
 	RAY_AUTH_MODE=disabled $(VENV)/bin/pytest
