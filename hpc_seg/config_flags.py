@@ -217,14 +217,18 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
             spec = _Flag(table, path, "value")
         elif origin in (list, tuple):
             item_hints = [a for a in typing.get_args(hint) if a is not Ellipsis]
-            item = _scalar(_strip_optional(item_hints[0])) if item_hints else str
+            item_hint = _strip_optional(item_hints[0]) if item_hints else str
+            if typing.get_origin(item_hint) in (typing.Union, types.UnionType) and all(
+                    _scalar(a) for a in typing.get_args(item_hint) if a is not type(None)):
+                item_hint = str        # e.g. str | int: the config converts the text
+            item = _scalar(item_hint)
             if item is None:       # a list of lists or tables: one TOML value
                 kwargs.update(metavar="TOML", type=parse_toml_value)
                 spec = _Flag(table, path, "value")
             else:
                 # repeatable (a list of shell lines grows line by line); a fixed-length tuple
                 # is checked by from_dict
-                kwargs.update(nargs="+", action="extend", metavar=_metavar(f.name, item_hints[0]))
+                kwargs.update(nargs="+", action="extend", metavar=_metavar(f.name, item_hint))
                 spec = _Flag(table, path, "list", _list_value(item))
         elif origin is dict:
             kwargs.update(action="append", metavar="NAME=VALUE")

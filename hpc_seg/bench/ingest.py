@@ -81,7 +81,7 @@ def prepare_cohort(cfg: BenchIngestConfig) -> Path:
     base = _base_cohort(cfg)
     if cfg.transfer_syntax == "explicit":
         return base
-    from hpc_seg.cardiac.synth.export_variants import VariantOptions, rewrite_cohort
+    from hpc_seg.cardiac.synth.relayout import VariantOptions, rewrite_cohort
 
     variant = cfg.workdir / f"{base.name}-{cfg.transfer_syntax}"
     done = variant / ".variant-complete"

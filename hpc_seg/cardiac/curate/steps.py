@@ -19,7 +19,7 @@ from hpc_seg.cardiac.curate.gaps import (GAP_FILL_MAX, GAP_FILL_MIN, GAP_TWICE_T
                                          gap_fill_count)
 from hpc_seg.cardiac.curate.modal import mode_largest
 from hpc_seg.cardiac.curate.geometry import PlaneGrid, downscaled_grid, grid_from_dicom
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 DUPLICATE_MM = 1.0          # step 5: slices closer than this are the same location
 INTERSPERSED_MAX = 0.75     # a gap below this many spacings means an interspersed slice

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +41,12 @@ class IngestConfig:
     # "wide" fills any gap of 1.5-2.5 spacings (the project's earlier rule).
     gap_rule: GapRule = "published"
     """which slice gaps curation fills with a copied slice: published = only a gap within 1 mm of twice the spacing; wide = any gap of 1.5-2.5 spacings"""
+    # For when the header-based choice of the short-axis cine is wrong for a site.
+    series: list[str | int] = field(default_factory=list)
+    """use this series as the cine, whatever its headers say, and no other (repeatable): a
+    SeriesNumber (12), a SeriesInstanceUID or a SeriesDescription pattern ('*sax*', any case)"""
+    exclude_series: list[str | int] = field(default_factory=list)
+    """never use this series (repeatable; number, UID or description pattern as for --series)"""
     progress: bool = True
     """show a progress display"""
 
@@ -52,6 +58,13 @@ class IngestConfig:
             raise ConfigError(f"workers: must be >= 1, but got {self.workers}")
         if not self.shard_mb > 0:
             raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb}")
+        for key in ("series", "exclude_series"):
+            value = getattr(self, key)
+            if isinstance(value, str) or not all(isinstance(v, (str, int)) and str(v).strip()
+                                                 for v in value):
+                raise ConfigError(f"{key}: must be a list of series numbers, UIDs or description "
+                                  f"patterns, but got {value}")
+            setattr(self, key, [str(v).strip() for v in value])
         for key in ("compression", "pixel_compression"):
             if getattr(self, key) not in CODECS:
                 raise ConfigError(f"{key}: must be one of {', '.join(CODECS)}, "

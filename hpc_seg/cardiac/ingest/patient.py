@@ -22,8 +22,9 @@ import pyarrow as pa
 from hpc_seg.cardiac.ingest import tables as T
 from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
-from hpc_seg.cardiac.dicom_read import QUIET_SKIPS, DicomFrame, read_frames
-from hpc_seg.cardiac.ingest.series_select import select_sax
+from hpc_seg.cardiac.dicom.frame import QUIET_SKIPS, DicomFrame
+from hpc_seg.cardiac.dicom.read import read_frames
+from hpc_seg.cardiac.ingest.series_select import SeriesChoice, filter_series, select_sax
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 from hpc_seg.cardiac.ingest.masks import MaskArchive
 from hpc_seg.storage.shards import atomic_write_table
@@ -44,6 +45,7 @@ class ChunkOptions:
     pixel_compression: str = "none"
     truth: dict[str, tuple[float, float]] | None = None
     gap_rule: str = "published"         # curation step 6 (see curate.steps.GAP_RULES)
+    series: SeriesChoice = SeriesChoice()   # series the user takes or leaves
 
 
 @dataclass(slots=True)
@@ -138,8 +140,13 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
         log.warning("%s: skipped (%s): %s", opts.src / prob.file, prob.reason, prob.detail)
     source: dict[str, str] = {}         # frame.file → the file it came from (multi-frame)
     for rel in patient.files:
-        got, skip, rows = read_frames(opts.src / rel, rel)
+        # the acquisition fields serve only the choice of series from headers
+        got, skip, rows, logged = read_frames(opts.src / rel, rel,
+                                              with_acquisition=patient.select_series)
         meta.extend(rows)
+        # what pydicom logged about the file: in the table, not on the console
+        issues += [Issue(patient.pid, "pydicom_log", "logged by pydicom", rel, line)
+                   for line in logged]
         if skip is not None:
             skipped[skip.reason] += 1
             issues.append(Issue(patient.pid, skip.reason, "file skipped", skip.file, skip.detail))
@@ -152,8 +159,10 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
     if not patient.files:
         issues.append(Issue(patient.pid, "no_sax_series", "patient skipped", "",
                             "no study/sax_* folder with files"))
-    if patient.select_series:           # an export: the SAX stack is chosen from headers
-        kept, more = select_sax(patient.pid, frames)
+    if patient.select_series or opts.series:
+        # an export: the SAX stack is chosen from headers; a folder layout: the user's choice
+        kept, more = select_sax(patient.pid, frames, opts.series) if patient.select_series \
+            else filter_series(patient.pid, frames, opts.series)
         issues += more
         # counted as skipped files too (the issues rows say which series and why)
         kept_files = {source.get(f.file, f.file) for f in kept}

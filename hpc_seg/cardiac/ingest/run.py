@@ -23,6 +23,7 @@ from hpc_seg.cardiac.ingest.commit import Committer
 from hpc_seg.cardiac.ingest.config import IngestConfig
 from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
 from hpc_seg.cardiac.ingest.patient import ChunkOptions, ChunkResult
+from hpc_seg.cardiac.ingest.series_select import SeriesChoice
 from hpc_seg.cardiac.truth import read_truth_csv
 from hpc_seg.storage.shards import atomic_write_bytes
 from hpc_seg.progress import progress_bar
@@ -103,9 +104,13 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
     truth_path = config.truth_csv or (src / "truth.csv" if (src / "truth.csv").is_file() else None)
     truth = read_truth_csv(truth_path) if truth_path else None
     committer = Committer(out)
+    choice = SeriesChoice(tuple(config.series), tuple(config.exclude_series))
+    if choice:
+        log.info("ingest: series chosen by the user: %s",
+                 "; ".join(f"{k}: {', '.join(v)}" for k, v in choice.settings().items() if v))
     try:
-        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid),
-                                               {"gap_rule": config.gap_rule})
+        settings = {"gap_rule": config.gap_rule, **choice.settings()}
+        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid), settings)
                         for p in patients}
         committer.expect(fingerprints)
         _forget_changed(committer, fingerprints)
@@ -121,6 +126,7 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                                 patients_skipped_done=len(done & set(fingerprints)),
                                 input_bytes=input_bytes)
         opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb, gap_rule=config.gap_rule,
+                            series=choice,
                             compression=config.compression,
                             compression_level=config.compression_level,
                             pixel_compression=config.pixel_compression, truth=truth)

@@ -11,8 +11,8 @@ from hpc_seg.options import BoolOption, add_job_option
 NAME = "cine"
 HELP = "generate a synthetic Kaggle-like cardiac cine DICOM cohort (with truth, masks, manifest)"
 
-# The encodings and layouts of the written files (``export_variants.VariantOptions``); listed here
-# because that module imports pydicom and this one must stay cheap to import.
+# The encodings and layouts of the written files (``relayout.VariantOptions``); listed here because
+# that module imports pydicom and this one must stay cheap to import.
 TRANSFER_SYNTAXES = ("explicit", "implicit", "big-endian", "deflate", "rle", "jpeg-lossless",
                      "jpeg-ls", "jpeg2000")
 
@@ -33,12 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        default="project",
                        help="project (default): {split}/<pid>/study/sax_*; kaggle: the Kaggle "
                             "unzip, {split}/{split}/<pid>/...; flat: <pid>/study/...; export: a "
-                            "scanner export (DICOMDIR, PT*/ST*/SE*/IM*, a localiser series)")
+                            "scanner export (DICOMDIR, PT*/ST*/SE*/IM*): a whole cardiac exam "
+                            "with a vendor's header habits (see --vendor, --no-exam)")
     files.add_argument("--transfer-syntax", default="explicit", choices=TRANSFER_SYNTAXES,
                        help="encoding of the images (all lossless; default explicit VR little "
                             "endian; jpeg2000 needs both image sides >= 32)")
     files.add_argument("--multiframe", action=BoolOption, default=False,
                        help="one enhanced MR multi-frame file per series")
+    files.add_argument("--vendor", choices=["siemens", "philips", "ge", "canon"], default=None,
+                       help="export layout: write the exam with this vendor's header habits "
+                            "(default: each patient's own scanner maker)")
+    files.add_argument("--sax-series", choices=["vendor", "per-slice", "single"],
+                       default="vendor",
+                       help="export layout: the short-axis cine as one series per slice "
+                            "(Siemens' habit), as one multi-slice series (the others'), or as "
+                            "the vendor writes it (default)")
+    files.add_argument("--exam", action=BoolOption, default=True,
+                       help="export layout: the whole cardiac exam (perfusion, flow, MOLLI + T1 "
+                            "map, LGE, real-time cine, secondary capture, document); --no-exam: "
+                            "only the cines and a localiser (default on)")
     add_config_options(parser.add_argument_group("generator options (CineSynthConfig)"),
                        CineSynthConfig, table="synth_cine",
                        renamed={"--frames": "n_frames", "--quirk-rate": "quirk_rates",
@@ -48,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hpc_seg.cardiac.synth.export_variants import VariantOptions, generate_variant
+    from hpc_seg.cardiac.synth.relayout import VariantOptions, generate_variant
     from hpc_seg.config import typed_value
     from hpc_seg.config_flags import config_from_options
     from hpc_seg.options import job_table, job_tables
@@ -65,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_options(CineSynthConfig, args, table="synth_cine",
                                  tables={"synth_cine": table})
     opts = VariantOptions(layout=args.layout, transfer_syntax=args.transfer_syntax,
-                          multiframe=args.multiframe)
+                          multiframe=args.multiframe, exam=args.exam, vendor=args.vendor,
+                          sax_series=args.sax_series)
     out = generate_variant(Path(args.out), patients, seed, config, opts, overwrite=args.overwrite)
     print(f"wrote {patients} patients ({opts.layout} layout, {opts.transfer_syntax}"
           f"{', multi-frame' if opts.multiframe else ''}); manifest: {out / 'manifest.json'}")
