@@ -10,6 +10,7 @@ from hpc_seg.config import from_dict, load_toml
 from hpc_seg.errors import ConfigError
 from hpc_seg.pipeline.registry import STAGES, TABLES
 from hpc_seg.pipeline.runner import StagePlan, run_stages
+from hpc_seg.storage.names import child
 from hpc_seg.stage import Context, PlannedResult, StagePlanned, StageFn, is_plannable
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def run_job(job_file: str | Path, *, out: str | Path | None = None, force: list[
         for i, name in enumerate(job.stages, 1):
             print(f"{i:2d}. {name:22s} {STAGES[name].__doc__.strip().splitlines()[0]}")
         return 0
-    root = Path(out or job.out or Path("runs") / job.name)
+    root = Path(out or job.out or child(Path("runs"), job.name))
     selected = [(n, STAGES[n]) for n in job.stages]
     plans = plan_job(job_file, tables, root, selected)
     ctx = Context(job_file=job_file, out=root, tables=tables)

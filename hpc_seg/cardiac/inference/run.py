@@ -29,6 +29,7 @@ from hpc_seg.cardiac.inference.overlay import write_overlay
 from hpc_seg.cardiac.inference.sources import Source, count_stacks, iter_stacks, open_source
 from hpc_seg.errors import ConfigError, HpcSegError, InputError
 from hpc_seg.progress import progress_bar
+from hpc_seg.storage.names import child
 from hpc_seg.storage.shards import atomic_write, atomic_write_bytes, decode_array, read_table
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def write_stack_outputs(row: dict[str, Any], mask: np.ndarray, source: Source, o
     """Every per-stack output of ``mask`` (``[frames, slices, rows, cols]``); the summary row."""
     import nibabel as nib
 
-    sdir = out / str(row["stack_id"])
+    sdir = child(out, row["stack_id"])     # ids come from headers or file names
     nifti_row = {**row, "mask": np.ascontiguousarray(mask, np.uint8).tobytes()}
     img = stack_to_nifti(nifti_row, mask=True)
     atomic_write(sdir / "labels.nii.gz", lambda tmp: nib.save(img, tmp))
