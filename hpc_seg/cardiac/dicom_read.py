@@ -37,6 +37,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, pixel_array
 
+from hpc_seg.cardiac.decode_budget import (DEFLATED, file_too_large, header_too_large,
+                                           inflated_too_large)
 from hpc_seg.cardiac.dicom_multiframe import frame_headers, number_of_frames
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ PIXEL_DATA_TAG = 0x7FE00010
 
 #: skip reasons (the ``problem`` column of the ``issues`` table uses the same words)
 SKIP_REASONS = ("not_dicom", "truncated", "no_pixel_data", "missing_tags", "unreadable",
-                "decode_error", "dicomdir", "not_image")
+                "decode_error", "dicomdir", "not_image", "too_large")
 #: skips that are expected in any export (a DICOMDIR, a structured report): no warning
 QUIET_SKIPS = frozenset({"dicomdir", "not_image"})
 MEDIA_DIRECTORY_UID = "1.2.840.10008.1.3.10"
@@ -522,6 +524,7 @@ def _multiframe_frames(ds: pydicom.Dataset, rel: str, h: dict[str, str]) -> list
 
 
 def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
+               max_bytes: int | None = None,
                ) -> tuple[DicomFrame | None, FileSkip | None, list[tuple[str, str, str, str, str]]]:
     """Read one single-frame file once. Returns (frame, None, metadata) or (None, skip, metadata).
 
@@ -530,18 +533,23 @@ def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels:
     file gives its first frame here; :func:`read_frames` gives all.
     """
     frames, skip, meta = read_frames(path, rel, with_metadata=with_metadata,
-                                     with_pixels=with_pixels)
+                                     with_pixels=with_pixels, max_bytes=max_bytes)
     return (frames[0] if frames else None), skip, meta
 
 
 def read_frames(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
+                max_bytes: int | None = None,
                 ) -> tuple[list[DicomFrame], FileSkip | None, list[tuple[str, str, str, str, str]]]:
     """Read one file once: ([frame], None, metadata) for a single-frame image, one frame per
     frame for a multi-frame image (``file`` and ``sop_uid`` get ``#<frame number>``), or
-    ([], skip, metadata)."""
+    ([], skip, metadata). ``max_bytes``: the decoded-size budget of
+    :mod:`~hpc_seg.cardiac.decode_budget`, checked before each allocation it guards."""
     try:
         buf, pixel_at, whole = b"", 0, False
         if with_pixels:
+            too_big = file_too_large(path, max_bytes)
+            if too_big:
+                return [], FileSkip(rel, "too_large", too_big), []
             # One read() of the whole file; the usual layout is parsed directly (fast_header),
             # anything else by pydicom from memory (~25 % faster than its many small reads
             # through a file object), stopping before the pixels, which are then viewed in
@@ -555,6 +563,10 @@ def read_frames(path: Path, rel: str, *, with_metadata: bool = True, with_pixels
             # Pixels viewed in place (native little endian) are left out of the parse; files
             # pydicom decodes anyway (compressed, deflated, big endian) are parsed once, whole.
             meta = file_meta_syntax(buf)
+            too_big = inflated_too_large(buf, meta[0], max_bytes) \
+                if meta is not None and meta[1] == DEFLATED else None
+            if too_big:
+                return [], FileSkip(rel, "too_large", too_big), []
             whole = meta is not None and meta[1] not in _VIEWABLE
             ds = None
             if whole:
@@ -581,6 +593,9 @@ def read_frames(path: Path, rel: str, *, with_metadata: bool = True, with_pixels
     special = _special_skip(ds, h, rel)
     if special is not None:
         return [], special, meta
+    too_big = header_too_large(h, max_bytes) if with_pixels else None
+    if too_big:
+        return [], FileSkip(rel, "too_large", too_big), meta
     if number_of_frames(ds) > 1 or "PerFrameFunctionalGroupsSequence" in ds:
         if not with_pixels:
             return [], FileSkip(rel, "decode_error", "multi-frame file read without pixels"), meta

@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which slice gaps curation fills with a copied slice: published "
                              "(default) = only a gap within 1 mm of twice the spacing; wide = "
                              "any gap of 1.5-2.5 spacings")
+    parser.add_argument("--max-decoded-mb", type=float, default=None, metavar="MB",
+                        help="per-file budget: a file whose size on disk, inflated size or "
+                             "declared decoded size (rows x columns x frames x bytes) exceeds it "
+                             "is skipped as too_large before anything is allocated (default 1024)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
                           ray_dashboard=args.ray_dashboard, workers=args.workers,
                           truth_csv=Path(args.truth) if args.truth else None,
                           shard_mb=args.shard_mb, compression=args.compression,
-                          pixel_compression=args.pixel_compression, gap_rule=args.gap_rule)
+                          pixel_compression=args.pixel_compression, gap_rule=args.gap_rule,
+                          **({"max_decoded_mb": args.max_decoded_mb}
+                             if args.max_decoded_mb is not None else {}))
     s = ingest(Path(args.src), Path(args.out), config)
     print(f"engine: {s.engine} ({s.engine_reason})")
     print(f"patients: {s.patients} processed, {s.patients_skipped_done} already finished")

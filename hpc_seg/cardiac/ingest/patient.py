@@ -17,12 +17,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from hpc_seg.cardiac.ingest import tables as T
 from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
-from hpc_seg.cardiac.dicom_read import QUIET_SKIPS, DicomFrame, read_frames
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB, budget_bytes
+from hpc_seg.cardiac.dicom_read import QUIET_SKIPS, DicomFrame, FileSkip, read_frames
 from hpc_seg.cardiac.ingest.series_select import select_sax
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 from hpc_seg.cardiac.ingest.masks import MaskArchive
@@ -44,6 +46,7 @@ class ChunkOptions:
     pixel_compression: str = "none"
     truth: dict[str, tuple[float, float]] | None = None
     gap_rule: str = "published"         # curation step 6 (see curate.steps.GAP_RULES)
+    max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB   # per-file budget (decode_budget)
 
 
 @dataclass(slots=True)
@@ -121,6 +124,17 @@ def pixel_note_issues(pid: str, frames: list[DicomFrame]) -> list[Issue]:
             for note, fs in notes.items()]
 
 
+def _non_finite(rel: str, frames: list[DicomFrame]) -> FileSkip | None:
+    """A file whose pixels hold NaN or infinity (float pixel data, a RescaleSlope of "nan"):
+    skipped, since every later step would turn it into a volume silently."""
+    bad = [i + 1 for i, f in enumerate(frames)
+           if f.pixels is not None and f.pixels.dtype.kind == "f" and not np.isfinite(f.pixels).all()]
+    if not bad:
+        return None
+    where = "" if len(frames) == 1 else f" in frame(s) {bad[:10]}"
+    return FileSkip(rel, "non_finite", f"NaN or infinite pixel values{where}")
+
+
 def process_patient(opts: ChunkOptions, patient: PatientFolder,
                     ) -> tuple[list[dict], dict[str, pa.Table], Counter, int]:
     """Read, curate and tabulate one patient.
@@ -137,10 +151,16 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
         issues.append(Issue(patient.pid, prob.reason, "entry skipped", prob.file, prob.detail))
         log.warning("%s: skipped (%s): %s", opts.src / prob.file, prob.reason, prob.detail)
     source: dict[str, str] = {}         # frame.file → the file it came from (multi-frame)
+    budget = budget_bytes(opts.max_decoded_mb)
     for rel in patient.files:
-        got, skip, rows = read_frames(opts.src / rel, rel)
+        got, skip, rows = read_frames(opts.src / rel, rel, max_bytes=budget)
         meta.extend(rows)
+        if skip is None and got:
+            skip = _non_finite(rel, got)
+            got = [] if skip is not None else got
         if skip is not None:
+            # decoders report several plugins' errors on several lines: one line per file
+            skip = FileSkip(skip.file, skip.reason, " ".join(skip.detail.split()))
             skipped[skip.reason] += 1
             issues.append(Issue(patient.pid, skip.reason, "file skipped", skip.file, skip.detail))
             (log.debug if skip.reason in QUIET_SKIPS else log.warning)(

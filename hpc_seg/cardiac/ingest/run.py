@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from hpc_seg.cardiac.curate.steps import GAP_RULES
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB
 from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
 from hpc_seg.cardiac.ingest.commit import Committer
 from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
@@ -63,6 +64,9 @@ class IngestConfig:
     # Curation step 6: "published" fills only a gap within 1 mm of twice the slice spacing;
     # "wide" fills any gap of 1.5-2.5 spacings (the project's earlier rule).
     gap_rule: Literal["published", "wide"] = "published"
+    max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB
+    """per-file budget: a file whose size, inflated size or declared decoded size (rows x columns
+    x frames x bytes) is larger is skipped as ``too_large`` before anything is allocated"""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -73,6 +77,8 @@ class IngestConfig:
             raise ConfigError(f"engine: must be auto, local or ray, but got {self.engine!r}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers: must be >= 1, but got {self.workers=}")
+        if self.max_decoded_mb is not None and not self.max_decoded_mb > 0:
+            raise ConfigError(f"max_decoded_mb: must be > 0, but got {self.max_decoded_mb!r}")
         if not self.shard_mb > 0:
             raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb=}")
         for key in ("compression", "pixel_compression"):
@@ -150,7 +156,8 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
     committer = Committer(out)
     try:
         fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid),
-                                               {"gap_rule": config.gap_rule})
+                                               {"gap_rule": config.gap_rule,
+                                                "max_decoded_mb": config.max_decoded_mb})
                         for p in patients}
         committer.expect(fingerprints)
         _forget_changed(committer, fingerprints)
@@ -168,7 +175,8 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
         opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb, gap_rule=config.gap_rule,
                             compression=config.compression,
                             compression_level=config.compression_level,
-                            pixel_compression=config.pixel_compression, truth=truth)
+                            pixel_compression=config.pixel_compression, truth=truth,
+                            max_decoded_mb=config.max_decoded_mb)
         if todo:
             try:
                 _run_engine(engine, opts, todo, config, committer, summary)
