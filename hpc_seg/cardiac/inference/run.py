@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hpc_seg.cardiac.export_nifti import load_stack, stack_to_nifti
+from hpc_seg.cardiac.finite import nonfinite_frames
 from hpc_seg.cardiac.inference.measures import SUMMARY_COLUMNS, frame_volumes, summary_row
 from hpc_seg.cardiac.inference.model_file import read_model_info
 from hpc_seg.cardiac.inference.overlay import write_overlay
@@ -87,12 +88,16 @@ def write_stack_outputs(row: dict[str, Any], mask: np.ndarray, source: Source, o
     import nibabel as nib
 
     sdir = child(out, row["stack_id"])     # ids come from headers or file names
+    left_out = nonfinite_frames(row["pixels"])
+    if len(left_out) == mask.shape[0]:
+        raise InputError(f"stack {row['stack_id']}: NaN or infinite pixels in every frame; "
+                         "nothing to segment")
     nifti_row = {**row, "mask": np.ascontiguousarray(mask, np.uint8).tobytes()}
     img = stack_to_nifti(nifti_row, mask=True)
     atomic_write(sdir / "labels.nii.gz", lambda tmp: nib.save(img, tmp))
-    lv, my = frame_volumes(mask, row)
+    lv, my = frame_volumes(mask, row, left_out)
     _csv(pd.DataFrame({"frame": np.arange(len(lv)), "lv_ml": lv, "my_ml": my}), sdir / "volumes.csv")
-    summary = summary_row(row, mask)
+    summary = summary_row(row, mask, left_out=left_out)
     write_overlay(row["pixels"], mask, summary["ed_frame"], summary["es_frame"],
                   str(row["stack_id"]), sdir / "overlay.png")
     files = stack_files(source, str(row["stack_id"])) if dicom_seg else None
