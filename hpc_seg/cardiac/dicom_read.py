@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,6 +289,13 @@ def _floats(text: str | None, n: int, name: str) -> np.ndarray:
     return arr
 
 
+def whole_number(text: str | None) -> int:
+    """An IS value (SeriesNumber, InstanceNumber...) as an int; 0, as for a missing value, when
+    it is not a whole number ('1.5', 'abc', 'inf'): ingest reports those (``bad_number``)."""
+    value = _num(text)
+    return int(value) if math.isfinite(value) and value == int(value) else 0
+
+
 def _num(text: str | None, default: float = 0.0) -> float:
     try:
         return float(text.split("\\")[0]) if text else default
@@ -382,9 +390,9 @@ def _frame_from_header(rel: str, h: dict[str, str]) -> DicomFrame:
     return DicomFrame(
         file=rel,
         series_uid=h.get("SeriesInstanceUID", ""),
-        series_number=int(_num(h.get("SeriesNumber"))),
+        series_number=whole_number(h.get("SeriesNumber")),
         series_time_s=_dicom_time_s(h.get("SeriesTime") or h.get("AcquisitionTime")),
-        instance_number=int(_num(h.get("InstanceNumber"))),
+        instance_number=whole_number(h.get("InstanceNumber")),
         sop_uid=h.get("SOPInstanceUID", ""),
         ipp=_floats(h.get("ImagePositionPatient"), 3, "ImagePositionPatient"),
         iop=_floats(h.get("ImageOrientationPatient"), 6, "ImageOrientationPatient"),
@@ -394,7 +402,7 @@ def _frame_from_header(rel: str, h: dict[str, str]) -> DicomFrame:
         slice_thickness=_num(h.get("SliceThickness")),
         study_uid=h.get("StudyInstanceUID", ""),
         series_description=h.get("SeriesDescription", ""),
-        cardiac_images=int(_num(h.get("CardiacNumberOfImages"))),
+        cardiac_images=whole_number(h.get("CardiacNumberOfImages")),
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from hpc_seg.cardiac.export_nifti import LPS_TO_RAS
 from hpc_seg.errors import InputError
-from hpc_seg.storage.shards import decode_array, iter_rows, shard_files
+from hpc_seg.storage.shards import decode_array, iter_rows, open_shard, shard_files
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,11 @@ def is_nifti(path: Path) -> bool:
 
 
 def volumes_dir_of(path: Path) -> Path | None:
-    """``path`` itself or ``path/volumes`` when it holds ``volumes`` shards, else None."""
-    import pyarrow.parquet as pq
-
+    """``path`` itself or ``path/volumes`` when it holds ``volumes`` shards, else None (a
+    damaged shard: one-line :class:`~hpc_seg.storage.shards.CorruptShardError`)."""
     for cand in (path, path / "volumes"):
         files = shard_files(cand)
-        if files and {"pixels", "affine", "stack_id"} <= set(pq.read_schema(files[0]).names):
+        if files and {"pixels", "affine", "stack_id"} <= set(open_shard(files[0]).schema_arrow.names):
             return cand
     return None
 

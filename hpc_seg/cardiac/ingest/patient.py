@@ -24,7 +24,8 @@ from hpc_seg.cardiac.ingest import tables as T
 from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
 from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB, budget_bytes
-from hpc_seg.cardiac.dicom_read import QUIET_SKIPS, DicomFrame, FileSkip, read_frames
+from hpc_seg.cardiac.dicom_read import (QUIET_SKIPS, DicomFrame, FileSkip, read_frames,
+                                       whole_number)
 from hpc_seg.cardiac.ingest.series_select import select_sax
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 from hpc_seg.cardiac.ingest.masks import MaskArchive
@@ -124,6 +125,23 @@ def pixel_note_issues(pid: str, frames: list[DicomFrame]) -> list[Issue]:
             for note, fs in notes.items()]
 
 
+#: header numbers that order or group images; a value that is not a whole number is read as 0
+WHOLE_NUMBERS = ("SeriesNumber", "InstanceNumber", "CardiacNumberOfImages")
+
+
+def number_issues(pid: str, meta: list[tuple[str, str, str, str, str]]) -> list[Issue]:
+    """One ``bad_number`` issue per (keyword, value) of :data:`WHOLE_NUMBERS` that is not a
+    whole number ('1.5', 'abc', 'inf'), with the first file and the count."""
+    odd: dict[tuple[str, str], list[str]] = {}
+    for file, _tag, keyword, _vr, value in meta:
+        if keyword in WHOLE_NUMBERS and value.strip() and whole_number(value) == 0 \
+                and value.split("\\")[0].strip() not in ("0", "+0", "-0", "0.0"):
+            odd.setdefault((keyword, value), []).append(file)
+    return [Issue(pid, "bad_number", f"{keyword} read as 0 (not set)", files[0],
+                  f"{keyword} {value[:40]!r} is not a whole number ({len(files)} file(s))")
+            for (keyword, value), files in odd.items()]
+
+
 def _non_finite(rel: str, frames: list[DicomFrame]) -> FileSkip | None:
     """A file whose pixels hold NaN or infinity (float pixel data, a RescaleSlope of "nan"):
     skipped, since every later step would turn it into a volume silently."""
@@ -182,6 +200,7 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
             skipped["series_skipped"] += len(dropped)
         frames = kept
     issues += pixel_note_issues(patient.pid, frames)
+    issues += number_issues(patient.pid, meta)
     masks = None
     has_images = bool(patient.files)
     try:
