@@ -120,3 +120,26 @@ class SacctCache:
 
 # One cache per process, shared by every waiter (like submitit's class-level watcher).
 SACCT = SacctCache()
+
+
+def fail_if_never_starts(infos: list[JobInfo]) -> None:
+    """Cancel the jobs that SLURM keeps PENDING for a reason that can never clear
+    (:func:`~hpc_seg.launch.capacity.never_starts`) and raise one :class:`LaunchError` naming
+    the job, the reason, and what the cluster has."""
+    from hpc_seg.errors import LaunchError
+    from hpc_seg.launch.capacity import describe, never_starts, read_cluster
+
+    stuck = [i for i in infos if i.state == "PENDING" and never_starts(i.reason)]
+    if not stuck:
+        return
+    ids = sorted({base_id(i.job_id) for i in stuck})
+    try:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("scancel %s failed (%s)", " ".join(ids), exc)
+    cluster = read_cluster()
+    has = "; ".join(describe(cluster, p) for p in cluster.partitions.values()) if cluster else ""
+    raise LaunchError(f"job {stuck[0].job_id}" + (f" (and {len(stuck) - 1} more)" if len(stuck) > 1
+                                                 else "")
+                      + f" could never start: SLURM keeps it PENDING ({stuck[0].reason}); "
+                      + (f"{has}; " if has else "") + f"cancelled {', '.join(ids)}")
