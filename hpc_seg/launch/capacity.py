@@ -4,7 +4,7 @@ A job that asks more than any node (or partition) has is accepted by ``sbatch`` 
 configurations and then waits for ever, PENDING with a reason such as ``PartitionConfig``; on
 others ``sbatch`` refuses it with "Requested node configuration is not available", which names
 neither. So every submission is checked first (:func:`check_request`): the nodes of the
-partition are read with ``scontrol show node``/``partition`` (cached per process), and a request
+partition are read with ``scontrol show node``/``partition``, and a request
 that no set of nodes can satisfy fails before it is queued, naming what was asked and what
 exists. Waiting jobs are watched too: a PENDING reason that can never clear
 (:data:`NEVER_CLEARS`) ends the wait with the same kind of message, and the job is cancelled.
@@ -14,7 +14,6 @@ Cluster-dependent defaults come from here as well (:func:`default_cpus_per_node`
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import subprocess
@@ -178,9 +177,10 @@ def parse_partitions(text: str) -> dict[str, Partition]:
     return parts
 
 
-@functools.lru_cache(maxsize=1)
 def read_cluster() -> Cluster | None:
-    """The cluster's nodes and partitions (cached per process); None without ``scontrol``."""
+    """The cluster's nodes and partitions; None without ``scontrol``. Not cached: a cluster's
+    nodes change (the local one switches between one and two nodes), and it is read once per
+    submission, in tens of milliseconds."""
     try:
         nodes = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True,
                                text=True, timeout=30)
