@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB
 from hpc_seg.cardiac.export_nifti import load_stack, stack_to_nifti
 from hpc_seg.cardiac.finite import nonfinite_frames
 from hpc_seg.cardiac.inference.measures import SUMMARY_COLUMNS, frame_volumes, summary_row
@@ -45,6 +46,7 @@ class PredictConfig:
     dicom_seg: bool = True
     executor: str = "local"          # "local" (this process) or "slurm" (array over stacks)
     workers: int | None = None       # ingest processes for DICOM input
+    max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB   # ingest's per-file budget
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -173,7 +175,7 @@ def predict(model: str | Path, src: str | Path, out: str | Path,
     cfg = config or PredictConfig()
     model, src, out = Path(model), Path(src), Path(out)
     read_model_info(model)    # refuse a model file without its metadata before any ingest work
-    source = open_source(src, out, workers=cfg.workers)
+    source = open_source(src, out, workers=cfg.workers, max_decoded_mb=cfg.max_decoded_mb)
     if source.kind == "nifti" and cfg.executor == "slurm":
         raise ConfigError("executor slurm: a single NIfTI is one stack; run it locally")
     write_issues(source, out)

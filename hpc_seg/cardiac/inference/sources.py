@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB
 from hpc_seg.cardiac.export_nifti import LPS_TO_RAS
 from hpc_seg.errors import InputError
 from hpc_seg.storage.shards import decode_array, iter_rows, open_shard, shard_files
@@ -66,7 +67,8 @@ def volumes_dir_of(path: Path) -> Path | None:
     return None
 
 
-def open_source(src: Path, out: Path, *, workers: int | None = None) -> Source:
+def open_source(src: Path, out: Path, *, workers: int | None = None,
+                max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB) -> Source:
     """Classify ``src``; ingest a DICOM folder into ``out/ingest``. InputError when unusable."""
     src = Path(src)
     if not src.exists():
@@ -81,7 +83,8 @@ def open_source(src: Path, out: Path, *, workers: int | None = None) -> Source:
         return Source("volumes", vol, None)
     from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
 
-    summary = ingest(src, out / "ingest", IngestConfig(engine="local", workers=workers))
+    summary = ingest(src, out / "ingest", IngestConfig(engine="local", workers=workers,
+                                                       max_decoded_mb=max_decoded_mb))
     vol = out / "ingest" / "volumes"
     if not shard_files(vol):
         raise InputError(f"{src}: ingest found no usable cine short-axis stack "
