@@ -122,14 +122,41 @@ class SacctCache:
 SACCT = SacctCache()
 
 
+#: squeue is asked for live PENDING reasons at most this often (sacct's Reason of a pending
+#: job is the one it was queued with: "Dependency" stays so after it became
+#: "DependencyNeverSatisfied")
+SQUEUE_INTERVAL_S = 10.0
+_last_squeue = [float("-inf")]
+
+
+def live_reasons(job_ids: list[str]) -> dict[str, str]:
+    """Job id → squeue's current reason, for pending jobs (at most one call per interval)."""
+    now = time.monotonic()
+    if not job_ids or now - _last_squeue[0] < SQUEUE_INTERVAL_S:
+        return {}
+    _last_squeue[0] = now
+    ids = sorted({base_id(j) for j in job_ids})
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-t", "PENDING", "-o", "%i|%r", "-j",
+                              ",".join(ids)], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+
+
 def fail_if_never_starts(infos: list[JobInfo]) -> None:
     """Cancel the jobs that SLURM keeps PENDING for a reason that can never clear
     (:func:`~hpc_seg.launch.capacity.never_starts`) and raise one :class:`LaunchError` naming
     the job, the reason, and what the cluster has."""
+    from dataclasses import replace
+
     from hpc_seg.errors import LaunchError
     from hpc_seg.launch.capacity import describe, never_starts, read_cluster
 
-    stuck = [i for i in infos if i.state == "PENDING" and never_starts(i.reason)]
+    pending = [i for i in infos if i.state == "PENDING"]
+    live = live_reasons([i.job_id for i in pending])
+    pending = [replace(i, reason=live.get(i.job_id, i.reason)) for i in pending]
+    stuck = [i for i in pending if never_starts(i.reason)]
     if not stuck:
         return
     ids = sorted({base_id(i.job_id) for i in stuck})

@@ -7,8 +7,8 @@ every later frame shifts by one and the real last frame is cut as surplus. So, w
 a trigger time are compared before :mod:`~hpc_seg.cardiac.curate.frames` places them:
 
 - **identical pixels**: copies. One is kept (the one with a label mask, then the lowest
-  InstanceNumber, then the first file name) and the others are dropped with a
-  ``duplicate_image`` row naming the kept file.
+  InstanceNumber, then the shortest file name, as copies get longer ones: ``x (1).dcm``,
+  ``x-copy.dcm``) and the others are dropped with a ``duplicate_image`` row naming the kept file.
 - **different pixels**, in a slice whose other trigger times tell its phases apart: two versions
   of one phase (an edited or re-exported image). The one with the highest InstanceNumber is kept
   (then the one with a mask, then the first file name): later wins, as the later series wins
@@ -57,7 +57,7 @@ def drop_duplicate_images(subject: str, units: list[SliceUnit],
             # copies first: identical pixels, whatever their UIDs
             remaining: list[DicomFrame] = []
             for f in sorted(group, key=lambda f: (f.sop_uid not in have_mask, f.instance_number,
-                                                  f.file)):
+                                                  len(f.file), f.file)):
                 original = next((k for k in remaining if _same_pixels(k, f)), None)
                 if original is None:
                     remaining.append(f)

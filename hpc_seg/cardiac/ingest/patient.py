@@ -125,6 +125,22 @@ def pixel_note_issues(pid: str, frames: list[DicomFrame]) -> list[Issue]:
             for note, fs in notes.items()]
 
 
+def _read(path: Path, rel: str, budget: int | None,
+          ) -> tuple[list[DicomFrame], FileSkip | None, list[tuple[str, str, str, str, str]]]:
+    """:func:`read_frames`, with a decoder that crashes as one skipped file: the Rust RLE
+    decoder raises ``pyo3_runtime.PanicException`` (a BaseException, not an Exception) on some
+    malformed segments, which would otherwise end the whole run (so would a MemoryError of a
+    decoder, whose allocation has failed and left nothing behind)."""
+    try:
+        return read_frames(path, rel, max_bytes=budget)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - see the docstring
+        cause = (str(exc).strip().splitlines() or [""])[0][:200]
+        return [], FileSkip(rel, "decode_error", f"decoder crashed: {type(exc).__name__}: "
+                                                 f"{cause}"), []
+
+
 #: header numbers that order or group images; a value that is not a whole number is read as 0
 WHOLE_NUMBERS = ("SeriesNumber", "InstanceNumber", "CardiacNumberOfImages")
 
@@ -142,9 +158,14 @@ def number_issues(pid: str, meta: list[tuple[str, str, str, str, str]]) -> list[
             for (keyword, value), files in odd.items()]
 
 
-def _non_finite(rel: str, frames: list[DicomFrame]) -> FileSkip | None:
-    """A file whose pixels hold NaN or infinity (float pixel data, a RescaleSlope of "nan"):
-    skipped, since every later step would turn it into a volume silently."""
+def _unusable(rel: str, frames: list[DicomFrame]) -> FileSkip | None:
+    """A file whose image is empty (Rows or Columns 0) or whose pixels hold NaN or infinity
+    (float pixel data, a RescaleSlope of "nan"): skipped, since every later step would turn it
+    into a volume silently (or fail on it)."""
+    empty = [f for f in frames if f.pixels is None or f.pixels.size == 0 or f.rows < 1 or f.cols < 1]
+    if empty:
+        return FileSkip(rel, "no_pixel_data", f"empty image ({empty[0].rows} x {empty[0].cols} "
+                                              "pixels)")
     bad = [i + 1 for i, f in enumerate(frames)
            if f.pixels is not None and f.pixels.dtype.kind == "f" and not np.isfinite(f.pixels).all()]
     if not bad:
@@ -171,10 +192,10 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
     source: dict[str, str] = {}         # frame.file → the file it came from (multi-frame)
     budget = budget_bytes(opts.max_decoded_mb)
     for rel in patient.files:
-        got, skip, rows = read_frames(opts.src / rel, rel, max_bytes=budget)
+        got, skip, rows = _read(opts.src / rel, rel, budget)
         meta.extend(rows)
         if skip is None and got:
-            skip = _non_finite(rel, got)
+            skip = _unusable(rel, got)
             got = [] if skip is not None else got
         if skip is not None:
             # decoders report several plugins' errors on several lines: one line per file

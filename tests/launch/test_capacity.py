@@ -1,0 +1,153 @@
+"""Jobs that could never start: refused before they are queued, or cancelled as soon as SLURM
+gives a reason that never clears; cluster-dependent defaults read from the cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from hpc_seg.cli import main
+from hpc_seg.errors import LaunchError
+from hpc_seg.launch import capacity
+from hpc_seg.launch.capacity import (Cluster, Request, check_request, expand_hostlist,
+                                     never_starts, parse_nodes, parse_partitions, problem)
+from hpc_seg.launch.config import LaunchConfig
+from hpc_seg.launch.status import JobInfo
+from hpc_seg.launch.submit import gather, submit_array, submit_ddp
+from tests.launch.jobfns import add, square_or_fail
+
+NODES = """\
+NodeName=n1 Arch=x86_64 CoresPerSocket=1  CPUAlloc=0 CPUEfctv=4 CPUTot=4 CPULoad=0.01 AvailableFeatures=(null) ActiveFeatures=(null) Gres=(null) NodeAddr=10.77.0.11 NodeHostName=n1 Version=22.05.8 OS=Linux 6.18 #1 SMP PREEMPT_DYNAMIC @0  RealMemory=10244 AllocMem=0 FreeMem=1000 Sockets=4 Boards=1 State=IDLE ThreadsPerCore=1 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A Partitions=debug  BootTime=None
+NodeName=g1 CPUTot=32 RealMemory=515000 Gres=gpu:a100:4(S:0-1) State=MIXED Partitions=gpu
+"""
+PARTITIONS = """\
+PartitionName=debug AllowGroups=ALL Default=YES MaxNodes=UNLIMITED MaxTime=UNLIMITED Nodes=n[1-2] State=UP TotalCPUs=8 TRES=cpu=8,mem=20488M,node=2,billing=8
+PartitionName=gpu Default=NO MaxNodes=1 MaxTime=2-00:00:00 Nodes=g1 State=UP
+"""
+
+
+def _cluster() -> Cluster:
+    nodes = parse_nodes(NODES + NODES.splitlines()[0].replace("n1", "n2") + "\n")
+    return Cluster(nodes, parse_partitions(PARTITIONS))
+
+
+def test_scontrol_output_is_read():
+    c = _cluster()
+    assert expand_hostlist("n[1-2],gpu[08-10],x") == ["n1", "n2", "gpu08", "gpu09", "gpu10", "x"]
+    assert (c.nodes["n1"].cpus, c.nodes["n1"].mem_mb, c.nodes["g1"].gpus) == (4, 10244, 4)
+    assert c.partitions["debug"].nodes == ("n1", "n2") and c.default_partition.name == "debug"
+    assert c.partitions["gpu"].max_time_min == 48 * 60 and c.partitions["gpu"].max_nodes == 1
+
+
+@pytest.mark.parametrize("req, expected", [
+    (Request(2, 8, 32 * 1024), "only 0 node(s) can hold 8 CPUs and 32 GB; partition debug has 2"),
+    (Request(3, 4, 1024), "only 2 node(s) can hold 4 CPUs"),
+    (Request(1, 1, 1024, partition="gpux"), "partition 'gpux' does not exist"),
+    (Request(2, 1, 1024, partition="gpu"), "at most 1 per job"),
+    (Request(1, 1, 1024, gpus_per_node=8, partition="gpu"), "8 GPU(s)"),
+    (Request(1, 1, 1024, partition="gpu", time_min=3 * 24 * 60), "allows at most 2880 min"),
+])
+def test_requests_that_can_never_start_name_what_was_asked_and_what_exists(req, expected):
+    why = problem(req, _cluster())
+    assert why is not None and expected in why, why
+
+
+def test_requests_that_fit_pass():
+    c = _cluster()
+    assert problem(Request(2, 4, 10 * 1024), c) is None
+    assert problem(Request(1, 32, 500 * 1024, gpus_per_node=4, partition="gpu", time_min=60), c) is None
+
+
+def test_pending_reasons_that_never_clear():
+    c = _cluster()
+    assert never_starts("PartitionConfig", c) and never_starts("DependencyNeverSatisfied", c)
+    assert never_starts("ReqNodeNotAvail, UnavailableNodes:x[1-2]", c)
+    assert not never_starts("ReqNodeNotAvail, UnavailableNodes:n1", c)     # down, may come back
+    assert not never_starts("Resources", c) and not never_starts("Priority", c)
+
+
+def test_waiting_for_a_job_that_never_starts_ends_with_one_line(monkeypatch):
+    from hpc_seg.launch import ray_submit
+
+    stuck = JobInfo("999999", "PENDING", "PENDING", "", "", "", "", "PartitionConfig")
+    monkeypatch.setattr(ray_submit.SacctCache, "infos", lambda self, ids: {"999999": stuck})
+    monkeypatch.setattr(capacity, "read_cluster", _cluster)
+    with pytest.raises(LaunchError) as err:
+        ray_submit.wait_for_end("999999", timeout_s=30)
+    msg = str(err.value)
+    assert "\n" not in msg and "PENDING (PartitionConfig)" in msg
+    assert "partition debug has 2 node(s)" in msg and "cancelled 999999" in msg
+
+
+# --- on the real local cluster -----------------------------------------------------------------
+
+SMALL = dict(executor="slurm", time_min=5, mem_gb=0.25, signal_delay_s=30)
+
+
+def _jobs() -> set[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+@pytest.mark.parametrize("kind", ["array", "ddp"])
+def test_array_and_ddp_asking_too_much_fail_before_queueing(tmp_path, kind):
+    cluster = capacity.read_cluster()
+    part = cluster.default_partition
+    most = max(n.cpus for n in cluster.partition_nodes(part))
+    before = _jobs()
+    with pytest.raises(LaunchError) as err:
+        if kind == "array":
+            submit_array(square_or_fail, [{"x": 1}],
+                         LaunchConfig(cpus_per_task=most + 1, **SMALL), tmp_path)
+        else:
+            n = len(cluster.partition_nodes(part)) + 1
+            submit_ddp(add, (1, 2), LaunchConfig(nodes=n, **SMALL), tmp_path)
+    msg = str(err.value)
+    assert "could never start" in msg and f"partition {part.name} has" in msg and "\n" not in msg
+    assert _jobs() == before                              # nothing was queued
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_cluster_submit_asking_more_nodes_than_exist_is_one_line(tmp_path, capsys):
+    n = len(capacity.read_cluster().nodes) + 1
+    before = _jobs()
+    assert main(["cluster", "submit", "--nodes", str(n), "--wait", "--log-dir",
+                 str(tmp_path / "logs"), "--", "true"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "could never start" in err[0] and f"asks {n} node(s)" in err[0]
+    assert _jobs() == before
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_cluster_submit_defaults_come_from_the_cluster(tmp_path, capsys):
+    cluster = capacity.read_cluster()
+    nodes = cluster.partition_nodes(cluster.default_partition)
+    assert main(["cluster", "submit", "--nodes", "1", "--dry-run", "--log-dir",
+                 str(tmp_path), "--", "true"]) == 0
+    script = capsys.readouterr().out
+    assert f"#SBATCH --cpus-per-task={min(n.cpus for n in nodes)}\n" in script
+    assert f"#SBATCH --mem={min(n.mem_mb for n in nodes) // 1024}G\n" in script
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_a_job_pending_for_ever_is_cancelled_with_the_reason(tmp_path):
+    failed = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "false"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    cfg = LaunchConfig(extra={"dependency": f"afterok:{failed}"}, **SMALL)
+    run = submit_array(square_or_fail, [{"x": 2}], cfg, tmp_path)
+    t0 = time.monotonic()
+    with pytest.raises(LaunchError) as err:
+        gather(run, timeout_s=120)
+    assert "DependencyNeverSatisfied" in str(err.value) and time.monotonic() - t0 < 90
+    job = run.jobs[0].job_id.split("_")[0]
+    deadline = time.monotonic() + 30
+    while job in _jobs() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert job not in _jobs()                             # cancelled, not left pending
