@@ -46,6 +46,7 @@ from pydicom.uid import RLELossless
 from hpc_seg.cli import main
 from tests.cardiac.ingest.dicom_fixtures import write_slice
 
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 EXAMPLES = int(os.environ.get("HPC_SEG_FUZZ_EXAMPLES", "60"))
 BUDGET_MB = 24.0
 #: what a run may allocate besides one decoded file (tables, curation copies; for predict the

@@ -10,9 +10,6 @@ import pytest
 
 from hpc_seg.cli import main
 from hpc_seg.errors import LaunchError
-from hpc_seg.launch import capacity
-from hpc_seg.launch.capacity import (Cluster, Request, check_request, expand_hostlist,
-                                     never_starts, parse_nodes, parse_partitions, problem)
 from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.status import JobInfo
 from hpc_seg.launch.submit import gather, submit_array, submit_ddp
@@ -28,12 +25,22 @@ PartitionName=gpu Default=NO MaxNodes=1 MaxTime=2-00:00:00 Nodes=g1 State=UP
 """
 
 
-def _cluster() -> Cluster:
+def _cluster():
+    from hpc_seg.launch.capacity import Cluster, parse_nodes, parse_partitions
+
     nodes = parse_nodes(NODES + NODES.splitlines()[0].replace("n1", "n2") + "\n")
     return Cluster(nodes, parse_partitions(PARTITIONS))
 
 
+def _capacity():
+    from hpc_seg.launch import capacity
+
+    return capacity
+
+
 def test_scontrol_output_is_read():
+    from hpc_seg.launch.capacity import expand_hostlist
+
     c = _cluster()
     assert expand_hostlist("n[1-2],gpu[08-10],x") == ["n1", "n2", "gpu08", "gpu09", "gpu10", "x"]
     assert (c.nodes["n1"].cpus, c.nodes["n1"].mem_mb, c.nodes["g1"].gpus) == (4, 10244, 4)
@@ -42,25 +49,31 @@ def test_scontrol_output_is_read():
 
 
 @pytest.mark.parametrize("req, expected", [
-    (Request(2, 8, 32 * 1024), "only 0 node(s) can hold 8 CPUs and 32 GB; partition debug has 2"),
-    (Request(3, 4, 1024), "only 2 node(s) can hold 4 CPUs"),
-    (Request(1, 1, 1024, partition="gpux"), "partition 'gpux' does not exist"),
-    (Request(2, 1, 1024, partition="gpu"), "at most 1 per job"),
-    (Request(1, 1, 1024, gpus_per_node=8, partition="gpu"), "8 GPU(s)"),
-    (Request(1, 1, 1024, partition="gpu", time_min=3 * 24 * 60), "allows at most 2880 min"),
+    ((2, 8, 32 * 1024), "only 0 node(s) can hold 8 CPUs and 32 GB; partition debug has 2"),
+    ((3, 4, 1024), "only 2 node(s) can hold 4 CPUs"),
+    ((1, 1, 1024, 0, "gpux"), "partition 'gpux' does not exist"),
+    ((2, 1, 1024, 0, "gpu"), "at most 1 per job"),
+    ((1, 1, 1024, 8, "gpu"), "8 GPU(s)"),
+    ((1, 1, 1024, 0, "gpu", 3 * 24 * 60), "allows at most 2880 min"),
 ])
 def test_requests_that_can_never_start_name_what_was_asked_and_what_exists(req, expected):
-    why = problem(req, _cluster())
+    from hpc_seg.launch.capacity import Request, problem
+
+    why = problem(Request(*req), _cluster())
     assert why is not None and expected in why, why
 
 
 def test_requests_that_fit_pass():
+    from hpc_seg.launch.capacity import Request, problem
+
     c = _cluster()
     assert problem(Request(2, 4, 10 * 1024), c) is None
     assert problem(Request(1, 32, 500 * 1024, gpus_per_node=4, partition="gpu", time_min=60), c) is None
 
 
 def test_pending_reasons_that_never_clear():
+    from hpc_seg.launch.capacity import never_starts
+
     c = _cluster()
     assert never_starts("PartitionConfig", c) and never_starts("DependencyNeverSatisfied", c)
     assert never_starts("ReqNodeNotAvail, UnavailableNodes:x[1-2]", c)
@@ -73,7 +86,7 @@ def test_waiting_for_a_job_that_never_starts_ends_with_one_line(monkeypatch):
 
     stuck = JobInfo("999999", "PENDING", "PENDING", "", "", "", "", "PartitionConfig")
     monkeypatch.setattr(ray_submit.SacctCache, "infos", lambda self, ids: {"999999": stuck})
-    monkeypatch.setattr(capacity, "read_cluster", _cluster)
+    monkeypatch.setattr(_capacity(), "read_cluster", _cluster)
     with pytest.raises(LaunchError) as err:
         ray_submit.wait_for_end("999999", timeout_s=30)
     msg = str(err.value)
@@ -86,6 +99,16 @@ def test_waiting_for_a_job_that_never_starts_ends_with_one_line(monkeypatch):
 SMALL = dict(executor="slurm", time_min=5, mem_gb=0.25, signal_delay_s=30)
 
 
+def _nodes() -> tuple[str, list[tuple[int, int]]]:
+    """(default partition, [(CPUs, memory MB)] of its nodes), read with sinfo (not the code
+    under test)."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%P %c %m"], capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    rows = [line.split() for line in out if line.strip()]
+    part = next(p for p, _c, _m in rows if p.endswith("*"))
+    return part.rstrip("*"), [(int(c), int(m)) for p, c, m in rows if p == part]
+
+
 def _jobs() -> set[str]:
     out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout
     return set(out.split())
@@ -95,26 +118,25 @@ def _jobs() -> set[str]:
 @pytest.mark.usefixtures("slurm_cluster")
 @pytest.mark.parametrize("kind", ["array", "ddp"])
 def test_array_and_ddp_asking_too_much_fail_before_queueing(tmp_path, kind):
-    cluster = capacity.read_cluster()
-    part = cluster.default_partition
-    most = max(n.cpus for n in cluster.partition_nodes(part))
+    part, nodes = _nodes()
+    most = max(c for c, _m in nodes)
     before = _jobs()
     with pytest.raises(LaunchError) as err:
         if kind == "array":
             submit_array(square_or_fail, [{"x": 1}],
                          LaunchConfig(cpus_per_task=most + 1, **SMALL), tmp_path)
         else:
-            n = len(cluster.partition_nodes(part)) + 1
+            n = len(nodes) + 1
             submit_ddp(add, (1, 2), LaunchConfig(nodes=n, **SMALL), tmp_path)
     msg = str(err.value)
-    assert "could never start" in msg and f"partition {part.name} has" in msg and "\n" not in msg
+    assert "could never start" in msg and f"partition {part} has" in msg and "\n" not in msg
     assert _jobs() == before                              # nothing was queued
 
 
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 def test_cluster_submit_asking_more_nodes_than_exist_is_one_line(tmp_path, capsys):
-    n = len(capacity.read_cluster().nodes) + 1
+    n = len(_nodes()[1]) + 1
     before = _jobs()
     assert main(["cluster", "submit", "--nodes", str(n), "--wait", "--log-dir",
                  str(tmp_path / "logs"), "--", "true"]) == 2
@@ -126,13 +148,12 @@ def test_cluster_submit_asking_more_nodes_than_exist_is_one_line(tmp_path, capsy
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 def test_cluster_submit_defaults_come_from_the_cluster(tmp_path, capsys):
-    cluster = capacity.read_cluster()
-    nodes = cluster.partition_nodes(cluster.default_partition)
+    _part, nodes = _nodes()
     assert main(["cluster", "submit", "--nodes", "1", "--dry-run", "--log-dir",
                  str(tmp_path), "--", "true"]) == 0
     script = capsys.readouterr().out
-    assert f"#SBATCH --cpus-per-task={min(n.cpus for n in nodes)}\n" in script
-    assert f"#SBATCH --mem={min(n.mem_mb for n in nodes) // 1024}G\n" in script
+    assert f"#SBATCH --cpus-per-task={min(c for c, _m in nodes)}\n" in script
+    assert f"#SBATCH --mem={min(m for _c, m in nodes) // 1024}G\n" in script
 
 
 @pytest.mark.slurm
