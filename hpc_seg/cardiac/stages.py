@@ -81,7 +81,9 @@ def labels(ctx: Context) -> dict[str, Any]:
     summary = build_labels(Path(volumes), out,
                            Path(truth) if truth and Path(truth).is_file() else None,
                            source=label_source(source))
-    return {"labels": str(out), "summary": str(summary)}
+    # plain values (the run's record and report show them; a dataclass would print as a repr)
+    return {"labels": str(out), "source": summary.source, "stacks": summary.stacks,
+            "labelled_stacks": summary.labelled_stacks, "skipped": summary.skipped}
 
 
 @plannable

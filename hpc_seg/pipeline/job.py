@@ -66,11 +66,8 @@ def run_job(job_file: str | Path, *, out: str | Path | None = None, force: list[
         keep = set(only)
         selected = [(n, fn if n in keep else _load_only(n)) for n, fn in selected]
     log.info("job %s: %d stages -> %s", job.name, len(selected), root)
-    results = run_stages(selected, ctx, force=frozenset(force) | frozenset(only), plans=plans)
-    _print_summary(job, root, results)
-    from hpc_seg.report.page import build_report
-
-    print(f"report: {build_report(root)}")   # last line: where to look next
+    run_stages(selected, ctx, force=frozenset(force) | frozenset(only), plans=plans)
+    _close(job, root)
     return 0
 
 
@@ -134,17 +131,16 @@ def _load_only(name: str):
     return fn
 
 
-def _print_summary(job: JobSection, root: Path, results: dict[str, dict]) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+def _close(job: JobSection, root: Path) -> None:
+    """Write the report and print its headlines (one line each), then where the report is."""
+    from hpc_seg.pipeline.registry import FINDINGS
+    from hpc_seg.report.collect import stage_records
+    from hpc_seg.report.console import closing_lines
+    from hpc_seg.report.findings import collect_findings
+    from hpc_seg.report.page import build_report
 
-    table = Table(title=f"hpc-seg job '{job.name}' — outputs under {root}",
-                  box=box.SIMPLE_HEAD, show_edge=False)
-    table.add_column("stage")
-    # one line per stage (the console stays short); every value is in .stages/ and the report
-    table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=100)
-    for name, res in results.items():
-        shown = ", ".join(f"{k}={v}" for k, v in res.items())
-        table.add_row(name, shown)
-    Console().print(table)
+    findings = collect_findings(root, FINDINGS)
+    page = build_report(root, findings=findings, title=job.name)
+    for line in closing_lines(findings, stage_records(root), job.name, root):
+        print(line)
+    print(f"report: {page}")   # last line: where to look next

@@ -24,9 +24,11 @@ def test_hadnet_debug_job_runs_and_rerun_skips_finished_stages(tmp_path: Path, c
     job = REPO / "jobs" / "hadnet_debug.toml"
     out = tmp_path / "run"
     assert run_job(job, out=out) == 0
-    # the run ends with its report, whose path is the last line printed
-    assert capsys.readouterr().out.strip().splitlines()[-1] == f"report: {out.resolve() / 'report.html'}"
-    assert "Dice (HAD-Net)" in (out / "report.html").read_text()
+    # the run ends with its headlines, one line each, then the report's path
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1] == f"report: {out.resolve() / 'report.html'}"
+    _check_closing_table(printed[:-1], out)
+    assert "HAD-Net brain tumour segmentation" in (out / "report.html").read_text()
     records = sorted(p.stem for p in (out / ".stages").glob("*.json"))
     assert records == sorted(["synth_brats", "hadnet_preprocess", "hadnet_pretrain_teacher",
                               "hadnet_pretrain_student", "hadnet_distill_ad", "hadnet_distill",
@@ -43,6 +45,27 @@ def test_hadnet_debug_job_runs_and_rerun_skips_finished_stages(tmp_path: Path, c
     assert run_job(job, out=out) == 0
     assert teacher.stat().st_mtime_ns == before
     assert (out / "hadnet_evaluate" / "dice_summary.csv").is_file()
+
+
+def _check_closing_table(lines: list[str], out: Path) -> None:
+    """The closing table: every line within 100 columns and free of reprs; the HAD-Net
+    headlines there and in summary.json are the evaluation's numbers."""
+    import pandas as pd
+
+    from tests.report.checks import REPR
+
+    table = lines[lines.index(next(x for x in lines if x.startswith("hpc-seg 'hadnet_debug'"))):]
+    assert all(len(x) <= 100 for x in table), [x for x in table if len(x) > 100]
+    assert not [x for x in table if any(p.search(x) for p in REPR)]
+    summary = pd.read_csv(out / "hadnet_evaluate" / "scores_summary.csv")
+    et = summary[(summary.model == "HAD-Net") & (summary.region == "ET") & (summary.metric == "dice")]
+    want = float(et["mean"].iloc[0])
+    row = next(x for x in table if x.startswith("hadnet") and "ET Dice, HAD-Net" in x)
+    assert f"{want:.3f}" in row, (row, want)
+    heads = {h["key"]: h for s in json.loads((out / "summary.json").read_text())["studies"]
+             for h in s["headlines"]}
+    assert heads["hadnet.et_dice"]["value"] == pytest.approx(want)
+    assert heads["hadnet.et_dice"]["n"] == int(et["n"].iloc[0])
 
 
 def test_unknown_stage_names_the_valid_ones(tmp_path: Path) -> None:
