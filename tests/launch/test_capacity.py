@@ -111,16 +111,27 @@ def _nodes() -> tuple[str, list[tuple[int, int]]]:
 
 def _jobs() -> set[str]:
     out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout
-    return set(out.split())
+    return {j.split("_")[0] for j in out.split()}
+
+
+@pytest.fixture
+def no_new_jobs():
+    """The ids queued before the test; whatever the test queued is cancelled afterwards (a job
+    that can never start would otherwise stay PENDING for ever)."""
+    before = _jobs()
+    yield before
+    new = sorted(_jobs() - before)
+    if new:
+        subprocess.run(["scancel", *new], capture_output=True)
 
 
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 @pytest.mark.parametrize("kind", ["array", "ddp"])
-def test_array_and_ddp_asking_too_much_fail_before_queueing(tmp_path, kind):
+def test_array_and_ddp_asking_too_much_fail_before_queueing(tmp_path, no_new_jobs, kind):
     part, nodes = _nodes()
     most = max(c for c, _m in nodes)
-    before = _jobs()
+    before = no_new_jobs
     with pytest.raises(LaunchError) as err:
         if kind == "array":
             submit_array(square_or_fail, [{"x": 1}],
@@ -135,9 +146,10 @@ def test_array_and_ddp_asking_too_much_fail_before_queueing(tmp_path, kind):
 
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
-def test_cluster_submit_asking_more_nodes_than_exist_is_one_line(tmp_path, capsys):
+@pytest.mark.timeout(180)         # without the check, --wait waits for ever
+def test_cluster_submit_asking_more_nodes_than_exist_is_one_line(tmp_path, capsys, no_new_jobs):
     n = len(_nodes()[1]) + 1
-    before = _jobs()
+    before = no_new_jobs
     assert main(["cluster", "submit", "--nodes", str(n), "--wait", "--log-dir",
                  str(tmp_path / "logs"), "--", "true"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
@@ -158,7 +170,7 @@ def test_cluster_submit_defaults_come_from_the_cluster(tmp_path, capsys):
 
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
-def test_a_job_pending_for_ever_is_cancelled_with_the_reason(tmp_path):
+def test_a_job_pending_for_ever_is_cancelled_with_the_reason(tmp_path, no_new_jobs):
     failed = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "false"],
                             capture_output=True, text=True, check=True).stdout.strip()
     cfg = LaunchConfig(extra={"dependency": f"afterok:{failed}"}, **SMALL)
