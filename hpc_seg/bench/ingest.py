@@ -55,7 +55,7 @@ class BenchIngestConfig:
     """dcm2niix processes run side by side"""
     transfer_syntax: str = "explicit"
     """Encoding of the timed cohort: ``explicit`` is the generator's own (uncompressed); any other
-    name of ``export_variants.TRANSFER_SYNTAXES`` times a re-encoded copy of the same images
+    name of ``reencode.TRANSFER_SYNTAXES`` times a re-encoded copy of the same images
     (written once, reused), e.g. ``jpeg-ls`` for a compressed cohort where decoding is the cost."""
     repeat: int = 3
     """rounds over all contenders; the median round is shown"""
@@ -70,7 +70,7 @@ class BenchIngestConfig:
             raise ConfigError(f"patients: must be >= 1, but got {self.patients=}")
         if self.repeat < 1:
             raise ConfigError(f"repeat: must be >= 1, but got {self.repeat=}")
-        from hpc_seg.cardiac.synth.export_variants import TRANSFER_SYNTAXES
+        from hpc_seg.cardiac.synth.reencode import TRANSFER_SYNTAXES
 
         if self.transfer_syntax not in TRANSFER_SYNTAXES:
             raise ConfigError(f"transfer_syntax: must be one of {', '.join(TRANSFER_SYNTAXES)}, "
@@ -121,7 +121,7 @@ def prepare_cohort(cfg: BenchIngestConfig) -> Path:
     base = _base_cohort(cfg)
     if cfg.transfer_syntax == "explicit":
         return base
-    from hpc_seg.cardiac.synth.export_variants import VariantOptions, rewrite_cohort
+    from hpc_seg.cardiac.synth.relayout import VariantOptions, rewrite_cohort
 
     variant = cfg.workdir / f"{base.name}-{cfg.transfer_syntax}"
     done = variant / ".variant-complete"

@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-file budget: a file whose size on disk, inflated size or "
                              "declared decoded size (rows x columns x frames x bytes) exceeds it "
                              "is skipped as too_large before anything is allocated (default 1024)")
+    parser.add_argument("--series", action="append", default=[], metavar="SEL",
+                        help="use this series as the cine, whatever its headers say, and no "
+                             "other (repeatable): a SeriesNumber (12), a SeriesInstanceUID or a "
+                             "SeriesDescription pattern ('*sax*', any case)")
+    parser.add_argument("--exclude-series", action="append", default=[], metavar="SEL",
+                        help="never use this series (repeatable; number, UID or description "
+                             "pattern as for --series)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
                           truth_csv=Path(args.truth) if args.truth else None,
                           shard_mb=args.shard_mb, compression=args.compression,
                           pixel_compression=args.pixel_compression, gap_rule=args.gap_rule,
+                          series=args.series, exclude_series=args.exclude_series,
                           **({"max_decoded_mb": args.max_decoded_mb}
                              if args.max_decoded_mb is not None else {}))
     s = ingest(Path(args.src), Path(args.out), config)

@@ -28,7 +28,7 @@ from collections.abc import Container
 import numpy as np
 
 from hpc_seg.cardiac.curate.steps import Issue, SliceUnit
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 
 def _same_pixels(a: DicomFrame, b: DicomFrame) -> bool:

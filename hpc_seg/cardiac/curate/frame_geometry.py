@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 
 from hpc_seg.cardiac.curate.steps import Issue, SliceUnit
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 
 def _geometry(f: DicomFrame) -> tuple:

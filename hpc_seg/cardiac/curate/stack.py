@@ -19,7 +19,7 @@ from hpc_seg.cardiac.curate.frames import fill_slots, reference_frame_times
 from hpc_seg.cardiac.curate.geometry import (PlaneGrid, rot90_stack, same_grid,
                                           stack_affine)
 from hpc_seg.cardiac.curate.resample import resample_to_grid
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 
 #: a slice further than this from the stack's regular grid is logged as off-grid

@@ -16,7 +16,7 @@ import numpy as np
 
 from hpc_seg.cardiac.curate.frames import target_frame_count
 from hpc_seg.cardiac.curate.geometry import PlaneGrid, downscaled_grid, grid_from_dicom
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 DUPLICATE_MM = 1.0          # step 5: slices closer than this are the same location
 GAP_FILL_MAX = 2.5          # step 6: a gap over this many spacings cuts the stack

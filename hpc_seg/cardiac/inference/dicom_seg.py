@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hpc_seg import __version__
-from hpc_seg.cardiac.dicom_read import whole_number
+from hpc_seg.cardiac.dicom.header import whole_number
 from hpc_seg.errors import HpcSegError, InputError
 from hpc_seg.storage.shards import atomic_write
 

@@ -24,9 +24,10 @@ from hpc_seg.cardiac.ingest import tables as T
 from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
 from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB, budget_bytes
-from hpc_seg.cardiac.dicom_read import (QUIET_SKIPS, DicomFrame, FileSkip, read_frames,
-                                       whole_number)
-from hpc_seg.cardiac.ingest.series_select import select_sax
+from hpc_seg.cardiac.dicom.frame import QUIET_SKIPS, DicomFrame, FileSkip
+from hpc_seg.cardiac.dicom.header import whole_number
+from hpc_seg.cardiac.dicom.read import FileRead, read_frames
+from hpc_seg.cardiac.ingest.series_select import SeriesChoice, filter_series, select_sax
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 from hpc_seg.cardiac.ingest.masks import MaskArchive
 from hpc_seg.storage.shards import atomic_write_table
@@ -48,6 +49,7 @@ class ChunkOptions:
     truth: dict[str, tuple[float, float]] | None = None
     gap_rule: str = "published"         # curation step 6 (see curate.steps.GAP_RULES)
     max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB   # per-file budget (decode_budget)
+    series: SeriesChoice = SeriesChoice()   # series the user takes or leaves
 
 
 @dataclass(slots=True)
@@ -125,20 +127,19 @@ def pixel_note_issues(pid: str, frames: list[DicomFrame]) -> list[Issue]:
             for note, fs in notes.items()]
 
 
-def _read(path: Path, rel: str, budget: int | None,
-          ) -> tuple[list[DicomFrame], FileSkip | None, list[tuple[str, str, str, str, str]]]:
+def _read(path: Path, rel: str, budget: int | None, with_acquisition: bool) -> FileRead:
     """:func:`read_frames`, with a decoder that crashes as one skipped file: the Rust RLE
     decoder raises ``pyo3_runtime.PanicException`` (a BaseException, not an Exception) on some
     malformed segments, which would otherwise end the whole run (so would a MemoryError of a
     decoder, whose allocation has failed and left nothing behind)."""
     try:
-        return read_frames(path, rel, max_bytes=budget)
+        return read_frames(path, rel, with_acquisition=with_acquisition, max_bytes=budget)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - see the docstring
         cause = (str(exc).strip().splitlines() or [""])[0][:200]
-        return [], FileSkip(rel, "decode_error", f"decoder crashed: {type(exc).__name__}: "
-                                                 f"{cause}"), []
+        return FileRead([], FileSkip(rel, "decode_error", f"decoder crashed: "
+                                                          f"{type(exc).__name__}: {cause}"), [])
 
 
 #: header numbers that order or group images; a value that is not a whole number is read as 0
@@ -192,8 +193,12 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
     source: dict[str, str] = {}         # frame.file → the file it came from (multi-frame)
     budget = budget_bytes(opts.max_decoded_mb)
     for rel in patient.files:
-        got, skip, rows = _read(opts.src / rel, rel, budget)
+        # the acquisition fields serve only the choice of series from headers
+        got, skip, rows, logged = _read(opts.src / rel, rel, budget, patient.select_series)
         meta.extend(rows)
+        # what pydicom logged about the file: in the table, not on the console
+        issues += [Issue(patient.pid, "pydicom_log", "logged by pydicom", rel, line)
+                   for line in logged]
         if skip is None and got:
             skip = _unusable(rel, got)
             got = [] if skip is not None else got
@@ -211,8 +216,10 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
     if not patient.files:
         issues.append(Issue(patient.pid, "no_sax_series", "patient skipped", "",
                             "no study/sax_* folder with files"))
-    if patient.select_series:           # an export: the SAX stack is chosen from headers
-        kept, more = select_sax(patient.pid, frames)
+    if patient.select_series or opts.series:
+        # an export: the SAX stack is chosen from headers; a folder layout: the user's choice
+        kept, more = select_sax(patient.pid, frames, opts.series) if patient.select_series \
+            else filter_series(patient.pid, frames, opts.series)
         issues += more
         # counted as skipped files too (the issues rows say which series and why)
         kept_files = {source.get(f.file, f.file) for f in kept}

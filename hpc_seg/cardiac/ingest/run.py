@@ -25,6 +25,7 @@ from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
 from hpc_seg.cardiac.ingest.commit import Committer
 from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
 from hpc_seg.cardiac.ingest.patient import ChunkOptions, ChunkResult
+from hpc_seg.cardiac.ingest.series_select import SeriesChoice
 from hpc_seg.storage.codecs import CODECS, Codec
 from hpc_seg.cardiac.truth import read_truth_csv
 from hpc_seg.storage.shards import atomic_write_bytes
@@ -68,6 +69,11 @@ class IngestConfig:
     max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB
     """per-file budget: a file whose size, inflated size or declared decoded size (rows x columns
     x frames x bytes) is larger is skipped as ``too_large`` before anything is allocated"""
+    # Series to take or leave, each by number, SeriesInstanceUID or SeriesDescription pattern,
+    # for when the header-based choice of the short-axis cine is wrong for a site: ``series``
+    # are used whatever their headers say (and no others), ``exclude_series`` never.
+    series: list[str | int] = field(default_factory=list)
+    exclude_series: list[str | int] = field(default_factory=list)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -82,6 +88,13 @@ class IngestConfig:
             raise ConfigError(f"max_decoded_mb: must be > 0, but got {self.max_decoded_mb!r}")
         if not self.shard_mb > 0:
             raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb=}")
+        for key in ("series", "exclude_series"):
+            value = getattr(self, key)
+            if isinstance(value, str) or not all(isinstance(v, (str, int)) and str(v).strip()
+                                                 for v in value):
+                raise ConfigError(f"{key}: must be a list of series numbers, UIDs or description "
+                                  f"patterns, got {value!r}")
+            setattr(self, key, [str(v).strip() for v in value])
         for key in ("compression", "pixel_compression"):
             if getattr(self, key) not in CODECS:
                 raise ConfigError(f"{key}: must be one of {', '.join(CODECS)}, "
@@ -155,10 +168,14 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
     truth_path = config.truth_csv or (src / "truth.csv" if (src / "truth.csv").is_file() else None)
     truth = read_truth_csv(truth_path) if truth_path else None
     committer = Committer(out)
+    choice = SeriesChoice(tuple(config.series), tuple(config.exclude_series))
+    if choice:
+        log.info("ingest: series chosen by the user: %s",
+                 "; ".join(f"{k}: {', '.join(v)}" for k, v in choice.settings().items() if v))
     try:
-        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid),
-                                               {"gap_rule": config.gap_rule,
-                                                "max_decoded_mb": config.max_decoded_mb})
+        settings = {"gap_rule": config.gap_rule, "max_decoded_mb": config.max_decoded_mb,
+                    **choice.settings()}
+        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid), settings)
                         for p in patients}
         committer.expect(fingerprints)
         _forget_changed(committer, fingerprints)
@@ -174,6 +191,7 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                                 patients_skipped_done=len(done & set(fingerprints)),
                                 input_bytes=input_bytes)
         opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb, gap_rule=config.gap_rule,
+                            series=choice,
                             compression=config.compression,
                             compression_level=config.compression_level,
                             pixel_compression=config.pixel_compression, truth=truth,

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="project",
                         help="project (default): {split}/<pid>/study/sax_*; kaggle: the Kaggle "
                              "unzip, {split}/{split}/<pid>/...; flat: <pid>/study/...; export: a "
-                             "scanner export (DICOMDIR, PT*/ST*/SE*/IM*, a localiser series)")
+                             "scanner export (DICOMDIR, PT*/ST*/SE*/IM*): a whole cardiac exam "
+                             "with a vendor's header habits (see --vendor, --no-exam)")
     parser.add_argument("--transfer-syntax", default="explicit",
                         choices=["explicit", "implicit", "big-endian", "deflate", "rle",
                                  "jpeg-lossless", "jpeg-ls", "jpeg2000"],
@@ -46,6 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "endian; jpeg2000 needs both image sides >= 32)")
     parser.add_argument("--multiframe", action="store_true",
                         help="one enhanced MR multi-frame file per series")
+    parser.add_argument("--vendor", choices=["siemens", "philips", "ge", "canon"], default=None,
+                        help="export layout: write the exam with this vendor's header habits "
+                             "(default: each patient's own scanner maker)")
+    parser.add_argument("--sax-series", choices=["vendor", "per-slice", "single"],
+                        default="vendor",
+                        help="export layout: the short-axis cine as one series per slice "
+                             "(Siemens' habit), as one multi-slice series (the others'), or as "
+                             "the vendor writes it (default)")
+    parser.add_argument("--no-exam", action="store_true",
+                        help="export layout: only the cines and a localiser, not the whole "
+                             "cardiac exam (perfusion, flow, MOLLI + T1 map, LGE, real-time "
+                             "cine, secondary capture, document)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing cohort in OUT")
 
@@ -69,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.config import from_dict, load_toml
-    from hpc_seg.cardiac.synth.export_variants import VariantOptions, generate_variant
+    from hpc_seg.cardiac.synth.relayout import VariantOptions, generate_variant
     from hpc_seg.cardiac.synth.config import CineSynthConfig
     from hpc_seg.errors import ConfigError
 
@@ -103,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         data["no_random_quirks"] = True
     config = from_dict(CineSynthConfig, data, where)
     opts = VariantOptions(layout=args.layout, transfer_syntax=args.transfer_syntax,
-                          multiframe=args.multiframe)
+                          multiframe=args.multiframe, exam=not args.no_exam, vendor=args.vendor,
+                          sax_series=args.sax_series)
     out = generate_variant(Path(args.out), patients, seed, config, opts, overwrite=args.overwrite)
     print(f"wrote {patients} patients ({opts.layout} layout, {opts.transfer_syntax}"
           f"{', multi-frame' if opts.multiframe else ''}); manifest: {out / 'manifest.json'}")
