@@ -184,10 +184,19 @@ def test_frames_without_trigger_times_are_not_duplicates(tmp_path, capsys):
     files = _export(src, n_frames=4, folder="train/7/study/sax_{k}")
     for rel in files:
         _set(src / rel, TriggerTime=0.0)
+    # a real-time cine repeats a phase's image in later heartbeats: same pixels, new instance
+    again = pydicom.dcmread(src / files[1])
+    again.PixelData = pydicom.dcmread(src / files[0]).PixelData
+    again.save_as(src / files[1])
     out = tmp_path / "out"
     assert main(["ingest", str(src), str(out), "--workers", "1"]) == 0
     assert not {"duplicate_image", "conflicting_image"} & set(_issues(out).problem)
     assert len(_files_of(out)) == 12
+    # a copy (same InstanceNumber, same pixels) is still one
+    shutil.copy(src / files[0], (src / files[0]).with_name("IM-0001-0001 (1).dcm"))
+    assert main(["ingest", str(src), str(tmp_path / "out2"), "--workers", "1"]) == 0
+    dup = _issues(tmp_path / "out2")
+    assert dup[dup.problem == "duplicate_image"].file.str.endswith(" (1).dcm").tolist() == [True]
 
 
 # --- 3: non-finite pixels ---------------------------------------------------------------------

@@ -13,8 +13,10 @@ a trigger time are compared before :mod:`~hpc_seg.cardiac.curate.frames` places 
   of one phase (an edited or re-exported image). The one with the highest InstanceNumber is kept
   (then the one with a mask, then the first file name): later wins, as the later series wins
   for two slices at one location. The others are dropped with a ``conflicting_image`` row.
-- **different pixels** in a slice where every image has the same trigger time (no TriggerTime
-  in the headers): these are the slice's phases, ordered by InstanceNumber; nothing is dropped.
+- in a slice where every image has the same trigger time (no TriggerTime in the headers, a
+  real-time cine), the images are its phases, ordered by InstanceNumber: only a copy with the
+  same InstanceNumber and identical pixels is dropped (a real-time series repeats images of
+  the same phase across heartbeats; those are not copies).
 
 No real frame is lost: only an image that repeats a phase another image already fills is
 dropped, and the slice then has as many frames as phases.
@@ -44,14 +46,14 @@ def drop_duplicate_images(subject: str, units: list[SliceUnit],
     have_mask = masks if masks is not None else ()
     issues: list[Issue] = []
     for unit in units:
-        by_time: dict[float, list[DicomFrame]] = defaultdict(list)
+        informative = len({f.trigger_time_ms for f in unit.frames}) > 1   # they tell phases apart
+        by_time: dict[tuple[float, int], list[DicomFrame]] = defaultdict(list)
         for f in unit.frames:
-            by_time[f.trigger_time_ms].append(f)
+            by_time[(f.trigger_time_ms, 0 if informative else f.instance_number)].append(f)
         if all(len(fs) == 1 for fs in by_time.values()):
             continue
-        informative = len(by_time) > 1       # trigger times tell phases apart
         dropped: set[int] = set()
-        for t, group in by_time.items():
+        for (t, _instance), group in by_time.items():
             if len(group) < 2:
                 continue
             # copies first: identical pixels, whatever their UIDs
