@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import time
 import uuid
 import zipfile
@@ -25,7 +26,7 @@ from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
 from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB, budget_bytes
 from hpc_seg.cardiac.dicom.frame import QUIET_SKIPS, DicomFrame, FileSkip
-from hpc_seg.cardiac.dicom.header import whole_number
+from hpc_seg.cardiac.dicom.header import num, whole_number
 from hpc_seg.cardiac.dicom.read import FileRead, read_frames
 from hpc_seg.cardiac.ingest.series_select import SeriesChoice, filter_series, select_sax
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
@@ -154,19 +155,51 @@ def number_issues(pid: str, meta: list[tuple[str, str, str, str, str]]) -> list[
         if keyword in WHOLE_NUMBERS and value.strip() and whole_number(value) == 0 \
                 and value.split("\\")[0].strip() not in ("0", "+0", "-0", "0.0"):
             odd.setdefault((keyword, value), []).append(file)
+        elif keyword == "TriggerTime" and not math.isfinite(num(value)):
+            odd.setdefault((keyword, value), []).append(file)
     return [Issue(pid, "bad_number", f"{keyword} read as 0 (not set)", files[0],
-                  f"{keyword} {value[:40]!r} is not a whole number ({len(files)} file(s))")
+                  f"{keyword} {value[:40]!r} is not a "
+                  f"{'finite number' if keyword == 'TriggerTime' else 'whole number'} "
+                  f"({len(files)} file(s))")
             for (keyword, value), files in odd.items()]
 
 
+#: a position or spacing beyond this (mm) is not of a patient
+MAX_MM = 1e6
+
+
+def geometry_problem(f: DicomFrame) -> str | None:
+    """Why a frame's geometry cannot place it (NaN, infinity, 1e300, zero or negative spacing,
+    orientation vectors that are not two perpendicular directions); None when it can."""
+    ipp, iop, ps = np.asarray(f.ipp, float), np.asarray(f.iop, float), np.asarray(f.pixel_spacing, float)
+    if not (np.isfinite(ipp).all() and np.abs(ipp).max() < MAX_MM):
+        return f"ImagePositionPatient {ipp.tolist()} is not a position"
+    if not (np.isfinite(ps).all() and (ps > 0).all() and ps.max() < MAX_MM):
+        return f"PixelSpacing {ps.tolist()} is not a spacing"
+    if not (np.isfinite(iop).all() and np.abs(iop).max() <= 2):
+        return f"ImageOrientationPatient {iop.tolist()} is not an orientation"
+    u, v = iop[:3], iop[3:]
+    if not (0.5 < np.linalg.norm(u) < 2 and 0.5 < np.linalg.norm(v) < 2
+            and np.linalg.norm(np.cross(u, v)) > 0.5 * np.linalg.norm(u) * np.linalg.norm(v)):
+        return f"ImageOrientationPatient {iop.tolist()} is not two perpendicular directions"
+    return None
+
+
 def _unusable(rel: str, frames: list[DicomFrame]) -> FileSkip | None:
-    """A file whose image is empty (Rows or Columns 0) or whose pixels hold NaN or infinity
-    (float pixel data, a RescaleSlope of "nan"): skipped, since every later step would turn it
-    into a volume silently (or fail on it)."""
+    """A file whose image is empty (Rows or Columns 0), cannot be placed (:func:`geometry_problem`)
+    or whose pixels hold NaN or infinity (float pixel data, a RescaleSlope of "nan"): skipped,
+    since every later step would turn it into a volume silently (or fail on it). A TriggerTime
+    that is not a finite number counts as missing (0), as a missing one does."""
     empty = [f for f in frames if f.pixels is None or f.pixels.size == 0 or f.rows < 1 or f.cols < 1]
     if empty:
         return FileSkip(rel, "no_pixel_data", f"empty image ({empty[0].rows} x {empty[0].cols} "
                                               "pixels)")
+    for f in frames:
+        why = geometry_problem(f)
+        if why is not None:
+            return FileSkip(rel, "missing_tags", f"geometry header unusable: {why}")
+        if not math.isfinite(f.trigger_time_ms):
+            f.trigger_time_ms = 0.0
     bad = [i + 1 for i, f in enumerate(frames)
            if f.pixels is not None and f.pixels.dtype.kind == "f" and not np.isfinite(f.pixels).all()]
     if not bad:
