@@ -46,7 +46,8 @@ from pydicom.uid import RLELossless
 from hpc_seg.cli import main
 from tests.cardiac.ingest.dicom_fixtures import write_slice
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+# a fixed number of examples, not a fixed time: a loaded machine may need longer than the default
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(1800)]
 EXAMPLES = int(os.environ.get("HPC_SEG_FUZZ_EXAMPLES", "60"))
 #: HPC_SEG_FUZZ_RANDOM=1: new examples every run (exploration) instead of CI's fixed ones
 FIXED = not os.environ.get("HPC_SEG_FUZZ_RANDOM")
