@@ -70,8 +70,8 @@ def wait_for_end(job_id: str, timeout_s: float | None = None) -> JobInfo:
         info = sacct.infos([job_id]).get(job_id)
         if info is not None and info.terminal:
             return info
-        if info is not None:
-            fail_if_never_starts([info])
+        if info is None or not info.terminal:
+            fail_if_never_starts([job_id], {job_id: info} if info is not None else {})
         if deadline is not None and time.monotonic() > deadline:
             state = info.raw_state if info else "not in sacct yet"
             raise LaunchError(f"job {job_id} still {state} after {timeout_s:.0f} s")

@@ -144,19 +144,19 @@ def live_reasons(job_ids: list[str]) -> dict[str, str]:
     return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
 
 
-def fail_if_never_starts(infos: list[JobInfo]) -> None:
+def fail_if_never_starts(job_ids: list[str], infos: dict[str, JobInfo]) -> None:
     """Cancel the jobs that SLURM keeps PENDING for a reason that can never clear
     (:func:`~hpc_seg.launch.capacity.never_starts`) and raise one :class:`LaunchError` naming
-    the job, the reason, and what the cluster has."""
-    from dataclasses import replace
-
+    the job, the reason, and what the cluster has. ``infos``: what sacct knows (a pending job
+    may not be in sacct yet: squeue is asked about it too)."""
     from hpc_seg.errors import LaunchError
     from hpc_seg.launch.capacity import describe, never_starts, read_cluster
 
-    pending = [i for i in infos if i.state == "PENDING"]
-    live = live_reasons([i.job_id for i in pending])
-    pending = [replace(i, reason=live.get(i.job_id, i.reason)) for i in pending]
-    stuck = [i for i in pending if never_starts(i.reason)]
+    waiting = [j for j in job_ids if j not in infos or infos[j].state == "PENDING"]
+    live = live_reasons(waiting)
+    stuck = [JobInfo(j, "PENDING", "PENDING", "", "", "", "",
+                     live.get(j) or (infos[j].reason if j in infos else "")) for j in waiting]
+    stuck = [i for i in stuck if never_starts(i.reason)]
     if not stuck:
         return
     ids = sorted({base_id(i.job_id) for i in stuck})

@@ -193,8 +193,9 @@ def _wait(jobs: Sequence[Any], timeout_s: float | None) -> None:
                 folder.chmod(folder.stat().st_mode)
             except OSError:
                 pass
-        infos = SACCT.infos([j.job_id for j in pending if _is_slurm(j)])
-        fail_if_never_starts(list(infos.values()))
+        slurm_ids = [j.job_id for j in pending if _is_slurm(j)]
+        infos = SACCT.infos(slurm_ids)
+        fail_if_never_starts(slurm_ids, infos)
         still = []
         for job in pending:
             info = infos.get(job.job_id) if _is_slurm(job) else None

@@ -82,21 +82,28 @@ def test_pending_reasons_that_never_clear():
 
 
 def test_waiting_for_a_job_that_never_starts_ends_with_one_line(monkeypatch):
-    from hpc_seg.launch import ray_submit
+    from hpc_seg.launch import ray_submit, status
 
     stuck = JobInfo("999999", "PENDING", "PENDING", "", "", "", "", "PartitionConfig")
     monkeypatch.setattr(ray_submit.SacctCache, "infos", lambda self, ids: {"999999": stuck})
     monkeypatch.setattr(_capacity(), "read_cluster", _cluster)
+    calls = []          # no squeue or scancel on the shared cluster for a made-up job
+    monkeypatch.setattr(status.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or
+                        subprocess.CompletedProcess(cmd, 0, "", ""))
     with pytest.raises(LaunchError) as err:
         ray_submit.wait_for_end("999999", timeout_s=30)
     msg = str(err.value)
     assert "\n" not in msg and "PENDING (PartitionConfig)" in msg
     assert "partition debug has 2 node(s)" in msg and "cancelled 999999" in msg
+    assert ["scancel", "999999"] in calls
 
 
 # --- on the real local cluster -----------------------------------------------------------------
 
-SMALL = dict(executor="slurm", time_min=5, mem_gb=0.25, signal_delay_s=30)
+#: every job these tests queue carries this name: only those are ever cancelled by them (the
+#: cluster is shared with other test runs)
+NAME = "hpc-seg-capacity-test"
+SMALL = dict(executor="slurm", time_min=5, mem_gb=0.25, signal_delay_s=30, job_name=NAME)
 
 
 def _nodes() -> tuple[str, list[tuple[int, int]]]:
@@ -110,19 +117,21 @@ def _nodes() -> tuple[str, list[tuple[int, int]]]:
 
 
 def _jobs() -> set[str]:
-    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout
+    """Queued jobs of these tests (by :data:`NAME`)."""
+    out = subprocess.run(["squeue", "-h", "-n", NAME, "-o", "%i"], capture_output=True,
+                         text=True).stdout
     return {j.split("_")[0] for j in out.split()}
 
 
 @pytest.fixture
 def no_new_jobs():
-    """The ids queued before the test; whatever the test queued is cancelled afterwards (a job
-    that can never start would otherwise stay PENDING for ever)."""
+    """This test's queued jobs before it ran; whatever it queued (named :data:`NAME`, never
+    anybody else's) is cancelled afterwards: a job that can never start would stay PENDING."""
     before = _jobs()
     yield before
     new = sorted(_jobs() - before)
     if new:
-        subprocess.run(["scancel", *new], capture_output=True)
+        subprocess.run(["scancel", "-n", NAME, *new], capture_output=True)
 
 
 @pytest.mark.slurm
@@ -150,8 +159,8 @@ def test_array_and_ddp_asking_too_much_fail_before_queueing(tmp_path, no_new_job
 def test_cluster_submit_asking_more_nodes_than_exist_is_one_line(tmp_path, capsys, no_new_jobs):
     n = len(_nodes()[1]) + 1
     before = no_new_jobs
-    assert main(["cluster", "submit", "--nodes", str(n), "--wait", "--log-dir",
-                 str(tmp_path / "logs"), "--", "true"]) == 2
+    assert main(["cluster", "submit", "--nodes", str(n), "--wait", "--job-name", NAME,
+                 "--log-dir", str(tmp_path / "logs"), "--", "true"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and "could never start" in err[0] and f"asks {n} node(s)" in err[0]
     assert _jobs() == before
@@ -171,14 +180,16 @@ def test_cluster_submit_defaults_come_from_the_cluster(tmp_path, capsys):
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 def test_a_job_pending_for_ever_is_cancelled_with_the_reason(tmp_path, no_new_jobs):
-    failed = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "false"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    cfg = LaunchConfig(extra={"dependency": f"afterok:{failed}"}, **SMALL)
+    # a job that will never succeed, without waiting for a (possibly busy) node: held, cancelled
+    gone = subprocess.run(["sbatch", "--parsable", "--hold", "-J", NAME, "-o", "/dev/null",
+                           "--wrap", "true"], capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["scancel", "-n", NAME, gone], check=True)
+    cfg = LaunchConfig(extra={"dependency": f"afterok:{gone}"}, **SMALL)
     run = submit_array(square_or_fail, [{"x": 2}], cfg, tmp_path)
     t0 = time.monotonic()
     with pytest.raises(LaunchError) as err:
-        gather(run, timeout_s=120)
-    assert "DependencyNeverSatisfied" in str(err.value) and time.monotonic() - t0 < 90
+        gather(run, timeout_s=300)
+    assert "DependencyNeverSatisfied" in str(err.value) and time.monotonic() - t0 < 120
     job = run.jobs[0].job_id.split("_")[0]
     deadline = time.monotonic() + 30
     while job in _jobs() and time.monotonic() < deadline:
