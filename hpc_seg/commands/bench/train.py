@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         rounds = " ".join(f"{v:.1f}" for v in row["rounds"])
         print(f"  {mode:10s} {row['images_per_s']:9.1f} {row['vs_fp32']:7.2f}x "
               f"{row['images_per_cpu_s']:10.1f} {row['vs_fp32_cpu']:7.2f}x   {rounds}")
+    if r["device"].startswith("cuda"):
+        print("  peak GPU memory, model + optimiser state + one step's peak: " + ", ".join(
+            f"{m} {row['model_state_mb'] + row['peak_step_mb']:.0f} MB"
+            for m, row in r["modes"].items()))
     print("  (img/CPU-s: images per CPU second of this process; unlike images/s it does not drop "
           "when other processes share the cores)")
     if "streaming" in r:
