@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which slice gaps curation fills with a copied slice: published "
                              "(default) = only a gap within 1 mm of twice the spacing; wide = "
                              "any gap of 1.5-2.5 spacings")
+    parser.add_argument("--max-decoded-mb", type=float, default=None, metavar="MB",
+                        help="per-file budget: a file whose size on disk, inflated size or "
+                             "declared decoded size (rows x columns x frames x bytes) exceeds it "
+                             "is skipped as too_large before anything is allocated (default 1024)")
     parser.add_argument("--series", action="append", default=[], metavar="SEL",
                         help="use this series as the cine, whatever its headers say, and no "
                              "other (repeatable): a SeriesNumber (12), a SeriesInstanceUID or a "
@@ -57,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
                           truth_csv=Path(args.truth) if args.truth else None,
                           shard_mb=args.shard_mb, compression=args.compression,
                           pixel_compression=args.pixel_compression, gap_rule=args.gap_rule,
-                          series=args.series, exclude_series=args.exclude_series)
+                          series=args.series, exclude_series=args.exclude_series,
+                          **({"max_decoded_mb": args.max_decoded_mb}
+                             if args.max_decoded_mb is not None else {}))
     s = ingest(Path(args.src), Path(args.out), config)
     print(f"engine: {s.engine} ({s.engine_reason})")
     print(f"patients: {s.patients} processed, {s.patients_skipped_done} already finished")

@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", choices=("local", "slurm"), default="local",
                         help="slurm: one submitit array task per stack")
     parser.add_argument("--workers", type=int, default=None, help="ingest processes (DICOM input)")
+    parser.add_argument("--max-decoded-mb", type=float, default=None, metavar="MB",
+                        help="DICOM input: per-file decoded-size budget (see ingest; default 1024)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = PredictConfig(batch_size=args.batch_size, device=args.device,
                         dicom_seg=not args.no_dicom_seg, executor=args.executor,
-                        workers=args.workers)
+                        workers=args.workers,
+                        **({"max_decoded_mb": args.max_decoded_mb}
+                           if args.max_decoded_mb is not None else {}))
     result = predict(args.model, args.src, args.out, cfg)
     print(summary_text(result.summary_csv))
     for sid, err in result.failed.items():

@@ -16,6 +16,7 @@ from typing import Any
 
 from hpc_seg.config import from_dict
 from hpc_seg.errors import ConfigError
+from hpc_seg.storage.names import is_plain
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "cluster" / "ray-cluster.sbatch.in"
 
@@ -90,6 +91,10 @@ class RayClusterConfig:
                               "live under it and their paths are limited to 107 bytes)")
         if not self.command.strip():
             raise ConfigError("[ray_cluster] command must not be empty")
+        if not is_plain(self.job_name):
+            # SLURM puts it into the log path (%x): it must be one plain file name
+            raise ConfigError(f"[ray_cluster] job_name {self.job_name!r} must be a plain name "
+                              "(letters, digits, '.', '_', '-'; not starting with '.' or '-')")
 
 
 def ray_cluster_config(table: dict[str, Any], command: str, where: str = "[ray_cluster]",

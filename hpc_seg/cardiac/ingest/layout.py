@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpc_seg.errors import InputError
+from hpc_seg.storage.names import printable, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ SIDE_ENTRIES = frozenset({"masks", "truth_masks", "truth.csv", "manifest.json"})
 #: series folder names of long-axis views in the Kaggle layout (never short-axis candidates)
 LONG_AXIS_NAME = re.compile(r"(2ch|3ch|4ch|lax|lvot)", re.IGNORECASE)
 #: discovery problems (the ``problem`` column of ``issues``)
-PROBLEMS = ("symlink_loop", "broken_symlink", "unreadable", "not_a_file")
+PROBLEMS = ("symlink_loop", "broken_symlink", "unreadable", "not_a_file", "bad_file_name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ class _Lister:
         return Path(path).relative_to(self.root).as_posix()
 
     def problem(self, path: str | Path, reason: str, detail: str) -> None:
-        self.problems.append(Problem(self.rel(path), reason, detail))
+        self.problems.append(Problem(printable(self.rel(path)), reason, detail))
 
     def entries(self, folder: Path) -> list[os.DirEntry]:
         """The non-hidden entries of ``folder`` by name; [] (and a problem) if unreadable."""
@@ -164,7 +165,12 @@ class _Lister:
         prefix = "" if prefix == "./" else prefix
         for entry in self.entries(folder):
             kind = self.kind(entry)
-            if kind == "file":
+            if kind == "file" and not _utf8(prefix + entry.name):
+                # Tables, logs and DICOM SEG references hold names as UTF-8 text: a name that
+                # is not UTF-8 would fail there (or be changed). Reported; renaming it fixes it.
+                self.problem(entry.path, "bad_file_name", "file name is not valid UTF-8; "
+                             "rename the file to use it")
+            elif kind == "file":
                 try:
                     nbytes += entry.stat().st_size
                 except OSError as exc:
@@ -184,6 +190,10 @@ class _Lister:
     def take(self) -> tuple[Problem, ...]:
         taken, self.problems = tuple(self.problems), []
         return taken
+
+
+def _utf8(name: str) -> bool:
+    return printable(name) == name
 
 
 def _is_dir(path: Path) -> bool:
@@ -238,7 +248,7 @@ def _patient_dirs(lister: _Lister, folder: Path) -> list[tuple[str, Path, tuple[
         kind = lister.kind(entry)
         problems = lister.take()
         if kind == "dir" or problems:
-            found.append((entry.name, Path(entry.path), problems))
+            found.append((safe_name(entry.name), Path(entry.path), problems))
     return found
 
 
@@ -258,13 +268,13 @@ def _sax_layout(lister: _Lister, src: Path) -> Cohort | None:
                 patients.append(_with_problems(p, problems))
         return Cohort("kaggle" if kaggle else "project", patients)
     if _is_dir(src / "study"):
-        return Cohort("single", [_study_patient(lister, src.resolve().name, UNSPLIT, src)])
+        return Cohort("single", [_study_patient(lister, safe_name(src.resolve().name), UNSPLIT, src)])
     if src.resolve().name == "study" and any(e.name.lower().startswith("sax")
                                              for e in lister.entries(src)):
         # pointed at the study folder itself: paths stay relative to the folder given
         patient = src.resolve().parent
         lister.root = patient
-        p = _study_patient(lister, patient.name, UNSPLIT, patient)
+        p = _study_patient(lister, safe_name(patient.name), UNSPLIT, patient)
         return Cohort("single", [PatientFolder(p.pid, p.split, tuple(
             f.removeprefix("study/") for f in p.files), p.nbytes, p.select_series, p.problems)])
     dirs = _patient_dirs(lister, src)
@@ -283,15 +293,13 @@ def _with_problems(p: PatientFolder, problems: tuple[Problem, ...]) -> PatientFo
                          problems + p.problems)
 
 
-_SAFE_PID = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 _DICOMDIR_UID = "1.2.840.10008.1.3.10"
 
 
 def patient_id_of(path: Path) -> str | None:
-    """The PatientID header of a DICOM image file, made safe for a folder name; "" for a
-    DICOM file without one; None for a DICOMDIR, a non-DICOM or an unreadable file."""
+    """The PatientID header of a DICOM image file, made a safe name (:func:`safe_name`: a
+    PatientID of ``..`` or 5,000 characters must not become a path); "" for a DICOM file
+    without one; None for a DICOMDIR, a non-DICOM or an unreadable file."""
     import pydicom
 
     try:
@@ -300,7 +308,8 @@ def patient_id_of(path: Path) -> str | None:
         return None
     if ds.file_meta.get("MediaStorageSOPClassUID", "") == _DICOMDIR_UID:
         return None
-    return _SAFE_PID.sub("_", str(ds.get("PatientID", "") or "").strip())
+    pid = str(ds.get("PatientID", "") or "").strip()
+    return safe_name(pid) if pid else ""
 
 
 def _export_layout(lister: _Lister, src: Path) -> Cohort | None:
@@ -320,6 +329,9 @@ def _export_layout(lister: _Lister, src: Path) -> Cohort | None:
         if kind == "dir":
             more, _nb = lister.files(Path(entry.path), recursive=True)
             files += more
+        elif kind == "file" and not _utf8(entry.name):
+            lister.problem(entry.path, "bad_file_name", "file name is not valid UTF-8; "
+                           "rename the file to use it")
         elif kind == "file":
             files.append(entry.name)
     problems = lister.take()
@@ -334,7 +346,7 @@ def _export_layout(lister: _Lister, src: Path) -> Cohort | None:
         if pid is None:
             orphans.append(rel)
         else:       # no PatientID at all: the export folder's name stands in
-            by_pid[pid or _SAFE_PID.sub("_", src.resolve().name)].append(rel)
+            by_pid[pid or safe_name(src.resolve().name)].append(rel)
     if not by_pid:
         return None
     homes = {pid: Counter(str(Path(f).parent) for f in fs) for pid, fs in by_pid.items()}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from hpc_seg.cardiac.curate.steps import GAP_RULES
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB
 from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
 from hpc_seg.cardiac.ingest.commit import Committer
 from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
@@ -65,6 +66,9 @@ class IngestConfig:
     # Curation step 6: "published" fills only a gap within 1 mm of twice the slice spacing;
     # "wide" fills any gap of 1.5-2.5 spacings (the project's earlier rule).
     gap_rule: Literal["published", "wide"] = "published"
+    max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB
+    """per-file budget: a file whose size, inflated size or declared decoded size (rows x columns
+    x frames x bytes) is larger is skipped as ``too_large`` before anything is allocated"""
     # Series to take or leave, each by number, SeriesInstanceUID or SeriesDescription pattern,
     # for when the header-based choice of the short-axis cine is wrong for a site: ``series``
     # are used whatever their headers say (and no others), ``exclude_series`` never.
@@ -80,6 +84,8 @@ class IngestConfig:
             raise ConfigError(f"engine: must be auto, local or ray, but got {self.engine!r}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers: must be >= 1, but got {self.workers=}")
+        if self.max_decoded_mb is not None and not self.max_decoded_mb > 0:
+            raise ConfigError(f"max_decoded_mb: must be > 0, but got {self.max_decoded_mb!r}")
         if not self.shard_mb > 0:
             raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb=}")
         for key in ("series", "exclude_series"):
@@ -167,7 +173,8 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
         log.info("ingest: series chosen by the user: %s",
                  "; ".join(f"{k}: {', '.join(v)}" for k, v in choice.settings().items() if v))
     try:
-        settings = {"gap_rule": config.gap_rule, **choice.settings()}
+        settings = {"gap_rule": config.gap_rule, "max_decoded_mb": config.max_decoded_mb,
+                    **choice.settings()}
         fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid), settings)
                         for p in patients}
         committer.expect(fingerprints)
@@ -187,7 +194,8 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                             series=choice,
                             compression=config.compression,
                             compression_level=config.compression_level,
-                            pixel_compression=config.pixel_compression, truth=truth)
+                            pixel_compression=config.pixel_compression, truth=truth,
+                            max_decoded_mb=config.max_decoded_mb)
         if todo:
             try:
                 _run_engine(engine, opts, todo, config, committer, summary)

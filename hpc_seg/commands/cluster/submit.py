@@ -18,9 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job", default=None,
                         help="job file whose [ray_cluster] table gives the settings")
     parser.add_argument("--nodes", type=int, default=None, help="SLURM nodes (default 2)")
-    parser.add_argument("--cpus-per-node", type=int, default=None, help="CPUs per node (default 8)")
+    parser.add_argument("--cpus-per-node", type=int, default=None,
+                        help="CPUs per node (default: the CPUs of the partition's smallest node, "
+                             "read from the cluster; 8 without one)")
     parser.add_argument("--gpus-per-node", type=int, default=None, help="GPUs per node (default 0)")
-    parser.add_argument("--mem-gb", type=int, default=None, help="memory per node, GB (default 32)")
+    parser.add_argument("--mem-gb", type=int, default=None,
+                        help="memory per node, GB (default: the memory of the partition's smallest "
+                             "node, read from the cluster; 32 without one)")
     parser.add_argument("--time-min", type=int, default=None, help="time limit, minutes (default 120)")
     parser.add_argument("--partition", default=None)
     parser.add_argument("--account", default=None)
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hpc_seg.config import load_toml
     from hpc_seg.errors import ConfigError
+    from hpc_seg.launch.capacity import default_cpus_per_node, default_mem_gb
     from hpc_seg.launch.ray_script import ray_cluster_config, render_ray_script
     from hpc_seg.launch.ray_submit import submit_ray_cluster, wait_for_end
 
@@ -76,10 +81,17 @@ def run(args: argparse.Namespace) -> int:
     setup = args.setup
     if setup is None and "setup" not in table:
         setup = [f"export PATH={shlex.quote(str(bin_dir))}:\"$PATH\""]
+    # Per-node sizes the cluster decides: a fixed default (8 CPUs, 32 GB) asks more than small
+    # nodes have, and such a job waits for ever.
+    partition = args.partition or table.get("partition")
+    cpus = args.cpus_per_node if args.cpus_per_node is not None or "cpus_per_node" in table \
+        else default_cpus_per_node(partition if isinstance(partition, str) else None)
+    mem = args.mem_gb if args.mem_gb is not None or "mem_gb" in table \
+        else default_mem_gb(partition if isinstance(partition, str) else None)
     cfg = ray_cluster_config(
         table, shlex.join(command), where,
-        nodes=args.nodes, cpus_per_node=args.cpus_per_node, gpus_per_node=args.gpus_per_node,
-        mem_gb=args.mem_gb, time_min=args.time_min, partition=args.partition,
+        nodes=args.nodes, cpus_per_node=cpus, gpus_per_node=args.gpus_per_node,
+        mem_gb=mem, time_min=args.time_min, partition=args.partition,
         account=args.account, qos=args.qos, job_name=args.job_name, log_dir=args.log_dir,
         exclusive=args.exclusive, dashboard=args.dashboard, object_store_gb=args.object_store_gb,
         start_timeout_s=args.start_timeout_s, start_attempts=args.start_attempts, setup=setup,
