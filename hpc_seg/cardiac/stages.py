@@ -54,7 +54,8 @@ def ingest(ctx: Context) -> dict[str, Any]:
     from hpc_seg.cardiac.ingest.run import IngestConfig, ingest as run_ingest
 
     table = dict(ctx.table("ingest"))
-    src = Path(table.pop("src", None) or ctx.result("synth_cine", "cohort"))
+    src = Path(_value(ctx, "ingest", table, "src", str | None, None)
+               or ctx.result("synth_cine", "cohort"))
     cfg = from_dict(IngestConfig, table, ctx.where("ingest"))
     ctx.begin()
     summary = run_ingest(src, ctx.out / "ingest", cfg)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from hpc_seg.errors import InputError
 from hpc_seg.hadnet.region_scores import REGIONS, region_dice, region_masks, region_scores
-from hpc_seg.hadnet.predict import predict, uncertainty_paths
+from hpc_seg.hadnet.predict import prediction_path, predict, uncertainty_paths
 from hpc_seg.hadnet.score_tables import (box_figure, markdown_tables, qu_curve_figure,
                                    summarise_scores)
 from hpc_seg.hadnet.brats.preprocess import restore_to_original
@@ -87,7 +87,7 @@ def dice_rows(name: str, pred_dir: Path, rows: list[dict]) -> list[dict]:
     """Per-case Dice of one model's predictions (the ``dice_per_case.csv`` rows)."""
     out = []
     for row in rows:
-        pred = _load_classes(pred_dir / f"{row['case_id']}.nii.gz")
+        pred = _load_classes(prediction_path(pred_dir, row["case_id"]))
         d = region_dice(pred, ground_truth(row), smooth=0.0)
         out.append({"model": name, "case_id": row["case_id"], **{r: d[r] for r in REGION_ORDER}})
     return out
@@ -98,7 +98,7 @@ def score_case(name: str, pred_dir: Path, row: dict, with_qu: bool
     """Rows of ``scores_per_case.csv`` (one per region) and QU curve rows of one case."""
     import nibabel as nib
 
-    pred = _load_classes(pred_dir / f"{row['case_id']}.nii.gz")
+    pred = _load_classes(prediction_path(pred_dir, row["case_id"]))
     gt = ground_truth(row)
     scores = region_scores(pred, gt, voxel_spacing(row))
     rows = [{"model": name, "case_id": row["case_id"], "region": r, "dice": s["dice"],

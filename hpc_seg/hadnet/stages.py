@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpc_seg.config import from_dict
+from hpc_seg.config import from_dict, typed_value
 from hpc_seg.stage import Context, StageFn, plannable
 
 #: tables the HAD-Net stages read besides their own (``[stage]``)
@@ -187,7 +187,9 @@ def hadnet_preprocess(ctx: Context) -> dict[str, Any]:
     from hpc_seg.hadnet.brats.shards import PreprocessConfig, preprocess_cohort
 
     table = dict(ctx.table("hadnet_preprocess"))
-    src = Path(table.pop("src", None) or ctx.result("synth_brats", "cohort"))
+    src = Path(typed_value(str | None, table.pop("src", None),
+                           f"{ctx.where('hadnet_preprocess')}.src")
+               or ctx.result("synth_brats", "cohort"))
     cfg = from_dict(PreprocessConfig, table, ctx.where("hadnet_preprocess"))
     ctx.begin()
     out = ctx.out / "hadnet_pre"

@@ -32,6 +32,7 @@ from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity
                                  fail_own_trials, fail_stale_trials, open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
 from hpc_seg.logs import verbose_enabled
+from hpc_seg.storage.names import safe_name
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -239,10 +240,11 @@ def _trial_dirname(trial) -> str:
 
 
 def _experiment_name(tune_dir: Path, study_name: str) -> str:
-    name, k = study_name, 1
+    base = safe_name(study_name)        # a TOML value: never a path out of tune_dir
+    name, k = base, 1
     while (tune_dir / name).exists():
         k += 1
-        name = f"{study_name}-{k}"
+        name = f"{base}-{k}"
     return name
 
 

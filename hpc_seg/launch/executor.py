@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_seg.errors import LaunchError
+from hpc_seg.launch.capacity import Request, check_request
 from hpc_seg.launch.config import LaunchConfig
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ def make_executor(cfg: LaunchConfig, folder: str | Path) -> Any:
     folder = Path(cfg.log_dir) if cfg.log_dir else Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "slurm":
+        # refused here, before anything is queued, when no node could ever run it
+        check_request(Request(nodes=cfg.nodes, cpus_per_node=cfg.tasks_per_node * cfg.cpus_per_task,
+                              mem_mb_per_node=int(cfg.mem_gb * 1024),
+                              gpus_per_node=cfg.gpus_per_node, partition=cfg.partition,
+                              time_min=cfg.time_min, what=f"SLURM job {cfg.job_name!r}"))
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=cfg.max_requeue)
         ex.update_parameters(**slurm_parameters(cfg))
     else:

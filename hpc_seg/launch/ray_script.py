@@ -33,11 +33,14 @@ class RayClusterConfig(Resources):
     job_name: str = "hpc-seg-ray"
     nodes: int = 2
     mem_gb: float = 32.0
+    """memory per node (GB; `hpc-seg cluster submit` without it: the memory of the partition's
+    smallest node, read from the cluster)"""
     time_min: int = 120
     log_dir: str = "logs"
     """the job's log and its rendered script go here"""
     cpus_per_node: int = 8
-    """CPUs per node (Ray's worker slots)"""
+    """CPUs per node (Ray's worker slots; `hpc-seg cluster submit` without it: the CPUs of the
+    partition's smallest node, read from the cluster)"""
     exclusive: bool = True
     """Whole nodes: Ray does not confine itself to the CPUs SLURM gave it."""
     ray: str = "ray"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hpc_seg.errors import ConfigError
+from hpc_seg.storage.names import is_plain
 
 
 @dataclass(kw_only=True)
@@ -45,8 +46,10 @@ class Resources:
         _at_least("gpus_per_node", self.gpus_per_node, 0)
         if isinstance(self.mem_gb, bool) or not self.mem_gb > 0:
             raise ConfigError(f"mem_gb must be > 0, but got {self.mem_gb}")
-        if not self.job_name or any(c.isspace() for c in self.job_name):
-            raise ConfigError(f"job_name must be one word, but got '{self.job_name}'")
+        if not is_plain(self.job_name):
+            # SLURM puts it into log paths (%x): it must be one plain file name
+            raise ConfigError(f"job_name must be a plain name (letters, digits, '.', '_', '-'; "
+                              f"not starting with '.' or '-'), but got '{self.job_name}'")
 
     @property
     def mem_text(self) -> str:

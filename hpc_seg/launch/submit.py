@@ -33,7 +33,7 @@ from hpc_seg.errors import LaunchError
 from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.executor import make_executor
 from hpc_seg.launch.lineage import Lineage, now_iso
-from hpc_seg.launch.status import SACCT, base_id
+from hpc_seg.launch.status import SACCT, base_id, fail_if_never_starts
 from hpc_seg.launch.submitit_compat import job_from_id, load_pickle, set_results_timeout
 from hpc_seg.launch.tasks import Resumable, TrackedCall
 
@@ -199,7 +199,9 @@ def _wait(jobs: Sequence[Any], timeout_s: float | None) -> None:
                 folder.chmod(folder.stat().st_mode)
             except OSError:
                 pass
-        infos = SACCT.infos([j.job_id for j in pending if _is_slurm(j)])
+        slurm_ids = [j.job_id for j in pending if _is_slurm(j)]
+        infos = SACCT.infos(slurm_ids)
+        fail_if_never_starts(slurm_ids, infos)
         still = []
         for job in pending:
             info = infos.get(job.job_id) if _is_slurm(job) else None

@@ -112,7 +112,10 @@ TINY_CINE = '[synth_cine]\npatients = 1\nn_frames = 4\nmax_matrix = 32\nno_rando
     ('stages = ["synth_cine", "ingest", "labels", "slices"]\n' + TINY_CINE
      + '[slices]\nimage_size = "big"\n', r"\[slices\]\.image_size: expected int, but got 'big'"),
     ('stages = ["synth_cine", "ingest"]\n' + TINY_CINE + '[ingset]\nworkers = 1\n',
-     r"unknown table\(s\) \['\[ingset\]'\]; valid tables are \[.*'ingest'"),
+     r"unknown table\(s\) \[ingset\] \(did you mean \[ingest\]\?\); valid tables are \[.*'ingest'"),
+    # without synth_cine in the job, ingest misses its src: the misspelt table is named first
+    ('stages = ["ingest"]\n[ingset]\nsrc = "/nowhere"\n',
+     r"unknown table\(s\) \[ingset\] \(did you mean \[ingest\]\?\)"),
     ('stages = ["synth_cine", "labels"]\n' + TINY_CINE, r"needs stage 'ingest'"),
     ('stages = ["synth_cine", "evaluate"]\n' + TINY_CINE + '[evaluate]\nsplitt = "test"\n',
      r"\[evaluate\]: unknown key\(s\) \['splitt'\]"),

@@ -120,9 +120,9 @@ def relative_l2(a: Any, b: Any) -> float:
 
 
 def _load(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    import torch
+    from hpc_seg.runtime.checkpoint import load_weights
 
-    data = [torch.load(r["path"], weights_only=True) for r in rows]
+    data = [load_weights(r["path"]) for r in rows]
     # every rank holds the same averaged gradients and weights; the loss is each rank's share
     return {"grads": data[0]["grads"], "weights": data[0]["weights"],
             "losses": [sum(d["losses"][s] for d in data) / len(data)

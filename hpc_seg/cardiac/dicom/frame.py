@@ -15,7 +15,8 @@ import numpy as np
 
 #: skip reasons (the ``problem`` column of the ``issues`` table uses the same words)
 SKIP_REASONS = ("not_dicom", "truncated", "no_pixel_data", "missing_tags", "unreadable",
-                "decode_error", "colour", "secondary_capture", "dicomdir", "not_image")
+                "decode_error", "colour", "secondary_capture", "dicomdir", "not_image",
+                "too_large")
 #: skips that are expected in any export (a DICOMDIR, a report, a screenshot): logged quietly
 QUIET_SKIPS = frozenset({"dicomdir", "not_image", "secondary_capture"})
 #: how a frame of a multi-frame file is named in ``file`` and keyed in masks (``sop_uid``)

@@ -16,6 +16,7 @@ its :class:`Acquisition` from that.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -217,6 +218,14 @@ def num(text: str | None, default: float = 0.0) -> float:
         return default
 
 
+def whole_number(text: str | None, default: int = 0) -> int:
+    """An IS value (SeriesNumber, InstanceNumber...) as an int; ``default``, as for a missing
+    value, when it is not a whole number ('1.5', 'abc', 'inf'): ingest reports those
+    (``bad_number``)."""
+    value = num(text, default)
+    return int(value) if math.isfinite(value) and value == int(value) else default
+
+
 def frame_from_header(rel: str, h: dict[str, str], acquisition: bool = True) -> DicomFrame:
     """The header fields of a :class:`DicomFrame` (KeyError/ValueError/TypeError if missing);
     its :class:`Acquisition` only with ``acquisition`` (about a third of this function's time,
@@ -224,9 +233,9 @@ def frame_from_header(rel: str, h: dict[str, str], acquisition: bool = True) -> 
     return DicomFrame(
         file=rel,
         series_uid=h.get("SeriesInstanceUID", ""),
-        series_number=int(num(h.get("SeriesNumber"))),
+        series_number=whole_number(h.get("SeriesNumber")),
         series_time_s=dicom_time_s(h.get("SeriesTime") or h.get("AcquisitionTime")),
-        instance_number=int(num(h.get("InstanceNumber"))),
+        instance_number=whole_number(h.get("InstanceNumber")),
         sop_uid=h.get("SOPInstanceUID", ""),
         ipp=floats(h.get("ImagePositionPatient"), 3, "ImagePositionPatient"),
         iop=floats(h.get("ImageOrientationPatient"), 6, "ImageOrientationPatient"),
@@ -236,7 +245,7 @@ def frame_from_header(rel: str, h: dict[str, str], acquisition: bool = True) -> 
         slice_thickness=num(h.get("SliceThickness")),
         study_uid=h.get("StudyInstanceUID", ""),
         series_description=h.get("SeriesDescription", ""),
-        cardiac_images=int(num(h.get("CardiacNumberOfImages"))),
+        cardiac_images=whole_number(h.get("CardiacNumberOfImages")),
         acquisition=acquisition_from_header(h) if acquisition else UNKNOWN_ACQUISITION,
     )
 
@@ -258,6 +267,6 @@ def acquisition_from_header(h: dict[str, str]) -> Acquisition:
         inversion_ms=num(g("InversionTime"), NAN), echo_ms=num(g("EchoTime"), NAN),
         time_s=_time_s(g("AcquisitionTime") or g("ContentTime")),
         nominal_interval_ms=num(g("NominalInterval"), NAN), heart_rate=num(g("HeartRate"), NAN),
-        ge_image_kind=int(num(g(GE_IMAGE_KIND), -1)),
-        temporal_positions=int(num(g("NumberOfTemporalPositions"))),
+        ge_image_kind=whole_number(g(GE_IMAGE_KIND), -1),
+        temporal_positions=whole_number(g("NumberOfTemporalPositions")),
         trigger_given=bool(g("TriggerTime")))

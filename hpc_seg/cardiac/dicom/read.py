@@ -25,6 +25,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from hpc_seg.cardiac.decode_budget import (DEFLATED, file_too_large, header_too_large,
+                                           inflated_too_large)
 from hpc_seg.cardiac.dicom import pydicom_log
 from hpc_seg.cardiac.dicom.frame import DicomFrame, FileSkip
 from hpc_seg.cardiac.dicom.header import (PIXEL_DATA_TAG, VIEWABLE_SYNTAXES, element_texts,
@@ -53,26 +55,32 @@ class FileRead(NamedTuple):
 
 
 def read_frame(path: Path, rel: str, *, with_metadata: bool = True, with_pixels: bool = True,
-               with_acquisition: bool = True,
+               with_acquisition: bool = True, max_bytes: int | None = None,
                ) -> tuple[DicomFrame | None, FileSkip | None, list[MetaRow]]:
     """Read one single-frame file once: (frame, None, metadata) or (None, skip, metadata). A
     multi-frame file gives its first frame here; :func:`read_frames` gives all."""
     got = read_frames(path, rel, with_metadata=with_metadata, with_pixels=with_pixels,
-                      with_acquisition=with_acquisition)
+                      with_acquisition=with_acquisition, max_bytes=max_bytes)
     return (got.frames[0] if got.frames else None), got.skip, got.meta
 
 
 def read_frames(path: Path, rel: str, *, with_metadata: bool = True,
-                with_pixels: bool = True, with_acquisition: bool = True) -> FileRead:
+                with_pixels: bool = True, with_acquisition: bool = True,
+                max_bytes: int | None = None) -> FileRead:
     """Read one file once: one frame for a single-frame image, one per frame for a
     multi-frame image (``file`` and ``sop_uid`` get ``#<frame number>``), or a skip.
 
     Metadata rows are returned even for a file whose pixels fail to decode, so the
     ``dicom_metadata`` table documents skipped files too. ``with_acquisition=False`` leaves
     each frame's :class:`~.frame.Acquisition` empty (it is only needed to tell series apart).
+    ``max_bytes``: the decoded-size budget of :mod:`~hpc_seg.cardiac.decode_budget`, checked
+    before each allocation it guards (a file over it is skipped as ``too_large``).
     """
     buf = b""
     if with_pixels:
+        too_big = file_too_large(path, max_bytes)
+        if too_big:
+            return FileRead([], FileSkip(rel, "too_large", too_big), [])
         try:
             with open(path, "rb") as fh:
                 buf = fh.read()
@@ -82,7 +90,8 @@ def read_frames(path: Path, rel: str, *, with_metadata: bool = True,
         if fast is not None:
             return fast
     with pydicom_log.captured() as messages:
-        got = _read_with_pydicom(path, buf, rel, with_metadata, with_pixels, with_acquisition)
+        got = _read_with_pydicom(path, buf, rel, with_metadata, with_pixels, with_acquisition,
+                                 max_bytes)
     return got._replace(pydicom_log=tuple(messages))
 
 
@@ -158,7 +167,8 @@ def _not_an_mr_image(ds: pydicom.Dataset, h: dict[str, str], rel: str) -> FileSk
 
 
 def _read_with_pydicom(path: Path, buf: bytes, rel: str, with_metadata: bool,
-                       with_pixels: bool, with_acquisition: bool) -> FileRead:
+                       with_pixels: bool, with_acquisition: bool,
+                       max_bytes: int | None = None) -> FileRead:
     """:func:`read_frames` for every layout that :func:`fast_header` does not take."""
     try:
         pixel_at, whole = 0, False
@@ -166,6 +176,10 @@ def _read_with_pydicom(path: Path, buf: bytes, rel: str, with_metadata: bool,
             # Pixels viewed in place (native little endian) are left out of the parse; files
             # pydicom decodes anyway (compressed, deflated, big endian) are parsed once, whole.
             meta = file_meta_syntax(buf)
+            too_big = inflated_too_large(buf, meta[0], max_bytes) \
+                if meta is not None and meta[1] == DEFLATED else None
+            if too_big:     # pydicom would inflate the whole dataset into memory first
+                return FileRead([], FileSkip(rel, "too_large", too_big), [])
             whole = meta is not None and meta[1] not in VIEWABLE_SYNTAXES
             ds = None
             if whole:
@@ -193,6 +207,9 @@ def _read_with_pydicom(path: Path, buf: bytes, rel: str, with_metadata: bool,
     special = _not_an_mr_image(ds, h, rel)
     if special is not None:
         return FileRead([], special, meta)
+    too_big = header_too_large(h, max_bytes) if with_pixels else None
+    if too_big:
+        return FileRead([], FileSkip(rel, "too_large", too_big), meta)
     if number_of_frames(ds) > 1 or "PerFrameFunctionalGroupsSequence" in ds:
         if not with_pixels:
             return FileRead([], FileSkip(rel, "decode_error", "multi-frame file read without pixels"),

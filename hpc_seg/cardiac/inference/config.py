@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB
 from hpc_seg.errors import ConfigError
 
 
@@ -21,7 +22,9 @@ class PredictConfig:
     executor: Literal["local", "slurm"] = "local"
     """local: this process; slurm: one submitit array task per stack"""
     workers: int | None = None
-    """ingest processes for DICOM input (default: all cores)"""
+    """ingest processes for DICOM input (default: the process's CPU allocation)"""
+    max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB
+    """largest decoded image of one DICOM file ingest accepts (MB; the ingest's per-file budget)"""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from hpc_seg.cardiac.curate.gaps import GapRule, check_gap_rule
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB
 from hpc_seg.errors import ConfigError
 from hpc_seg.storage.codecs import CODECS, Codec
 
@@ -41,6 +42,9 @@ class IngestConfig:
     # "wide" fills any gap of 1.5-2.5 spacings (the project's earlier rule).
     gap_rule: GapRule = "published"
     """which slice gaps curation fills with a copied slice: published = only a gap within 1 mm of twice the spacing; wide = any gap of 1.5-2.5 spacings"""
+    max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB
+    """per-file budget (MB): a file whose size, inflated size or declared decoded size (rows x
+    columns x frames x bytes) is larger is skipped as too_large before anything is allocated"""
     # For when the header-based choice of the short-axis cine is wrong for a site.
     series: list[str | int] = field(default_factory=list)
     """use this series as the cine, whatever its headers say, and no other (repeatable): a
@@ -56,6 +60,8 @@ class IngestConfig:
             raise ConfigError(f"engine: must be auto, local or ray, but got {self.engine!r}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers: must be >= 1, but got {self.workers}")
+        if self.max_decoded_mb is not None and not self.max_decoded_mb > 0:
+            raise ConfigError(f"max_decoded_mb: must be > 0, but got {self.max_decoded_mb}")
         if not self.shard_mb > 0:
             raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb}")
         for key in ("series", "exclude_series"):

@@ -4,19 +4,17 @@ their PatientID header, which is also the pid (the folder names of an export are
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from hpc_seg.storage.names import safe_name
 from hpc_seg.cardiac.ingest.listing import (SIDE_ENTRIES, UNSPLIT, Cohort, FolderLister,
                                             PatientFolder, Problem, pid_key)
 
-_SAFE_PID = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 def patient_id_of(path: Path) -> str | None:
-    """The PatientID header of a DICOM image file, made safe for a folder name; "" for a
-    DICOM file without one; None for a DICOMDIR, a non-DICOM or an unreadable file."""
+    """The PatientID header of a DICOM image file, made a safe name (:func:`safe_name`: a
+    PatientID of ``..`` or 5,000 characters must not become a path); "" for a DICOM file
+    without one; None for a DICOMDIR, a non-DICOM or an unreadable file."""
     import pydicom
     from pydicom.uid import MediaStorageDirectoryStorage
 
@@ -26,7 +24,8 @@ def patient_id_of(path: Path) -> str | None:
         return None
     if ds.file_meta.get("MediaStorageSOPClassUID", "") == MediaStorageDirectoryStorage:
         return None
-    return _SAFE_PID.sub("_", str(ds.get("PatientID", "") or "").strip())
+    pid = str(ds.get("PatientID", "") or "").strip()
+    return safe_name(pid) if pid else ""
 
 
 def export_layout(lister: FolderLister, src: Path) -> Cohort | None:
@@ -46,7 +45,7 @@ def export_layout(lister: FolderLister, src: Path) -> Cohort | None:
         if kind == "dir":
             more, _nb = lister.files(Path(entry.path), recursive=True)
             files += more
-        elif kind == "file":
+        elif kind == "file" and lister.usable_name(entry, entry.name):
             files.append(entry.name)
     problems = lister.take()
     by_pid: dict[str, list[str]] = defaultdict(list)
@@ -60,7 +59,7 @@ def export_layout(lister: FolderLister, src: Path) -> Cohort | None:
         if pid is None:
             orphans.append(rel)
         else:       # no PatientID at all: the export folder's name stands in
-            by_pid[pid or _SAFE_PID.sub("_", src.resolve().name)].append(rel)
+            by_pid[pid or safe_name(src.resolve().name)].append(rel)
     if not by_pid:
         return None
     homes = {pid: Counter(str(Path(f).parent) for f in fs) for pid, fs in by_pid.items()}

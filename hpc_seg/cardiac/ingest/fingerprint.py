@@ -17,8 +17,9 @@ from pathlib import Path
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 
 #: Bump when curation changes what a patient's rows hold (2: frames aligned by trigger time;
-#: 3: an export's series told apart by kind, perfusion/flow/mapping/LGE/real-time/dynamic).
-CURATION_VERSION = 3
+#: 3: an export's series told apart by kind, perfusion/flow/mapping/LGE/real-time/dynamic;
+#: 4: duplicate images dropped before frames are lined up, frames of another geometry dropped).
+CURATION_VERSION = 4
 
 
 def _stat_line(path: Path, rel: str) -> str:
@@ -39,7 +40,7 @@ def patient_fingerprint(src: Path, patient: PatientFolder,
                                    "truth": truth, "settings": settings or {}},
                                   sort_keys=True).encode())
     for rel in patient.files:
-        h.update(_stat_line(src / rel, rel).encode())
+        h.update(_stat_line(src / rel, rel).encode("utf-8", "surrogateescape"))
     masks = masks_path(src, patient.pid)
     if masks.exists():
         h.update(_stat_line(masks, "masks").encode())

@@ -11,12 +11,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hpc_seg.storage.names import printable
+
 SPLITS = ("train", "validate", "test")
 UNSPLIT = "unsplit"
 #: cohort-level side folders and files, never patients' images
 SIDE_ENTRIES = frozenset({"masks", "truth_masks", "truth.csv", "manifest.json"})
 #: discovery problems (the ``problem`` column of ``issues``)
-PROBLEMS = ("symlink_loop", "broken_symlink", "unreadable", "not_a_file")
+PROBLEMS = ("symlink_loop", "broken_symlink", "unreadable", "not_a_file", "bad_file_name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ class FolderLister:
         return Path(path).relative_to(self.root).as_posix()
 
     def problem(self, path: str | Path, reason: str, detail: str) -> None:
-        self.problems.append(Problem(self.rel(path), reason, detail))
+        self.problems.append(Problem(printable(self.rel(path)), reason, detail))
 
     def entries(self, folder: Path) -> list[os.DirEntry]:
         """The non-hidden entries of ``folder`` by name; [] (and a problem) if unreadable."""
@@ -136,7 +138,9 @@ class FolderLister:
         prefix = "" if prefix == "./" else prefix
         for entry in self.entries(folder):
             kind = self.kind(entry)
-            if kind == "file":
+            if kind == "file" and not self.usable_name(entry, prefix + entry.name):
+                pass
+            elif kind == "file":
                 try:
                     nbytes += entry.stat().st_size
                 except OSError as exc:
@@ -152,6 +156,17 @@ class FolderLister:
                     out += more
                     nbytes += nb
         return out, nbytes
+
+    def usable_name(self, entry: os.DirEntry, rel: str) -> bool:
+        """Whether a file's name can be used; else it becomes a ``bad_file_name`` problem.
+
+        Tables, logs and DICOM SEG references hold names as UTF-8 text: a name that is not UTF-8
+        would fail there (or be changed). Reported; renaming the file fixes it."""
+        if printable(rel) == rel:
+            return True
+        self.problem(entry.path, "bad_file_name", "file name is not valid UTF-8; rename the file "
+                     "to use it")
+        return False
 
     def forget(self, entries: list[os.DirEntry]) -> None:
         """Let these folders be listed once more (a second, recursive pass over them)."""

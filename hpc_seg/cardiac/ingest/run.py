@@ -109,7 +109,8 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
         log.info("ingest: series chosen by the user: %s",
                  "; ".join(f"{k}: {', '.join(v)}" for k, v in choice.settings().items() if v))
     try:
-        settings = {"gap_rule": config.gap_rule, **choice.settings()}
+        settings = {"gap_rule": config.gap_rule, "max_decoded_mb": config.max_decoded_mb,
+                    **choice.settings()}
         fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid), settings)
                         for p in patients}
         committer.expect(fingerprints)
@@ -129,7 +130,8 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                             series=choice,
                             compression=config.compression,
                             compression_level=config.compression_level,
-                            pixel_compression=config.pixel_compression, truth=truth)
+                            pixel_compression=config.pixel_compression, truth=truth,
+                            max_decoded_mb=config.max_decoded_mb)
         if todo:
             try:
                 _run_engine(engine, opts, todo, config, committer, summary)

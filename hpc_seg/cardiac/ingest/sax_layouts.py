@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hpc_seg.storage.names import safe_name
 from hpc_seg.cardiac.ingest.listing import (SIDE_ENTRIES, SPLITS, UNSPLIT, Cohort, FolderLister,
                                             PatientFolder, Problem, is_dir, pid_key)
 
@@ -49,7 +50,7 @@ def _patient_dirs(lister: FolderLister, folder: Path) -> list[tuple[str, Path, t
         kind = lister.kind(entry)
         problems = lister.take()
         if kind == "dir" or problems:
-            found.append((entry.name, Path(entry.path), problems))
+            found.append((safe_name(entry.name), Path(entry.path), problems))
     return found
 
 
@@ -69,13 +70,14 @@ def sax_layout(lister: FolderLister, src: Path) -> Cohort | None:
                 patients.append(_with_problems(p, problems))
         return Cohort("kaggle" if kaggle else "project", patients)
     if is_dir(src / "study"):
-        return Cohort("single", [_study_patient(lister, src.resolve().name, UNSPLIT, src)])
+        return Cohort("single", [_study_patient(lister, safe_name(src.resolve().name), UNSPLIT,
+                                                src)])
     if src.resolve().name == "study" and any(e.name.lower().startswith("sax")
                                              for e in lister.entries(src)):
         # pointed at the study folder itself: paths stay relative to the folder given
         patient = src.resolve().parent
         lister.root = patient
-        p = _study_patient(lister, patient.name, UNSPLIT, patient)
+        p = _study_patient(lister, safe_name(patient.name), UNSPLIT, patient)
         return Cohort("single", [PatientFolder(p.pid, p.split, tuple(
             f.removeprefix("study/") for f in p.files), p.nbytes, p.select_series, p.problems)])
     dirs = _patient_dirs(lister, src)

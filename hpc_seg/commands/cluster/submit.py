@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hpc_seg.errors import ConfigError
+    from hpc_seg.launch.capacity import default_cpus_per_node, default_mem_gb
     from hpc_seg.launch.ray_script import render_ray_script
     from hpc_seg.launch.ray_submit import submit_ray_cluster, wait_for_end
     from hpc_seg.config_flags import config_from_options, given
@@ -55,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
         defaults["setup"] = [f"export PATH={shlex.quote(str(bin_dir))}:\"$PATH\""]
     if "ray" not in table and (bin_dir / "ray").exists():
         defaults["ray"] = str(bin_dir / "ray")
+    # Per-node sizes the cluster decides: a fixed default (8 CPUs, 32 GB) asks more than small
+    # nodes have, and such a job waits for ever.
+    partition = getattr(args, "ray_cluster:partition", None) or table.get("partition")
+    partition = partition if isinstance(partition, str) else None
+    if "cpus_per_node" not in table and not given(args, "ray_cluster", "cpus_per_node"):
+        defaults["cpus_per_node"] = default_cpus_per_node(partition)
+    if "mem_gb" not in table and not given(args, "ray_cluster", "mem_gb"):
+        defaults["mem_gb"] = default_mem_gb(partition)
     cfg = config_from_options(RayClusterConfig, args, table="ray_cluster",
                               tables={"ray_cluster": table}, preset=defaults,
                               fixed={"command": shlex.join(command)})

@@ -48,7 +48,7 @@ def test_synth_cine_cli_writes_a_multiframe_rle_scanner_export(tmp_path, capsys)
 
 def test_synth_cine_cli_writes_a_vendors_exam(tmp_path, capsys):
     out = tmp_path / "exam"
-    assert main(["synth", "cine", str(out), "--patients", "1", "--frames", "4",
+    assert main(["synth", "cine", str(out), "--patients", "1", "--n-frames", "4",
                  "--max-matrix", "32", "--no-random-quirks", "--workers", "1",
                  "--layout", "export", "--vendor", "ge", "--sax-series", "per-slice"]) == 0
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in out.glob("PT*/**/*")
