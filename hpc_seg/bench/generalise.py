@@ -3,8 +3,8 @@
 It trains on a cohort drawn from one part of the generator's ranges and measures LV volumes and EF
 on a cohort drawn from a part held out by the benchmark itself: another seed, other vendor profiles
 (and so other bit depths, grey-value scales, field strengths) and other body sizes. The training
-cohort can also be the shipped generator (``train_variety = False``), which is the "before" of
-issue 20: the same held-out cohort, a model that only ever saw the shipped phantom.
+cohort can also be the shipped generator (``train_variety = False``), which is the "before":
+the same held-out cohort, a model that only ever saw the shipped phantom.
 
 Every step is the project's own: ``synth cine`` -> ``ingest`` -> ``labels`` -> ``slices`` ->
 ``train`` -> ``evaluate`` (one call per split of the held-out cohort: all its patients are held
@@ -20,58 +20,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hpc_seg.errors import ConfigError
+from hpc_seg.bench.config import GeneraliseConfig
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validate", "test")
-
-
-@dataclass(kw_only=True)
-class GeneraliseConfig:
-    """Sizes and ranges of one benchmark run.
-
-    The defaults are the ``cpu`` preset (128 px, 8 + 4 epochs of at most 2000 images) on 40
-    training patients: ~45 min per run with ``threads = 1`` on one free core (~10 images/s). With
-    24 patients the held-out EF error stayed just above 4; at 64 px the myocardium of the small
-    held-out hearts is one or two pixels thick and no model reached the target (README).
-    """
-
-    workdir: Path = Path("/tmp/hpc-seg-bench-generalise")
-    train_patients: int = 40
-    test_patients: int = 15
-    train_seed: int = 0
-    test_seed: int = 1000
-    train_variety: bool = True
-    """False: train on the shipped generator's defaults (the baseline)."""
-    train_vendors: list[str] = field(default_factory=lambda: ["siemens", "ge"])
-    test_vendors: list[str] = field(default_factory=lambda: ["philips", "canon"])
-    train_sizes: tuple[float, float] = (0.75, 1.15)
-    test_sizes: tuple[float, float] = (0.6, 0.75)
-    n_frames: int = 10
-    max_matrix: int = 128
-    slices: tuple[int, int] = (6, 10)
-    image_size: int = 128
-    train: dict[str, Any] = field(default_factory=dict)
-    """TrainConfig keys over the ``cpu`` preset (image_size comes from ``image_size``)."""
-    workers: int = 2
-
-    def __post_init__(self) -> None:
-        if self.train_patients < 5 or self.test_patients < 5:
-            raise ConfigError("bench generalise: need >= 5 patients per cohort (the split rule "
-                              f"leaves some for validation), got {self.train_patients}, "
-                              f"{self.test_patients}")
-        if self.train_seed == self.test_seed:
-            raise ConfigError(f"bench generalise: the held-out cohort needs its own seed, but both "
-                              f"are {self.train_seed}")
-        self.workdir = Path(self.workdir)
 
 
 def _cohort_config(cfg: GeneraliseConfig, held_out: bool):
@@ -135,7 +94,7 @@ def _scores(per_patient: pd.DataFrame) -> dict[str, float]:
 
 
 def target_met(held: dict[str, float] | None) -> bool:
-    """Issue 20's target on the held-out cohort: EF error <= 4, EDV and ESV error <= 10 %."""
+    """The target on the held-out cohort: EF error <= 4, EDV and ESV error <= 10 %."""
     return bool(held) and held["ef_err"] <= 4 and held["edv_err_pct"] <= 10 \
         and held["esv_err_pct"] <= 10
 

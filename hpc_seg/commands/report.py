@@ -10,7 +10,8 @@ HELP = ("write a static HTML report (works offline) of a run folder: what each s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="a run folder (hpc-seg run output, or one stage's output)")
+    parser.add_argument("run", metavar="RUN",
+                        help="a run folder (hpc-seg run output, or one stage's output)")
     parser.add_argument("--out", default=None, help="HTML file (default RUN/report.html)")
 
 

@@ -147,7 +147,7 @@ def _pivot(summary: pd.DataFrame, metrics: list[str], with_sd: bool) -> pd.DataF
     and n, the cases with a value."""
     import pandas as pd
 
-    from hpc_seg.hadnet.scores import METRICS, REGION_ORDER
+    from hpc_seg.hadnet.score_tables import METRICS, REGION_ORDER
 
     sub = summary[summary.metric.isin(metrics)]
     rows = []
@@ -192,7 +192,7 @@ TABLES = [
 
 
 def _evidence(folder: Path, summary: pd.DataFrame) -> list[Evidence]:
-    from hpc_seg.hadnet.scores import METRICS
+    from hpc_seg.hadnet.score_tables import METRICS
 
     csv = folder / ("scores_summary.csv" if (folder / "scores_summary.csv").is_file()
                     else "dice_summary.csv")

@@ -29,12 +29,15 @@ hadnet_evaluate            Dice, HD95, sensitivity, specificity and QU     table
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpc_seg.config import from_dict
+from hpc_seg.config import from_dict, typed_value
 from hpc_seg.stage import Context, StageFn, plannable
+
+log = logging.getLogger(__name__)
 
 #: tables the HAD-Net stages read besides their own (``[stage]``)
 HADNET_TABLES = frozenset({"hadnet", "launch"})
@@ -49,14 +52,14 @@ MODEL_STAGES = {"teacher": "hadnet_pretrain_teacher", "student": "hadnet_pretrai
 
 def _cfg(ctx: Context, stage: str | None = None) -> tuple[Any, Any]:
     from hpc_seg.launch.config import LaunchConfig
-    from hpc_seg.hadnet.train.config import HadnetTrainConfig
+    from hpc_seg.hadnet.train.config import LAUNCH_DEFAULTS, HadnetTrainConfig
 
     # A stage's own table overrides [hadnet] for that stage: the teacher may need another schedule
     # than the runs that learn from it, without a second job file.
     values = {**ctx.table("hadnet"), **(ctx.table(stage) if stage else {})}
     where = ctx.where("hadnet") + (f" + [{stage}]" if stage and ctx.table(stage) else "")
     cfg = from_dict(HadnetTrainConfig, values, where)
-    launch = from_dict(LaunchConfig, {"executor": "local", **ctx.table("launch")},
+    launch = from_dict(LaunchConfig, {**LAUNCH_DEFAULTS, **ctx.table("launch")},
                        ctx.where("launch"))
     return cfg, launch
 
@@ -90,48 +93,22 @@ def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
     return _pretrain(ctx, "student")
 
 
-@dataclass(kw_only=True)
-class TeacherCheckConfig:
-    """The ``[hadnet_check_teacher]`` table."""
-
-    split: str = "val"
-    region: str = "ET"
-    min_et_dice: float = 0.1
-    """stop the job when the teacher's mean Dice over the split's cases with the region is
-    below this (0 = report only)"""
-
-
 @plannable
 def hadnet_check_teacher(ctx: Context) -> dict[str, Any]:
     """Before distilling: does the teacher segment ET? Its Dice on the val cases that have ET
     ([hadnet_check_teacher]: split, region, min_et_dice); stops the job when it is too low."""
-    from hpc_seg.errors import InputError
-    from hpc_seg.hadnet.evaluate import region_check
-    from hpc_seg.hadnet.metrics import REGIONS
-    from hpc_seg.storage.shards import atomic_write_bytes
+    from hpc_seg.hadnet.teacher_check import TeacherCheckConfig, check_teacher
 
     cfg, _ = _cfg(ctx)
     check = from_dict(TeacherCheckConfig, ctx.table("hadnet_check_teacher"),
                       ctx.where("hadnet_check_teacher"))
-    if check.region not in REGIONS:
-        raise InputError(f"{ctx.where('hadnet_check_teacher')}: region must be one of "
-                         f"{list(REGIONS)}, but got {check.region!r}")
     teacher = Path(cfg.teacher or ctx.result("hadnet_pretrain_teacher", "model"))
     pre_dir = _pre_dir(ctx, cfg)
     ctx.begin()
-    out = ctx.out / "hadnet_check_teacher"
-    device = "cpu" if cfg.device == "cpu" else "auto"
-    res = region_check(teacher, pre_dir, out, split=check.split, region=check.region,
-                       device=device)
-    atomic_write_bytes(json.dumps(res, indent=1).encode(), out / "teacher_check.json")
-    line = (f"teacher {teacher}: {check.region} Dice {res['mean_dice']:.3f} on the "
-            f"{res['n_with_region']} {check.split} case(s) with {check.region} "
-            f"(of {res['n_cases']})")
-    if not res["n_with_region"] or not res["mean_dice"] >= check.min_et_dice:
-        raise InputError(f"{line}, below min_et_dice {check.min_et_dice}: it has no "
-                         f"{check.region} to distil; train it longer (or lower min_et_dice)")
-    return {"et_dice": round(res["mean_dice"], 4), "n_cases": res["n_with_region"],
-            "check": str(out / "teacher_check.json")}
+    res = check_teacher(teacher, pre_dir, ctx.out / "hadnet_check_teacher", check,
+                        device="cpu" if cfg.device == "cpu" else "auto")
+    log.info("%s", res.pop("line"))
+    return res
 
 
 def _distill(ctx: Context, variant: str, stage: str, **overrides: Any) -> dict[str, Any]:
@@ -180,6 +157,7 @@ class EvaluateStageConfig:
     """The ``[hadnet_evaluate]`` table."""
 
     split: str = "test"
+    """split of the preprocessed cohort to score"""
     uncertainty: str = "entropy"
     """entropy (one pass, free), mcdropout[:N] (N dropout passes) or none"""
     seed: int = 0
@@ -232,7 +210,9 @@ def hadnet_preprocess(ctx: Context) -> dict[str, Any]:
     from hpc_seg.hadnet.brats.shards import PreprocessConfig, preprocess_cohort
 
     table = dict(ctx.table("hadnet_preprocess"))
-    src = Path(table.pop("src", None) or ctx.result("synth_brats", "cohort"))
+    src = Path(typed_value(str | None, table.pop("src", None),
+                           f"{ctx.where('hadnet_preprocess')}.src")
+               or ctx.result("synth_brats", "cohort"))
     cfg = from_dict(PreprocessConfig, table, ctx.where("hadnet_preprocess"))
     ctx.begin()
     out = ctx.out / "hadnet_pre"

@@ -242,3 +242,11 @@ def test_teacher_check_uses_only_the_cases_with_et_and_stops_the_job_below_the_f
                   {"hadnet_pretrain_teacher": {"model": "T.pt"}})
     with pytest.raises(InputError, match=r"ET Dice 0\.000 on the .* below min_et_dice 0\.5"):
         hadnet_stages.hadnet_check_teacher(ctx)
+    # the same check by hand: exit 2 with the one line, and 0 once the floor is met
+    from hpc_seg.cli import main as cli_main
+
+    split = split_of[with_et[0]["case_id"]]
+    argv = ["hadnet", "check-teacher", "T.pt", str(pre), str(tmp_path / "cli"), "--split", split]
+    assert cli_main([*argv, "--min-et-dice", "0.5"]) == 2
+    assert cli_main([*argv, "--min-et-dice", "0"]) == 0
+    assert json.loads((tmp_path / "cli" / "teacher_check.json").read_text())["mean_dice"] == 0.0

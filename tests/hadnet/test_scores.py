@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpc_seg.hadnet.scores import paired_markdown, paired_table
+from hpc_seg.hadnet.score_tables import paired_markdown, paired_table
 
 
 def _per_case() -> pd.DataFrame:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hpc_seg.cli import main
+from hpc_seg.config import load_toml
 from hpc_seg.errors import ConfigError
 from hpc_seg.pipeline.job import run_job
 
@@ -95,12 +96,12 @@ def test_cli_reports_missing_job_file_in_one_line(tmp_path: Path, capsys) -> Non
 
 def test_demo_job_lists_both_studies(capsys) -> None:
     assert main(["run", str(REPO / "jobs" / "demo.toml"), "--list"]) == 0
-    out = capsys.readouterr().out
-    for stage in ("ingest", "tune", "evaluate", "hadnet_distill", "hadnet_evaluate"):
-        assert stage in out
+    listed = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert {"ingest", "tune", "evaluate", "hadnet_distill", "hadnet_evaluate"} <= set(listed)
+    assert listed == load_toml(REPO / "jobs" / "demo.toml")["job"]["stages"]   # each, in order
 
 
-# --- a job file is checked as a whole before its first stage runs (issue 13, defect 6) -------
+# --- a job file is checked as a whole before its first stage runs ---------------------------
 
 TINY_CINE = '[synth_cine]\npatients = 1\nn_frames = 4\nmax_matrix = 32\nno_random_quirks = true\nworkers = 1\n'
 
@@ -111,7 +112,10 @@ TINY_CINE = '[synth_cine]\npatients = 1\nn_frames = 4\nmax_matrix = 32\nno_rando
     ('stages = ["synth_cine", "ingest", "labels", "slices"]\n' + TINY_CINE
      + '[slices]\nimage_size = "big"\n', r"\[slices\]\.image_size: expected int, but got 'big'"),
     ('stages = ["synth_cine", "ingest"]\n' + TINY_CINE + '[ingset]\nworkers = 1\n',
-     r"unknown table\(s\) \['\[ingset\]'\]; valid tables are \[.*'ingest'"),
+     r"unknown table\(s\) \[ingset\] \(did you mean \[ingest\]\?\); valid tables are \[.*'ingest'"),
+    # without synth_cine in the job, ingest misses its src: the misspelt table is named first
+    ('stages = ["ingest"]\n[ingset]\nsrc = "/nowhere"\n',
+     r"unknown table\(s\) \[ingset\] \(did you mean \[ingest\]\?\)"),
     ('stages = ["synth_cine", "labels"]\n' + TINY_CINE, r"needs stage 'ingest'"),
     ('stages = ["synth_cine", "evaluate"]\n' + TINY_CINE + '[evaluate]\nsplitt = "test"\n',
      r"\[evaluate\]: unknown key\(s\) \['splitt'\]"),
@@ -148,7 +152,7 @@ def re_search(pattern: str, text: str) -> bool:
     return re.search(pattern, text) is not None
 
 
-# --- a finished stage is re-run when its config or inputs change (issue 13, defect 3) --------
+# --- a finished stage is re-run when its config or inputs change ----------------------------
 
 def test_stage_records_are_reused_only_while_inputs_and_config_match(tmp_path: Path, caplog) -> None:
     import logging

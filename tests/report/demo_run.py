@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from hpc_seg.hadnet.scores import summarise_scores
+from hpc_seg.hadnet.score_tables import summarise_scores
 from hpc_seg.storage.shards import atomic_write_table
 
 #: the paired-statistics table an evaluation may add (bootstrap CI, Wilcoxon p)

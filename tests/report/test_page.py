@@ -50,6 +50,39 @@ def run_dir(tmp_path_factory) -> Path:
     return run
 
 
+def _table_with(text: str, cell: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the first HTML table holding a cell ``cell`` (cells as text)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: list[list[list[str]]] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr" and self.tables:
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.tables[-1][-1].append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Tables()
+    parser.feed(text)
+    table = next(t for t in parser.tables if any(cell in row for row in t))
+    return table[0], table[1:]
+
+
 def test_generic_report_content(run_dir: Path) -> None:
     page = build_report(run_dir)
     text = page.read_text()
@@ -62,6 +95,14 @@ def test_generic_report_content(run_dir: Path) -> None:
     assert "0.2679<" in text and "0.26790340065956114" not in text and "123.5k" in text
     assert "ab" * 32 not in text and "Thing(" not in text and "out_dir x" in text
     assert f"<code>{run_dir}/ingest</code>" not in text and "<code>ingest</code>" in text
+    # the lineage table: the first task ran 00:00:00 -> 00:01:30, its wall time is 90 s
+    header, rows = _table_with(text, "41_0")
+    job = next(r for r in rows if "41_0" in r)
+    assert float(job[header.index("wall_s")]) == 90.0
+    assert float(next(r for r in rows if "41_1" in r)[header.index("wall_s")]) == 3600.0
+    # ingest issues counted by problem
+    header, rows = _table_with(text, "missing_frames")
+    assert any("missing_frames" in r and "2" in r for r in rows)
     assert "<script" not in text and "<link" not in text
     assert 'src="http' not in text and "url(" not in text
     files = sorted(p.name for p in (run_dir / "report_files").iterdir())
