@@ -19,6 +19,10 @@ Outputs in ``out_dir`` (stable names; other tools read them):
 - ``hd95.png``: box plots of HD95 per region, one box per model
 - ``qu_curves.csv`` / ``qu_curves.png`` (with uncertainty): mean Dice, FTP and FTN ratio against
   the threshold, per model and region
+- ``paired_table.csv`` / ``paired_table.md``: the paper's comparisons (HAD-Net vs the student and
+  vs AD-Net, AD-Net vs the student, HAD-Net vs the lambda = 0 control) per region, for Dice and QU,
+  paired over the test cases: ``comparison, region, metric, cases, n, mean_diff, ci_low, ci_high,
+  p_wilcoxon`` (bootstrap 95 % CI, Wilcoxon signed-rank; :mod:`hpc_seg.metrics.paired`)
 - ``dice_per_case.csv`` (model, case_id, ET, TC, WT), ``dice_summary.csv`` (model, region, n, mean,
   std, median; the returned table), ``dice_table.md`` and ``dice.png``: the Dice-only views
 """
@@ -35,8 +39,8 @@ import pandas as pd
 from hpc_seg.errors import InputError
 from hpc_seg.hadnet.region_scores import REGIONS, region_dice, region_masks, region_scores
 from hpc_seg.hadnet.predict import prediction_path, predict, uncertainty_paths
-from hpc_seg.hadnet.score_tables import (box_figure, markdown_tables, qu_curve_figure,
-                                   summarise_scores)
+from hpc_seg.hadnet.score_tables import (box_figure, markdown_tables, paired_markdown,
+                                         paired_table, qu_curve_figure, summarise_scores)
 from hpc_seg.hadnet.brats.preprocess import restore_to_original
 from hpc_seg.hadnet.brats.reader import labels_to_classes
 from hpc_seg.hadnet.brats.shards import read_cases
@@ -91,6 +95,32 @@ def dice_rows(name: str, pred_dir: Path, rows: list[dict]) -> list[dict]:
         d = region_dice(pred, ground_truth(row), smooth=0.0)
         out.append({"model": name, "case_id": row["case_id"], **{r: d[r] for r in REGION_ORDER}})
     return out
+
+
+def region_check(model: str | Path, pre_dir: str | Path, out_dir: str | Path, *,
+                 split: str = "val", region: str = "ET", device: str = "auto") -> dict[str, Any]:
+    """Does ``model`` segment ``region``? Its Dice on the ``split`` cases whose truth has it.
+
+    The question asked of a teacher before distilling: a model that never predicts ET scores
+    Dice 1 on every case without ET, so only the cases with ET can tell. Returns ``n_cases``,
+    ``n_with_region``, ``mean_dice`` over those (NaN if none) and ``per_case`` (case_id, dice,
+    has_region).
+    """
+    pre_dir, out_dir = Path(pre_dir), Path(out_dir)
+    rows = [{k: v for k, v in r.items() if k != "image"} for r in read_cases(pre_dir, split=split)]
+    if not rows:
+        raise InputError(f"{pre_dir}: no cases in split {split!r}")
+    pred_dir = predict(model, pre_dir, out_dir / "predictions", split=split, device=device)
+    cls = REGIONS[region]
+    per_case = []
+    for row, d in zip(rows, dice_rows("model", pred_dir, rows)):
+        has = bool(np.isin(ground_truth(row), cls).any())
+        per_case.append({"case_id": row["case_id"], "dice": d[region], "has_region": has})
+    with_region = [c["dice"] for c in per_case if c["has_region"]]
+    return {"split": split, "region": region, "n_cases": len(per_case),
+            "n_with_region": len(with_region),
+            "mean_dice": float(np.mean(with_region)) if with_region else float("nan"),
+            "per_case": per_case}
 
 
 def score_case(name: str, pred_dir: Path, row: dict, with_qu: bool
@@ -158,6 +188,12 @@ def evaluate(models: dict[str, str | Path], pre_dir: str | Path, out_dir: str | 
     table = markdown_tables(summary, len(rows), title)
     atomic_write_bytes(table.encode(), out_dir / "scores_table.md")
     box_figure(scores, "hd95_mm", out_dir / "hd95.png")
+    paired = paired_table(scores)
+    atomic_write_bytes(paired.to_csv(index=False, float_format="%.6g").encode(),
+                       out_dir / "paired_table.csv")
+    paired_md = paired_markdown(paired, f"Paired differences over the {split} cases "
+                                        "(bootstrap 95 % CI, Wilcoxon signed-rank)")
+    atomic_write_bytes(paired_md.encode(), out_dir / "paired_table.md")
     if method is not None:
         mean_curves = (pd.DataFrame(curves).groupby(["model", "region", "tau"], sort=False)
                        [["dice", "ftp", "ftn"]].mean().reset_index())
@@ -170,6 +206,6 @@ def evaluate(models: dict[str, str | Path], pre_dir: str | Path, out_dir: str | 
     atomic_write_bytes(markdown_tables(summary[summary.metric == "dice"], len(rows)).encode(),
                        out_dir / "dice_table.md")
     box_figure(scores, "dice", out_dir / "dice.png", ylim=(-0.02, 1.02))
-    log.info("BraTS scores of %d model(s) on %d case(s) -> %s\n%s", len(models), len(rows),
-             out_dir, table)
+    log.info("BraTS scores of %d model(s) on %d case(s) -> %s\n%s%s", len(models), len(rows),
+             out_dir, table, "\n" + paired_md if len(paired) else "")
     return out_dir / "dice_summary.csv"

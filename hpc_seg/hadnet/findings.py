@@ -89,7 +89,9 @@ def _dice_headline(summary: pd.DataFrame, folder: Path, rel: str, region: str
         detail.append("Neither HAD-Net nor the student predicts ET here.")
     if region == "ET" and teacher is not None and float(teacher["mean"]) < NO_ET:
         detail.append("The teacher (which sees T1ce) did not learn ET: it had nothing to distil.")
-    paired = paired_comparison(folder, "HAD-Net", "student", region=region, metric="dice")
+    # every test case (BraTS's convention); the table also has the cases with the region only
+    paired = paired_comparison(folder, "HAD-Net", "student", region=region, metric="dice",
+                               cases="all")
     if paired is not None:
         detail.append(clear_of_zero(paired.ci, "HAD-Net − student"))
     return Headline(
@@ -118,7 +120,8 @@ def _qu_headline(summary: pd.DataFrame, folder: Path, rel: str) -> Headline | No
         verdict = "above the student, as published"
     else:
         verdict = "not above the student, unlike paper"
-    paired = paired_comparison(folder, "HAD-Net", "student", region="ET", metric="qu")
+    paired = paired_comparison(folder, "HAD-Net", "student", region="ET", metric="qu",
+                               cases="all")
     return Headline(
         key="hadnet.et_qu", label="ET uncertainty score (BraTS QU) of HAD-Net",
         short="ET QU score, HAD-Net", value=value, decimals=3, n=n, n_unit="cases",

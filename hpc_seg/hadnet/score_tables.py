@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hpc_seg.metrics.paired import PAIRED_COLUMNS, paired_difference
 from hpc_seg.storage.shards import atomic_write_bytes
 
 REGION_ORDER = ("WT", "TC", "ET")
@@ -36,6 +37,56 @@ def summarise_scores(per_case: pd.DataFrame) -> pd.DataFrame:
     out["_m"], out["_r"] = out.model.map(order), out.region.map(REGION_ORDER.index)
     out["_k"] = out.metric.map(list(METRICS).index)
     return out.sort_values(["_k", "_m", "_r"]).drop(columns=["_m", "_r", "_k"]).reset_index(drop=True)
+
+
+# The paper's claims (HAD-Net ahead of the pre-trained student and of AD-Net, the ablation without
+# feature pairs), AD-Net against the student, and HAD-Net against the control that trains the same
+# epochs with lambda = 0 (what the teacher adds beyond the extra training).
+COMPARISONS = (("HAD-Net", "student"), ("HAD-Net", "AD-Net"), ("AD-Net", "student"),
+               ("HAD-Net", "student-ft"))
+PAIRED_METRICS = ("dice", "qu")
+PAIRED_TABLE_COLUMNS = ["comparison", "region", "metric", "cases", *PAIRED_COLUMNS]
+
+
+def paired_table(per_case: pd.DataFrame) -> pd.DataFrame:
+    """Paired differences of the models in :data:`COMPARISONS` per region and metric (Dice, QU).
+
+    The unit is the test case. ``cases = "all"`` uses every test case, BraTS's convention (a case
+    without the region scores Dice 1 for an empty prediction, 0 otherwise); ``cases = "with
+    region"`` only the cases whose truth has the region (those where sensitivity is defined), the
+    ones on which a model can show that it segments it. Comparisons whose models were not
+    evaluated are left out.
+    """
+    rows = []
+    models = set(per_case.model)
+    metrics = [m for m in PAIRED_METRICS if m in per_case.columns]
+    for a, b in COMPARISONS:
+        if not {a, b} <= models:
+            continue
+        pa = per_case[per_case.model == a].set_index(["case_id", "region"])
+        pb = per_case[per_case.model == b].set_index(["case_id", "region"])
+        joined = pa.merge(pb, left_index=True, right_index=True, suffixes=("_a", "_b"))
+        for region in REGION_ORDER[::-1]:
+            every = joined.xs(region, level="region")
+            # sensitivity is undefined (NaN) exactly when the truth lacks the region
+            subsets = {"all": every, "with region": every[every.sensitivity_a.notna()]}
+            for metric in metrics:
+                for cases, s in subsets.items():
+                    res = paired_difference(s[f"{metric}_a"].to_numpy(), s[f"{metric}_b"].to_numpy())
+                    rows.append({"comparison": f"{a} - {b}", "region": region, "metric": metric,
+                                 "cases": cases, **res.as_dict()})
+    return pd.DataFrame(rows, columns=PAIRED_TABLE_COLUMNS)
+
+
+def paired_markdown(paired: pd.DataFrame, title: str = "") -> str:
+    """The paired table as markdown: ``mean_diff [ci_low, ci_high]``, p and n per row."""
+    out = [f"## {title}\n"] if title else []
+    out += ["| comparison | region | metric | cases | n | mean diff [95 % CI] | Wilcoxon p |",
+            "|---|---|---|---|---|---|---|"]
+    for r in paired.itertuples(index=False):
+        out.append(f"| {r.comparison} | {r.region} | {r.metric} | {r.cases} | {r.n} | "
+                   f"{r.mean_diff:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.p_wilcoxon:.3g} |")
+    return "\n".join(out) + "\n"
 
 
 def markdown_tables(summary: pd.DataFrame, n_cases: int, title: str = "") -> str:

@@ -12,6 +12,8 @@ stage                      does                                            resul
 =========================  ==============================================  ======================
 hadnet_pretrain_teacher    pre-train the 4-sequence teacher                model
 hadnet_pretrain_student    pre-train the 3-sequence student                model
+hadnet_check_teacher       the teacher's ET Dice on the val cases with     et_dice, n_cases
+                           ET; stops the job below ``min_et_dice``
 hadnet_distill             HAD-Net distillation (hierarchical D)           model, teacher_sha256,
                                                                            student_sha256
 hadnet_distill_ad          AD-Net ablation (D without feature pairs)       (same)
@@ -27,12 +29,15 @@ hadnet_evaluate            Dice, HD95, sensitivity, specificity and QU     table
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hpc_seg.config import from_dict, typed_value
 from hpc_seg.stage import Context, StageFn, plannable
+
+log = logging.getLogger(__name__)
 
 #: tables the HAD-Net stages read besides their own (``[stage]``)
 HADNET_TABLES = frozenset({"hadnet", "launch"})
@@ -86,6 +91,24 @@ def hadnet_pretrain_teacher(ctx: Context) -> dict[str, Any]:
 def hadnet_pretrain_student(ctx: Context) -> dict[str, Any]:
     """Pre-train the student (FLAIR, T1, T2)."""
     return _pretrain(ctx, "student")
+
+
+@plannable
+def hadnet_check_teacher(ctx: Context) -> dict[str, Any]:
+    """Before distilling: does the teacher segment ET? Its Dice on the val cases that have ET
+    ([hadnet_check_teacher]: split, region, min_et_dice); stops the job when it is too low."""
+    from hpc_seg.hadnet.teacher_check import TeacherCheckConfig, check_teacher
+
+    cfg, _ = _cfg(ctx)
+    check = from_dict(TeacherCheckConfig, ctx.table("hadnet_check_teacher"),
+                      ctx.where("hadnet_check_teacher"))
+    teacher = Path(cfg.teacher or ctx.result("hadnet_pretrain_teacher", "model"))
+    pre_dir = _pre_dir(ctx, cfg)
+    ctx.begin()
+    res = check_teacher(teacher, pre_dir, ctx.out / "hadnet_check_teacher", check,
+                        device="cpu" if cfg.device == "cpu" else "auto")
+    log.info("%s", res.pop("line"))
+    return res
 
 
 def _distill(ctx: Context, variant: str, stage: str, **overrides: Any) -> dict[str, Any]:
@@ -202,5 +225,6 @@ COHORT_STAGES: dict[str, StageFn] = {"synth_brats": synth_brats, "hadnet_preproc
 
 #: the stages that train or evaluate a HAD-Net model (each reads the [hadnet] table)
 HADNET_STAGES: dict[str, StageFn] = {
-    f.__name__: f for f in (hadnet_pretrain_teacher, hadnet_pretrain_student, hadnet_distill,
+    f.__name__: f for f in (hadnet_pretrain_teacher, hadnet_pretrain_student,
+                            hadnet_check_teacher, hadnet_distill,
                             hadnet_distill_ad, hadnet_finetune_ce, hadnet_evaluate)}

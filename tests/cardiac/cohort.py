@@ -22,7 +22,7 @@ from hpc_seg.cardiac.train.config import TrainConfig
 
 
 def phantom(frames: int, slices: int, rows: int, cols: int, rng: np.random.Generator,
-            r_ed: float = 0.22, r_es: float = 0.14) -> tuple[np.ndarray, np.ndarray]:
+            r_ed: float = 0.22, r_es: float = 0.14, rv: bool = True) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:rows, 0:cols]
     cy, cx = rows / 2 + rng.uniform(-2, 2), cols / 2 + rng.uniform(-2, 2)
     m = np.zeros((frames, slices, rows, cols), np.uint8)
@@ -35,8 +35,10 @@ def phantom(frames: int, slices: int, rows: int, cols: int, rng: np.random.Gener
             d = np.hypot(yy - cy, xx - cx)
             m[t, k][d <= r + 0.12 * scale * taper] = 2
             m[t, k][d <= r] = 1
-            rv = (np.hypot(yy - cy, xx - (cx + 0.3 * scale)) <= 0.12 * scale) & (m[t, k] == 0)
-            m[t, k][rv] = 3
+            if rv:
+                crescent = (np.hypot(yy - cy, xx - (cx + 0.3 * scale)) <= 0.12 * scale) \
+                    & (m[t, k] == 0)
+                m[t, k][crescent] = 3
     base = np.array([40, 900, 350, 600], np.float32)[m]
     pixels = base + rng.normal(0, 30, m.shape).astype(np.float32)
     return np.clip(pixels, 0, 4000).astype(np.uint16), m
@@ -44,14 +46,18 @@ def phantom(frames: int, slices: int, rows: int, cols: int, rng: np.random.Gener
 
 def write_volumes(root: Path, n_patients: int = 4, frames: int = 6, slices: int = 3,
                   rows: int = 40, cols: int = 48, seed: int = 0,
-                  truth_error: dict[str, float] | None = None) -> tuple[Path, Path]:
-    """Write ``root/volumes`` and ``root/truth.csv``; returns (volumes_dir, truth_csv)."""
+                  truth_error: dict[str, float] | None = None, rv: bool = True
+                  ) -> tuple[Path, Path]:
+    """Write ``root/volumes`` and ``root/truth.csv``; returns (volumes_dir, truth_csv).
+
+    ``rv=False``: no RV crescent, only the LV disc in its myocardium ring on a dark background.
+    """
     rng = np.random.default_rng(seed)
     rows_out, truth = [], []
     n_train, n_val = round(0.6 * n_patients), round(0.8 * n_patients)
     for pid in range(1, n_patients + 1):
         split = "train" if pid <= n_train else "validate" if pid <= n_val else "test"
-        px, m = phantom(frames, slices, rows, cols, rng)
+        px, m = phantom(frames, slices, rows, cols, rng, rv=rv)
         ps, ss = [1.5, 1.5], 8.0
         pdata, shape, dtype = encode_array(px)
         rows_out.append({"stack_id": str(pid), "subject_id": str(pid), "patient_id": str(pid),

@@ -63,13 +63,15 @@ def test_bench_times_both_precisions_side_by_side(capsys):
         assert 0 < float(cols[2]) < 60 and abs(float(cols[3]) * float(cols[2]) - 1) < 0.02
 
 
-@pytest.mark.parametrize("name", ["hadnet_synth40", "hadnet_debug", "hadnet_slurm"])
+@pytest.mark.parametrize("name", ["hadnet_synth40", "hadnet_synth40_reduced", "hadnet_debug",
+                                  "hadnet_slurm"])
 def test_shipped_job_files_validate(name):
     from pathlib import Path
 
     from hpc_seg.config import from_dict, load_toml
     from hpc_seg.launch.config import LaunchConfig
     from hpc_seg.hadnet.stages import HADNET_STAGES, EvaluateStageConfig
+    from hpc_seg.hadnet.teacher_check import TeacherCheckConfig
     from hpc_seg.hadnet.train.config import HadnetTrainConfig
 
     path = Path(__file__).resolve().parents[2] / "jobs" / f"{name}.toml"
@@ -78,6 +80,9 @@ def test_shipped_job_files_validate(name):
     for stage in HADNET_STAGES:             # a stage's own table overrides [hadnet]
         if stage == "hadnet_evaluate":      # ... except evaluation's, which has its own keys
             from_dict(EvaluateStageConfig, tables.get(stage, {}), f"{path}: [{stage}]")
+            continue
+        if stage == "hadnet_check_teacher":
+            from_dict(TeacherCheckConfig, tables.get(stage, {}), f"{path}: [{stage}]")
             continue
         from_dict(HadnetTrainConfig, {**tables["hadnet"], **tables.get(stage, {})}, f"{path}: [{stage}]")
     from_dict(LaunchConfig, tables["launch"], f"{path}: [launch]")

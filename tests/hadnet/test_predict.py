@@ -192,3 +192,61 @@ def test_stage_apis_chain_on_a_synthetic_cohort_and_record_the_inputs(tmp_path, 
     table = evaluate({"teacher": teacher, "student": student, "HAD-Net": had}, pre,
                      tmp_path / "eval", device="cpu")
     assert list(dict.fromkeys(pd.read_csv(table).model)) == ["teacher", "student", "HAD-Net"]
+    paired = pd.read_csv(tmp_path / "eval" / "paired_table.csv")
+    n = len(case_index(pre, "test"))
+    assert set(paired.comparison) == {"HAD-Net - student"}     # AD-Net and the control absent
+    assert set(paired.region) == {"ET", "TC", "WT"} and set(paired.metric) == {"dice"}  # no QU
+    assert (paired[paired.cases == "all"].n == n).all()
+    assert "HAD-Net - student" in (tmp_path / "eval" / "paired_table.md").read_text()
+
+
+def _fake_predict(src, labels):
+    """A ``predict`` that writes each case's true labels (``labels="gt"``) or an empty map."""
+    def fake(model, pre_dir, out_dir, **kw):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for seg_path in src.glob("*/*/*_seg.nii.gz"):
+            seg = nib.load(seg_path)
+            data = np.asarray(seg.dataobj) if labels == "gt" else np.zeros(seg.shape, np.uint8)
+            nib.save(nib.Nifti1Image(data.astype(np.uint8), seg.affine),
+                     out_dir / seg_path.name.replace("_seg", ""))
+        return out_dir
+    return fake
+
+
+def test_teacher_check_uses_only_the_cases_with_et_and_stops_the_job_below_the_floor(
+        tmp_path, cohort, monkeypatch):
+    from hpc_seg.hadnet import evaluate as ev
+    from hpc_seg.hadnet import stages as hadnet_stages
+    from hpc_seg.stage import Context
+
+    src, pre = cohort
+    monkeypatch.setattr(ev, "predict", _fake_predict(src, "gt"))
+    res = ev.region_check("T.pt", pre, tmp_path / "gt", split=None, region="ET")
+    with_et = [c for c in res["per_case"] if c["has_region"]]
+    assert res["n_with_region"] == len(with_et) > 0 and res["mean_dice"] == 1.0
+    split_of = {r["case_id"]: r["split"] for r in read_cases(pre, split=None)}
+    tables = {"hadnet": {"pre_dir": str(pre), "device": "cpu"},
+              "hadnet_check_teacher": {"split": split_of[with_et[0]["case_id"]],
+                                       "min_et_dice": 0.5}}
+    ctx = Context(tmp_path / "job.toml", tmp_path, tables,
+                  {"hadnet_pretrain_teacher": {"model": "T.pt"}})
+    result = hadnet_stages.hadnet_check_teacher(ctx)
+    assert result["et_dice"] == 1.0
+    assert json.loads((tmp_path / "hadnet_check_teacher" / "teacher_check.json").read_text())[
+        "region"] == "ET"
+    # a teacher that predicts no ET scores 1 on cases without ET, 0 on the others: it is stopped
+    monkeypatch.setattr(ev, "predict", _fake_predict(src, "empty"))
+    empty = ev.region_check("T.pt", pre, tmp_path / "empty", split=None, region="ET")
+    assert empty["mean_dice"] == 0.0
+    ctx = Context(tmp_path / "job.toml", tmp_path / "b", tables,
+                  {"hadnet_pretrain_teacher": {"model": "T.pt"}})
+    with pytest.raises(InputError, match=r"ET Dice 0\.000 on the .* below min_et_dice 0\.5"):
+        hadnet_stages.hadnet_check_teacher(ctx)
+    # the same check by hand: exit 2 with the one line, and 0 once the floor is met
+    from hpc_seg.cli import main as cli_main
+
+    split = split_of[with_et[0]["case_id"]]
+    argv = ["hadnet", "check-teacher", "T.pt", str(pre), str(tmp_path / "cli"), "--split", split]
+    assert cli_main([*argv, "--min-et-dice", "0.5"]) == 2
+    assert cli_main([*argv, "--min-et-dice", "0"]) == 0
+    assert json.loads((tmp_path / "cli" / "teacher_check.json").read_text())["mean_dice"] == 0.0

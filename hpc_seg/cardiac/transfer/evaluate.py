@@ -12,6 +12,9 @@ Outputs under ``out``:
 - ``volume_table.csv`` (+ ``volumes_per_volunteer.csv``): EDV, ESV, SV and EF per volunteer from
   LV pixels summed over slices (ED = most, ES = fewest), and the mean absolute difference in
   percent versus observer 1, for every model and observer 2;
+- ``paired_table.csv``: the paper's comparisons (TL2 vs R and TL vs R) on every subset, per region
+  (LV, MY), paired over the test volunteers (:func:`paired_comparisons`): ``comparison, subset,
+  region, unit, n, mean_diff, ci_low, ci_high, p_wilcoxon, note``;
 - ``training_logs.csv``: one row per epoch and model, published columns
   ``epoch,train_loss,valid_loss,acc_seg,diceComb,diceLV,diceMY,time,model`` plus ``images_seen``;
 - ``figures/validation_curves.png`` and ``figures/data_requirement.png``.
@@ -40,6 +43,7 @@ from hpc_seg.cardiac.slices.stream import binary_column_to_array
 from hpc_seg.cardiac.train.metrics import confusion, metrics_from_confusion
 from hpc_seg.cardiac.transfer.config import ALL_SUBSETS, INITS
 from hpc_seg.errors import InputError
+from hpc_seg.metrics.paired import PAIRED_COLUMNS, paired_difference
 from hpc_seg.storage.shards import atomic_write_bytes, shard_files
 
 log = logging.getLogger(__name__)
@@ -123,6 +127,51 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(buf.getvalue().encode(), path)
 
 
+# The paper's comparisons: each init against random initialisation, on the same subset.
+COMPARISONS = (("TL2", "R"), ("TL", "R"))
+PAIRED_TABLE_COLUMNS = ["comparison", "subset", "region", "unit", *PAIRED_COLUMNS, "note"]
+
+
+def paired_comparisons(per_image: pd.DataFrame, skipped: dict[str, str]) -> pd.DataFrame:
+    """TL2 - R and TL - R per subset and region, paired over the test volunteers.
+
+    ``per_image`` has one row per test image and method: ``method, patient_id, dice_lv,
+    dice_my`` (Dice against observer 1). The unit of the statistics is the volunteer, the test
+    subject, scored by its mean per-image Dice: the images of one heart are not independent, so
+    a test over images would count one volunteer's slices and phases as separate evidence. A
+    comparison with an arm that did not run is a row whose ``note`` says why.
+    """
+    by_vol = per_image.groupby(["method", "patient_id"])[["dice_lv", "dice_my"]].mean()
+    methods = set(by_vol.index.get_level_values("method"))
+    rows = []
+    for subset in ALL_SUBSETS:
+        for a, b in COMPARISONS:
+            name_a, name_b = f"{subset}-{a}", f"{subset}-{b}"
+            if not ({name_a, name_b} & (methods | set(skipped))):
+                continue           # the subset was not part of the study
+            missing = [n for n in (name_a, name_b) if n not in methods]
+            for region in ("LV", "MY"):
+                row = {"comparison": f"{a} - {b}", "subset": subset, "region": region,
+                       "unit": "volunteer"}
+                if missing:
+                    why = "; ".join(f"{n} {skipped.get(n, 'not run')}" for n in missing)
+                    rows.append({**row, "n": 0, "note": why})
+                    continue
+                col = f"dice_{region.lower()}"
+                pair = pd.concat([by_vol.loc[name_a, col].rename("a"),
+                                  by_vol.loc[name_b, col].rename("b")], axis=1, join="inner")
+                res = paired_difference(pair.a.to_numpy(), pair.b.to_numpy())
+                rows.append({**row, **res.as_dict(), "note": ""})
+    return pd.DataFrame(rows, columns=PAIRED_TABLE_COLUMNS)
+
+
+def _write_paired_csv(df: pd.DataFrame, path: Path) -> None:
+    # p-values can be far below the 4 decimals of the other tables: keep them in full.
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format="%.6g")
+    atomic_write_bytes(buf.getvalue().encode(), path)
+
+
 def training_logs(tasks: dict[str, dict]) -> pd.DataFrame:
     """Per-epoch validation logs of every task in the published columns (+ images_seen, subset, init)."""
     frames = []
@@ -159,7 +208,7 @@ def evaluate_transfer(tasks: dict[str, dict], skipped: dict[str, str], slices_di
         methods["base"] = Path(base_model)
     for name, t in tasks.items():
         methods[name] = Path(t["model"])
-    conf_parts, vols, dice_rows = [], [], []
+    conf_parts, vols, dice_rows, scored = [], [], [], []
     vols.append(_volumes(info, (obs1 == 1).sum((1, 2)).numpy(), size).assign(method=OBS1))
     if obs2 is not None:     # confusion(pred, target): rows observer 1, columns observer 2
         conf_parts.append(_conf_rows(confusion(obs2, obs1), info.file, OBS1, OBS2, "test"))
@@ -176,6 +225,7 @@ def evaluate_transfer(tasks: dict[str, dict], skipped: dict[str, str], slices_di
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         atomic_write_bytes(buf.getvalue(), pred_path)
+        scored.append(df.assign(method=name))
         conf_parts.append(_conf_rows(c1, info.file, OBS1, name, "test"))
         if obs2 is not None:
             conf_parts.append(_conf_rows(confusion(pred, obs2), info.file, OBS2, name, "test"))
@@ -210,6 +260,10 @@ def evaluate_transfer(tasks: dict[str, dict], skipped: dict[str, str], slices_di
         dice_rows.append(row("TL2 vs observer 2", OBS2, "full-TL2", "full", "TL2"))
     dice_table = pd.DataFrame(dice_rows)
     _write_csv(dice_table, out / "dice_table.csv")
+    per_image = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(
+        columns=["method", "patient_id", "dice_lv", "dice_my"])
+    paired = paired_comparisons(per_image, skipped)
+    _write_paired_csv(paired, out / "paired_table.csv")
     per_vol = pd.concat(vols, ignore_index=True)
     _write_csv(per_vol, out / "volumes_per_volunteer.csv")
     ref = per_vol[per_vol.method == OBS1].set_index("patient_id")
@@ -231,7 +285,11 @@ def evaluate_transfer(tasks: dict[str, dict], skipped: dict[str, str], slices_di
     figures.data_requirement(dice_table, figs / "data_requirement.png")
     log.info("transfer Dice table (test, mean per image):\n%s",
              dice_table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if len(paired):
+        log.info("paired differences over test volunteers (95 %% bootstrap CI, Wilcoxon):\n%s",
+                 paired.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return {"dice_table": str(out / "dice_table.csv"), "confusion": str(out / "confusion.csv"),
+            "paired_table": str(out / "paired_table.csv"),
             "volume_table": str(out / "volume_table.csv"),
             "training_logs": str(out / "training_logs.csv"),
             "data_requirement": str(figs / "data_requirement.png"),

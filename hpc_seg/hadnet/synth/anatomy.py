@@ -159,9 +159,14 @@ def _ellipsoid_depth(x, y, z, axes: np.ndarray, wobble: _Wobble, pad: float = 0.
     return (w - rn) * np.float32(np.mean(a))
 
 
-def tissue_and_labels(anatomy: Anatomy, shape: tuple[int, int, int], spacing: float
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (tissue map uint8, BraTS label map uint8) on the grid."""
+def tissue_and_labels(anatomy: Anatomy, shape: tuple[int, int, int], spacing: float,
+                      et_min_mm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Return (tissue map uint8, BraTS label map uint8) on the grid.
+
+    ``et_min_mm``: the least thickness of the enhancing rim (and of a thin rim); 0 keeps the
+    anatomy's own (a 1-2 mm rim is real, but at a 4 mm grid it is one voxel that partial volume
+    blurs into the necrosis and edema on either side).
+    """
     a = anatomy
     x, y, z = head_coordinates(a, shape, spacing)
     depth = _ellipsoid_depth(x, y, z, a.brain_axes, a.brain_wobble)   # 0 at the brain surface
@@ -193,11 +198,12 @@ def tissue_and_labels(anatomy: Anatomy, shape: tuple[int, int, int], spacing: fl
     tissue[brain & (np.abs(x) < 1.0) & (z > 18)] = CSF              # interhemispheric fissure
     # Superior sagittal sinus: along the midline, on top of the brain (enhances too).
     tissue[(np.abs(x) < 3.0) & (z > 25) & (depth < 0.5) & (depth > -a.csf_mm - 1.5)] = VESSEL
-    labels = _tumour(a, x, y, z, tissue, brain)
+    labels = _tumour(a, x, y, z, tissue, brain, et_min_mm)
     return tissue, labels
 
 
-def _tumour(a: Anatomy, x, y, z, tissue: np.ndarray, brain: np.ndarray) -> np.ndarray:
+def _tumour(a: Anatomy, x, y, z, tissue: np.ndarray, brain: np.ndarray,
+            et_min_mm: float = 0.0) -> np.ndarray:
     """Paint the tumour into ``tissue`` (in place) and return the label map.
 
     The shapes are evaluated only on the voxels the edema could reach (the rest of the head
@@ -214,14 +220,17 @@ def _tumour(a: Anatomy, x, y, z, tissue: np.ndarray, brain: np.ndarray) -> np.nd
     local = tissue[near]
     core_r = a.core_radius * a.core_wobble(ux, uy, uz)
     core = d < core_r
-    necrotic = core & (d < a.core_radius * a.necrosis_fraction * a.necrosis_wobble(ux, uy, uz))
+    necrosis_r = a.core_radius * a.necrosis_fraction * a.necrosis_wobble(ux, uy, uz)
+    if et_min_mm > 0:       # the necrosis stops et_min_mm inside the core's surface
+        necrosis_r = np.minimum(necrosis_r, core_r - np.float32(et_min_mm))
+    necrotic = core & (d < necrosis_r)
     # Edema spreads along white matter: it reaches further inside WM than in GM.
     reach = a.core_radius * a.edema_factor * a.edema_wobble(ux, uy, uz)
     edema = ~core & ((d < reach) & (local == WM) | (d < 0.8 * reach) & (local != CSF))
     enhancing = core & ~necrotic
     if a.enhancement == "thin":
         # A 1-2 mm rim: the rest of the core is non-enhancing.
-        rim = core & (d > core_r - 2.0)
+        rim = core & (d > core_r - max(2.0, et_min_mm))
         necrotic |= enhancing & ~rim
         enhancing &= rim
     elif a.enhancement in ("patchy", "none"):

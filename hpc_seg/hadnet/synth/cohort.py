@@ -56,7 +56,7 @@ def generate_case(cfg: SynthBratsConfig, index: int) -> dict:
 
     rng = np.random.default_rng([cfg.seed, index])
     anatomy = draw_anatomy(rng, cfg.lgg_fraction)
-    tissue, seg = tissue_and_labels(anatomy, cfg.shape, cfg.spacing)
+    tissue, seg = tissue_and_labels(anatomy, cfg.shape, cfg.spacing, cfg.et_min_mm)
     images = render_sequences(tissue, rng, cfg.spacing, cfg.noise)
     return {"images": images, "seg": seg, "grade": anatomy.grade,
             "enhancement": anatomy.enhancement}
@@ -117,6 +117,9 @@ def _save_gz(img, path: Path, level: int) -> None:
 
 #: the settings that shape a case's bytes; the case count is not one (20 cases are a prefix of 40)
 SETTINGS = ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
+#: a setting added later: part of the settings only when not its default, so that a cohort made
+#: before it existed (with the default) keeps its state hash and resumes
+LATER_SETTINGS = {"et_min_mm": 0.0}
 COHORT = GeneratedFolder(what="synthetic BraTS cohort", state_file=".synth-brats.json",
                          done_dir=".cases")
 
@@ -124,7 +127,7 @@ COHORT = GeneratedFolder(what="synthetic BraTS cohort", state_file=".synth-brats
 def _cohort_params(cfg: SynthBratsConfig) -> dict:
     return {"generator": "hpc-seg synth brats", "seed": cfg.seed, "shape": list(cfg.shape),
             "spacing_mm": cfg.spacing, "noise": cfg.noise, "lgg_fraction": cfg.lgg_fraction,
-            "split_rule": SPLIT_RULE,
+            "et_min_mm": cfg.et_min_mm, "split_rule": SPLIT_RULE,
             "affine": "RAS world; voxel axes x R->L, y A->P, z I->S (as BraTS files)"}
 
 
@@ -136,7 +139,14 @@ def _earlier_settings(out: Path) -> dict | None:
         return None
     if not isinstance(old, dict) or old.get("generator") != "hpc-seg synth brats":
         return None
-    return {k: old.get(k) for k in SETTINGS}
+    return _settings({**LATER_SETTINGS, **old})
+
+
+def _settings(params: dict) -> dict:
+    settings = {k: params.get(k) for k in SETTINGS}
+    settings.update({k: params[k] for k, default in LATER_SETTINGS.items()
+                     if params.get(k, default) != default})
+    return settings
 
 
 def _case_unit(cfg: SynthBratsConfig, out: str, index: int) -> UnitDone:
@@ -149,7 +159,7 @@ def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
 
     out = Path(out)
     params = _cohort_params(cfg)
-    open_folder(out, COHORT, {k: params[k] for k in SETTINGS}, adopt=_earlier_settings)
+    open_folder(out, COHORT, _settings(params), adopt=_earlier_settings)
     entries = generate_units(out, COHORT, range(cfg.cases), partial(_case_unit, cfg, str(out)),
                              str, workers=cfg.workers, label="synth brats", unit="cases")
     cases = [entries[str(i)] for i in range(cfg.cases)]

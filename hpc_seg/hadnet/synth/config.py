@@ -24,6 +24,10 @@ class SynthBratsConfig:
     """Rician noise sigma as a fraction of the WM T1 intensity."""
     lgg_fraction: float = 0.25
     """share of low-grade cases (little or no enhancement)"""
+    et_min_mm: float = 0.0
+    """Least thickness of the enhancing tumour rim in mm (0: the anatomy's own, thin rims of
+    1-2 mm included). CPU-sized grids of 4 mm need about 2 voxels (8 mm) for ET to survive
+    partial volume; real glioma rims are often that thick."""
     workers: int = 0
     """worker processes; 0 = the CPUs this process is allocated (at most one per case)"""
     compresslevel: int = 1
@@ -41,6 +45,9 @@ class SynthBratsConfig:
                               f"but got {self.spacing}")
         if not 0.0 <= self.noise <= 0.5:
             raise ConfigError(f"synth brats: noise must be in [0, 0.5], but got {self.noise}")
+        if not 0.0 <= self.et_min_mm <= 20.0:
+            raise ConfigError(f"synth brats: et_min_mm must be in [0, 20], "
+                              f"but got {self.et_min_mm}")
         if not 0.0 <= self.lgg_fraction <= 1.0:
             raise ConfigError(f"synth brats: lgg_fraction must be in [0, 1], "
                               f"but got {self.lgg_fraction}")

@@ -61,6 +61,16 @@ def test_local_array_and_evaluation_tables(run_dir, tmp_path):
     vol = pd.read_csv(paths["volume_table"])
     assert {"observer2", "full-TL2", "full-TL"} <= set(vol.method)
     assert vol.loc[vol.method == "full-TL", "note"].iloc[0] == NO_IMAGENET
+    paired = pd.read_csv(paths["paired_table"])
+    assert list(paired.columns) == ["comparison", "subset", "region", "unit", "n", "mean_diff",
+                                    "ci_low", "ci_high", "p_wilcoxon", "note"]
+    ran = paired[paired.comparison == "TL2 - R"]
+    assert sorted(zip(ran.subset, ran.region)) == [("full", "LV"), ("full", "MY"), ("v1", "LV"),
+                                                   ("v1", "MY")]
+    assert (ran.n == 3).all() and (ran.unit == "volunteer").all()     # the 3 test volunteers
+    assert ((ran.ci_low <= ran.mean_diff) & (ran.mean_diff <= ran.ci_high)).all()
+    tl = paired[paired.comparison == "TL - R"]
+    assert (tl.n == 0).all() and tl.note.str.contains(NO_IMAGENET).all()
     logs = pd.read_csv(paths["training_logs"])
     assert list(logs.columns[:9]) == ["epoch", "train_loss", "valid_loss", "acc_seg", "diceComb",
                                       "diceLV", "diceMY", "time", "model"]
@@ -68,3 +78,23 @@ def test_local_array_and_evaluation_tables(run_dir, tmp_path):
     assert (logs[logs.model == "v1-R"].epoch.max() + 1) == 4     # 2 + 2 epochs (capped)
     for key in ("data_requirement", "validation_curves"):
         assert json.dumps(paths[key]) and __import__("pathlib").Path(paths[key]).stat().st_size > 1000
+
+
+def test_paired_comparisons_are_per_volunteer():
+    from hpc_seg.cardiac.transfer.evaluate import paired_comparisons
+
+    rows = []
+    for vol, (r, tl2) in {"26": (0.5, 0.7), "27": (0.6, 0.9), "28": (0.4, 0.5)}.items():
+        for image in range(4):          # 4 images per volunteer: the unit is still the volunteer
+            rows += [{"method": "v1-R", "patient_id": vol, "dice_lv": r, "dice_my": r},
+                     {"method": "v1-TL2", "patient_id": vol, "dice_lv": tl2, "dice_my": r}]
+    out = paired_comparisons(pd.DataFrame(rows), {"v1-TL": NO_IMAGENET})
+    lv = out[(out.comparison == "TL2 - R") & (out.region == "LV")].iloc[0]
+    assert lv.n == 3 and lv.subset == "v1"
+    assert lv.mean_diff == pytest.approx(0.2)
+    assert lv.p_wilcoxon == pytest.approx(0.25)       # 3 positive differences: 2 / 2**3
+    my = out[(out.comparison == "TL2 - R") & (out.region == "MY")].iloc[0]
+    assert my.mean_diff == 0 and my.p_wilcoxon == 1.0
+    tl = out[out.comparison == "TL - R"]
+    assert len(tl) == 2 and (tl.n == 0).all() and (tl.note == f"v1-TL {NO_IMAGENET}").all()
+    assert set(out.subset) == {"v1"}                  # subsets not in the study give no rows

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hpc_seg.cli import main
-from hpc_seg.hadnet.synth.cohort import SynthBratsConfig, generate_case, split_of
-from hpc_seg.errors import OutputError
+from hpc_seg.hadnet.synth.cohort import SynthBratsConfig, generate_case, split_of, synth_brats
+from hpc_seg.errors import ConfigError, OutputError
 
 from tests.hadnet.fixtures import TINY, tiny_cohort
 
@@ -48,6 +48,11 @@ def test_cases_are_identical_whatever_the_worker_count_and_rerun_skips(tmp_path)
     assert {p: p.stat().st_mtime_ns for p in a.rglob("*.nii.gz")} == before
     with pytest.raises(OutputError, match=r"other settings \(seed 3 -> 4\)"):
         tiny_cohort(a, cases=3, seed=4)
+    # et_min_mm came later: at its default it leaves the settings (and an older cohort's state)
+    # as they were, and any other value is another cohort
+    with pytest.raises(OutputError, match=r"other settings \(.*et_min_mm"):
+        synth_brats(a, SynthBratsConfig(cases=3, seed=3, workers=1, preview=0, et_min_mm=8.0,
+                                        **TINY))
     c = tiny_cohort(tmp_path / "c", cases=3, seed=4)
     assert any((a / r).read_bytes() != (c / r).read_bytes() for r in files_a if (c / r).exists())
 
@@ -72,6 +77,36 @@ def test_enhancement_is_a_t1ce_feature_and_edema_is_bright_on_flair_t2():
     head = case["seg"] == 0
     for s in ("flair", "t2"):
         assert ed[s] > 1.3 * float(brain[s][head & (brain[s] > 0)].mean()), s
+
+
+def test_et_min_mm_thickens_the_enhancing_rim_on_a_coarse_grid():
+    """At the CPU grid (4 mm) a 1-2 mm rim is one blurred voxel; et_min_mm = 8 keeps ~2 voxels.
+    Only the necrosis/ET border moves: edema and the whole tumour stay exactly as they were."""
+    from scipy import ndimage
+
+    def cases(et_min):
+        cfg = SynthBratsConfig(cases=1, seed=40, shape=(40, 40, 24), spacing=4.0,
+                               lgg_fraction=0.0, et_min_mm=et_min)
+        return [generate_case(cfg, i) for i in range(6)]
+
+    thin, thick = cases(0.0), cases(8.0)
+    et_thin = et_thick = inner_thin = inner_thick = 0
+    for a, b in zip(thin, thick):
+        assert np.array_equal(a["seg"] > 0, b["seg"] > 0)
+        assert np.array_equal(a["seg"] == 2, b["seg"] == 2)
+        assert a["enhancement"] == b["enhancement"]
+        et_a, et_b = a["seg"] == 4, b["seg"] == 4
+        assert not (et_a & ~et_b).any()              # the rim only grows inwards
+        et_thin, et_thick = et_thin + et_a.sum(), et_thick + et_b.sum()
+        inner_thin += ndimage.binary_erosion(et_a).sum()
+        inner_thick += ndimage.binary_erosion(et_b).sum()
+        if et_b.any():     # bright on T1ce against the edema around it, after partial volume
+            t1ce, ed = b["images"]["t1ce"], b["seg"] == 2
+            assert t1ce[et_b].mean() > 1.8 * t1ce[ed].mean()
+    assert et_thick > 1.4 * et_thin
+    assert inner_thick > 2 * inner_thin      # voxels with an ET neighbour on every side
+    with pytest.raises(ConfigError, match="et_min_mm"):
+        SynthBratsConfig(et_min_mm=-1)
 
 
 def test_lgg_cases_have_little_enhancement_and_split_rule():
