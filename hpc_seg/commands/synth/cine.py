@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variety", action="store_true", default=None,
                         help="draw anatomy, contrast, vendor and geometry per patient from the "
                              "config's ranges (README: synthetic cine variety)")
+    parser.add_argument("--label-maps", action="store_true", default=None,
+                        help="also write each patient's multi-structure label maps "
+                             "(label_maps/<split>/<pid>.nii.gz; README: training from label maps)")
     parser.add_argument("--domain", choices=["kaggle", "7t"], default=None,
                         help="kaggle (default) or 7t: shifted contrast, B1 bands, no quirks")
     parser.add_argument("--quirk-rate", action="append", default=[], metavar="NAME=P",
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                           f"but got patients={patients!r}, seed={seed!r}")
     for key, value in (("workers", args.workers), ("n_frames", args.frames),
                        ("max_matrix", args.max_matrix), ("domain", args.domain),
-                       ("variety", args.variety)):
+                       ("variety", args.variety), ("label_maps", args.label_maps)):
         if value is not None:
             data[key] = value
     if args.quirk_rate:
