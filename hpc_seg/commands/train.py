@@ -10,7 +10,7 @@ HELP = "train one 2D U-Net on a slices dataset (frozen then unfrozen one-cycle; 
 # Flags mirror TrainConfig fields (hpc_seg/cardiac/train/config.py); listed here so that --help stays
 # instant (no torch import). A test checks that the two lists agree.
 FIELDS = ["encoder", "encoder_weights", "decoder_channels", "loss", "image_size", "augment",
-          "confidence_set", "lr", "unfrozen_lr_factor", "batch_size", "weight_decay",
+          "appearance", "confidence_set", "lr", "unfrozen_lr_factor", "batch_size", "weight_decay",
           "epochs_frozen", "epochs_unfrozen", "freeze_encoder", "num_classes", "seed",
           "init_checkpoint", "device",
           "amp", "channels_last", "num_workers", "max_val_images", "max_train_images",

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per path")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (streaming)")
-    parser.add_argument("--augment", default="normal", choices=["none", "normal", "extreme"])
+    parser.add_argument("--augment", default="normal", choices=["none", "normal", "extreme", "nnunet"])
     parser.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
 
