@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 
 NAME = "generalise"
-HELP = ("train on a synthetic cine cohort from one part of the generator's ranges, report EF and "
-        "EDV/ESV error on a held-out part (other seed, vendors, sizes)")
+HELP = ("train a recipe on a synthetic cine cohort from one part of the generator's ranges, report "
+        "EF and EDV/ESV error on a held-out part (within-generator) and on the same patients from "
+        "an independent renderer (cross-generator)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", default="/tmp/hpc-seg-bench-generalise",
                         help="cohorts, datasets, model and evaluations (re-runs skip finished steps)")
+    parser.add_argument("--recipe", default="today", metavar="NAME[,NAME]",
+                        help="training recipe(s), run one after the other: today (published "
+                             "augmentation on the generator's images), augment (nnU-Net's), random "
+                             "(random appearance from label maps), both")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the table of the recipes finished in WORKDIR and exit")
     parser.add_argument("--baseline", action="store_true",
                         help="train on the shipped generator's defaults (no variety): the 'before'")
     parser.add_argument("--train-patients", type=int, default=40)
@@ -53,9 +60,15 @@ def _pair(text: str, option: str, kind=float) -> tuple:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hpc_seg.bench.generalise import (GeneraliseConfig, format_report, run_bench,
-                                          save_results, size_breakdown)
+    from hpc_seg.bench.generalise import (GeneraliseConfig, format_report, format_summary,
+                                          run_bench, save_results, size_breakdown,
+                                          summary_table)
 
+    if args.summary:
+        table = summary_table(Path(args.workdir))
+        print(format_summary(table) if not table.empty else
+              f"{args.workdir}: no finished recipe yet")
+        return 0
     train: dict = {}
     if args.epochs:
         train["epochs_frozen"], train["epochs_unfrozen"] = _pair(args.epochs, "--epochs", int)
@@ -65,16 +78,20 @@ def run(args: argparse.Namespace) -> int:
         train["max_val_images"] = args.max_val_images
     if args.threads:
         train["threads"] = args.threads
-    cfg = GeneraliseConfig(
+    configs = [GeneraliseConfig(
         workdir=Path(args.workdir), train_patients=args.train_patients,
         test_patients=args.test_patients, train_seed=args.train_seed, test_seed=args.test_seed,
         train_variety=not args.baseline, train_vendors=args.train_vendors.split(","),
         test_vendors=args.test_vendors.split(","),
         train_sizes=_pair(args.train_sizes, "--train-sizes"),
         test_sizes=_pair(args.test_sizes, "--test-sizes"), n_frames=args.frames,
-        max_matrix=args.max_matrix, image_size=args.image_size, train=train, workers=args.workers)
-    result = run_bench(cfg)
-    print(format_report(cfg, result))
-    print("held-out model errors by vendor:\n" + size_breakdown(result["per_patient_held_out"]))
-    print(f"results: {save_results(cfg, result)}")
+        max_matrix=args.max_matrix, image_size=args.image_size, recipe=recipe, train=train,
+        workers=args.workers) for recipe in args.recipe.split(",")]
+    for cfg in configs:
+        result = run_bench(cfg)
+        print(format_report(cfg, result))
+        print("model errors by test cohort and vendor:\n"
+              + size_breakdown(result["per_patient_held_out"]))
+        print(f"results: {save_results(cfg, result)}")
+    print(format_summary(summary_table(configs[0].workdir)))
     return 0
