@@ -37,6 +37,9 @@ class StepBench:
     steps: int = 3
     warmup: int = 1
     amp: bool = True
+    precision: str = "auto"
+    """``fp32``, ``bf16`` (forced, even on a CPU without bf16 units) or ``auto`` (what training
+    would use on this machine)"""
     threads: int = 1
     augment: bool = True
 
@@ -55,8 +58,15 @@ def measure_steps(b: StepBench) -> dict[str, Any]:
     from hpc_seg.hadnet.train.loop import broadcast_module, seed_sample
     from hpc_seg.hadnet.train.pretrain import PretrainTrainer
 
+    import os
+
+    from hpc_seg.runtime.device import CPU_BF16_ENV
+
     torch.set_num_threads(b.threads)
-    cfg = HadnetTrainConfig(k=b.k, device=b.device, amp=b.amp, augment=b.augment, seed=0)
+    amp = b.amp and b.precision != "fp32"
+    if b.precision == "bf16":  # each measurement runs in its own process: no need to restore
+        os.environ[CPU_BF16_ENV] = "on"
+    cfg = HadnetTrainConfig(k=b.k, device=b.device, amp=amp, augment=b.augment, seed=0)
     env = init_distributed(0, backend="gloo" if b.device == "cpu" else None)
     if b.device == "cpu":
         import dataclasses
@@ -71,11 +81,11 @@ def measure_steps(b: StepBench) -> dict[str, Any]:
     case = toy_cases(1, b.size, seed=env.rank)[0]
     if env.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(env.device)
-    times = []
+    times, cpu_times = [], []
     for i in range(b.warmup + b.steps):
         if env.device.type == "cuda":
             torch.cuda.synchronize(env.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         seed_sample(0, 0, i)
         trainer.micro_step(case, epoch=0)
         trainer.finish_step()
@@ -83,14 +93,21 @@ def measure_steps(b: StepBench) -> dict[str, Any]:
             torch.cuda.synchronize(env.device)
         if i >= b.warmup:
             times.append(time.perf_counter() - t0)
+            # CPU seconds do not grow when other processes share the cores (wall seconds do)
+            cpu_times.append(time.process_time() - c0)
     peak = (torch.cuda.max_memory_allocated(env.device) / 2**20 if env.device.type == "cuda"
             else _rss_mb() - rss0)
     from hpc_seg.launch.ddp import cleanup_distributed
 
     cleanup_distributed()
-    return {"mode": b.mode, "size": "x".join(map(str, b.size)), "k": b.k,
+    from hpc_seg.runtime.device import amp_dtype
+
+    dtype = amp_dtype(env.device, amp)
+    return {"mode": b.mode, "precision": "bf16" if dtype is not None else "fp32",
+            "size": "x".join(map(str, b.size)), "k": b.k,
             "device": str(env.device), "world_size": env.world_size,
             "s_per_step": statistics.median(times), "s_per_step_min": min(times),
+            "cpu_s_per_step": statistics.median(cpu_times),
             "peak_mem_mb": peak, "memory_kind": "cuda allocated" if env.device.type == "cuda"
             else "RSS growth"}
 
@@ -118,9 +135,20 @@ def ddp_scaling(b: StepBench, world_sizes: tuple[int, ...] = (1, 2)) -> list[dic
     return rows
 
 
-def run_bench(b: StepBench, modes: list[str], ddp: bool) -> list[dict[str, Any]]:
-    """Per-mode step measurements in fresh processes (and DDP scaling on CPU if asked)."""
-    results = [_fresh_process(StepBench(**{**b.__dict__, "mode": m})) for m in modes]
+def run_bench(b: StepBench, modes: list[str], ddp: bool,
+              precisions: tuple[str, ...] = ("auto",), rounds: int = 1) -> list[dict[str, Any]]:
+    """Per-mode (and per-precision) step measurements in fresh processes, in interleaved rounds
+    (the round with the median step time is kept, so a neighbour's load hits every precision
+    alike), and DDP scaling on CPU if asked."""
+    results = []
+    for m in modes:
+        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in precisions}
+        for _ in range(rounds):
+            for p in precisions:
+                runs[p].append(_fresh_process(StepBench(**{**b.__dict__, "mode": m, "precision": p})))
+        for p, rows in runs.items():
+            rows.sort(key=lambda r: r["s_per_step"])
+            results.append(rows[len(rows) // 2])
     if ddp:
         for m in modes:
             for row in ddp_scaling(StepBench(**{**b.__dict__, "mode": m})):

@@ -25,6 +25,7 @@ def free_port() -> int:
 def _child(rank: int, world_size: int, port: int, fn: Callable[..., Any], args: tuple,
            queue: Any) -> None:
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
+                       "LOCAL_WORLD_SIZE": str(world_size),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     queue.put((rank, fn(*args)))
 

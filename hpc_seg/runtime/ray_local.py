@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hpc_seg.runtime.threads import allocated_cpus
+
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
@@ -151,6 +153,8 @@ def start_local_ray(**init_kwargs: Any) -> Any:
 
     stop_orphans()
     protect_token()
+    if init_kwargs.get("num_cpus") is None:  # Ray counts the node's cores, not the allocation
+        init_kwargs["num_cpus"] = allocated_cpus().cpus
     with _loopback_only():
         info = ray.init(_node_ip_address=LOOPBACK, **init_kwargs)
     protect_token()

@@ -39,12 +39,22 @@ def test_labels_train_evaluate_commands(tmp_path, capsys):
     assert main(["evaluate", str(slices), str(tmp_path / "lab"), str(tmp_path / "e2"), "--model", "x"]) == 2
 
 
-def test_bench_train_prints_both_paths(capsys):
-    assert main(["bench", "train", "--images", "48", "--image-size", "32", "--encoder", "resnet18",
-                 "--batch-size", "8", "--steps", "2", "--warmup", "1", "--num-workers", "0",
-                 "--threads", "1"]) == 0
+def test_bench_train_times_every_mode_and_both_paths(capsys, tmp_path):
+    import json
+
+    assert main(["bench", "train", "--images", "48", "--image-size", "32", "--preset", "debug",
+                 "--batch-size", "8", "--steps", "1", "--rounds", "2", "--warmup", "1",
+                 "--num-workers", "0", "--threads", "1", "--json", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
+    assert "CPU: " in out and "training here uses: " in out
     assert "in-memory tensor" in out and "streaming shards" in out and "overhead" in out
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert set(figures["modes"]) == {"fp32", "bf16", "fp32+cl", "bf16+cl"}
+    assert figures["modes"]["fp32"]["vs_fp32"] == 1.0
+    for mode, row in figures["modes"].items():
+        assert len(row["rounds"]) == 2 and row["images_per_s"] > 0
+        assert f"{mode} " in out
+    assert figures["training_uses"].split("+")[0] == ("bf16" if figures["cpu_native_bf16"] else "fp32")
 
 
 def test_label_maps_then_train_with_random_appearance(tmp_path, capsys):

@@ -53,13 +53,16 @@ def test_bench_cuda_without_a_gpu_prints_a_clear_message(capsys):
     assert rc == 2 and "no CUDA GPU" in err and "--device cpu" in err
 
 
-def test_bench_runs_a_reduced_cpu_size(capsys):
+def test_bench_times_both_precisions_side_by_side(capsys):
     rc = main(["bench", "hadnet", "--size", "32", "32", "32", "--k", "4", "--steps", "1",
-               "--warmup", "0", "--mode", "pretrain"])
+               "--warmup", "0", "--mode", "distill", "--precisions", "fp32", "bf16"])
     out = capsys.readouterr().out
-    assert rc == 0 and "32x32x32, k=4" in out and "pretrain" in out
-    s_per_step = float(out.splitlines()[2].split()[1])
-    assert 0 < s_per_step < 60
+    assert rc == 0 and "32x32x32, k=4" in out and "CPU: " in out
+    rows = {line.split()[1]: line.split() for line in out.splitlines()
+            if line.startswith("distill ")}
+    assert set(rows) == {"fp32", "bf16"}
+    for cols in rows.values():
+        assert 0 < float(cols[2]) < 60 and abs(float(cols[3]) * float(cols[2]) - 1) < 0.02
 
 
 @pytest.mark.parametrize("name", ["hadnet_synth40", "hadnet_debug", "hadnet_slurm"])

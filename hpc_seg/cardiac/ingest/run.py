@@ -29,6 +29,7 @@ from hpc_seg.cardiac.truth import read_truth_csv
 from hpc_seg.storage.shards import atomic_write_bytes
 from hpc_seg.errors import ConfigError
 from hpc_seg.progress import progress_bar
+from hpc_seg.runtime.threads import default_workers
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class IngestConfig:
     ray_dashboard: bool = False
     """start the dashboard with a local Ray instance"""
     workers: int | None = None
-    """local engine processes (default: os.cpu_count())"""
+    """local engine processes (default: the process's CPU allocation)"""
     truth_csv: Path | None = None
     """Id,Systole,Diastole (default: SRC/truth.csv if present)"""
     shard_mb: float = 128.0
@@ -232,7 +233,7 @@ def _run_engine(engine: str, opts: ChunkOptions, todo: list[PatientFolder], conf
             else:
                 from hpc_seg.cardiac.ingest.engine_local import run_local
 
-                run_local(opts, todo, config.workers or os.cpu_count() or 1, on_result)
+                run_local(opts, todo, default_workers(config.workers), on_result)
         finally:
             # Whatever happened (error, Ctrl-C), finished patients are committed and kept.
             committer.commit()

@@ -56,9 +56,10 @@ class TrainConfig:
     """an hpc-seg model.pt to start from (transfer learning, TL2)"""
     device: str = "auto"
     amp: bool = True
-    """bf16 autocast (CUDA only)"""
+    """bf16 autocast where the hardware has bf16 units (CUDA GPUs, CPUs with AMX or AVX-512
+    BF16; detected at run time); false = fp32 everywhere"""
     channels_last: bool = True
-    """channels_last memory (CUDA only)"""
+    """channels_last memory for the 2D convolutions"""
     num_workers: int = 0
     """DataLoader processes streaming shards"""
     max_val_images: int = 2000
@@ -69,7 +70,8 @@ class TrainConfig:
     """streaming shuffle buffer (images)"""
     keep_checkpoints: int = 2
     threads: int = 0
-    """torch CPU threads (0 = torch default)"""
+    """torch CPU threads (0 = the process's CPU allocation: affinity mask, SLURM_CPUS_PER_TASK,
+    cgroup quota)"""
 
     def __post_init__(self) -> None:
         for name in ("image_size", "batch_size", "num_classes", "keep_checkpoints", "shuffle_buffer"):

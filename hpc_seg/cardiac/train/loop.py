@@ -44,11 +44,12 @@ from hpc_seg.cardiac.train.losses import LOSSES
 from hpc_seg.cardiac.train.metrics import METRIC_NAMES, image_metrics
 from hpc_seg.cardiac.train.model_file import build_model, model_state
 from hpc_seg.progress import progress_bar
-from hpc_seg.runtime.device import autocast, resolve_device
+from hpc_seg.runtime.device import autocast, resolve_device, use_channels_last
 from hpc_seg.runtime.schedule import OneCycle
 from hpc_seg.runtime.seeding import seed_everything
+from hpc_seg.runtime.threads import configure_torch_threads
 
-__all__ = ["TrainConfig", "TrainResult", "train_segmenter"]
+__all__ = ["TrainConfig", "TrainResult", "place_model", "train_segmenter", "train_step"]
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,7 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
             log.info("%s: finished model with this config exists; skipping training", model_path)
             return _result(model_path, history_path, done.get("history", []), 0)
     train_columns, val_columns = _columns(cfg, meta, slices_dir)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    configure_torch_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     train_ds = SliceStream(slices_dir, "train", confidence_set=cfg.confidence_set,
@@ -111,9 +111,7 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
         if ds.n_rows == 0:
             raise InputError(f"{slices_dir}: no {ds.split} images in confidence set "
                              f"{cfg.confidence_set!r}; use a larger set or check the split rule")
-    model = build_model(cfg, init=True).to(device)
-    if device.type == "cuda" and cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = place_model(build_model(cfg, init=True), cfg, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.95, 0.99),
                                   weight_decay=cfg.weight_decay)
     run = _Run(model, optimizer)
@@ -164,6 +162,39 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
     return _result(model_path, history_path, run.history, resumed_from)
 
 
+def place_model(model: Unet2d, cfg: TrainConfig, device: torch.device) -> Unet2d:
+    """``model`` on ``device``, in channels_last memory where that is used."""
+    model = model.to(device)
+    if use_channels_last(device, cfg.channels_last):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def train_step(model: Unet2d, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+               cfg: TrainConfig, loss_fn: Callable, device: torch.device,
+               gen: torch.Generator) -> tuple[torch.Tensor, int]:
+    """One optimiser step on a batch of uint8 images (or, with ``appearance = "random"``, label
+    maps rendered here with random appearance) and masks: augment, forward under mixed precision
+    where the hardware has it, float32 loss, backward, update.
+
+    Returns the (detached) loss and the batch size. ``hpc-seg bench train`` times this function.
+    """
+    masks = batch["mask"].to(device, non_blocking=True).long()
+    if cfg.appearance == "random":
+        images, masks, _ = render_batch(batch["structures"].to(device).long(), masks, gen)
+    else:
+        images = batch["image"].to(device, non_blocking=True).float().div_(255.0)
+    images, masks = augment_batch(images, masks, cfg.augment, gen)
+    if use_channels_last(device, cfg.channels_last):
+        images = images.contiguous(memory_format=torch.channels_last)
+    with autocast(device, cfg.amp):
+        loss = loss_fn(model(images), masks)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), images.shape[0]
+
+
 def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, schedule: OneCycle,
                  step: int, epoch: int, device: torch.device,
                  bar: Any = None) -> tuple[float, int, float]:
@@ -172,23 +203,11 @@ def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, sched
     gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
     total, n, lr = 0.0, 0, schedule.at(step)[0]
     for batch in loader:
-        masks = batch["mask"].to(device, non_blocking=True).long()
-        if cfg.appearance == "random":
-            images, masks, _ = render_batch(batch["structures"].to(device).long(), masks, gen)
-        else:
-            images = batch["image"].to(device, non_blocking=True).float().div_(255.0)
-        images, masks = augment_batch(images, masks, cfg.augment, gen)
-        if device.type == "cuda" and cfg.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         lr = schedule.apply(opt, step)
-        with autocast(device, cfg.amp):
-            loss = loss_fn(model(images), masks)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss, size = train_step(model, opt, batch, cfg, loss_fn, device, gen)
         step += 1
-        total += float(loss.detach()) * images.shape[0]
-        n += images.shape[0]
+        total += float(loss) * size
+        n += size
         if bar is not None:
             bar.advance()
     return total / max(n, 1), n, lr
@@ -212,10 +231,10 @@ def evaluate_stream(model: torch.nn.Module, loader, loss_fn, cfg: TrainConfig,
             images = batch["image"].to(device).float().div_(255.0)
         else:
             images, masks, _ = render_batch(batch["structures"].to(device).long(), masks, gen)
-        if device.type == "cuda" and cfg.channels_last:
+        if use_channels_last(device, cfg.channels_last):
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, cfg.amp):
-            logits = model(images)
+            logits = model(images).float()
         sums["val_loss"] += float(loss_fn(logits, masks)) * images.shape[0]
         for k, v in image_metrics(logits.argmax(1), masks, cfg.num_classes).items():
             sums[k] += float(v.sum())

@@ -22,7 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--no-amp", action="store_true", help="float32 on GPU (default bf16)")
+    parser.add_argument("--no-amp", action="store_true",
+                        help="float32 everywhere (default: bf16 where the hardware has bf16 units)")
+    parser.add_argument("--precisions", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"],
+                        help="time these side by side (bf16 is forced even without bf16 units; "
+                             "auto = what training uses here)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="interleaved rounds per precision (the median is reported)")
     parser.add_argument("--ddp", action="store_true",
                         help="also measure 1 vs 2 local gloo processes (CPU)")
     parser.add_argument("--world-sizes", type=int, nargs="+", default=[1, 2])
@@ -49,13 +55,22 @@ def run(args: argparse.Namespace) -> int:
     modes = ["pretrain", "distill"] if args.mode == "both" else [args.mode]
     b = StepBench(size=size, k=k, device=args.device, steps=args.steps, warmup=args.warmup,
                   amp=not args.no_amp, threads=args.threads)
-    rows = run_bench(b, modes, ddp=False)
+    rows = run_bench(b, modes, ddp=False, precisions=tuple(args.precisions), rounds=args.rounds)
+    from hpc_seg.runtime.device import detect_cpu_features
+
     print(f"HAD-Net training step, batch 1, {'x'.join(map(str, size))}, k={k}, "
-          f"{args.device}{' bf16' if gpu and not args.no_amp else ''}, {args.threads} thread(s)")
-    print(f"{'mode':10s} {'s/step':>9s} {'min s':>9s} {'peak MB':>10s}  memory")
+          f"{args.device}, {args.threads} thread(s)")
+    if not gpu:
+        print(f"CPU: {detect_cpu_features().describe()}")
+    print(f"{'mode':10s} {'precision':9s} {'s/step':>9s} {'steps/s':>8s} {'min s':>9s} "
+          f"{'CPU s/step':>10s} {'peak MB':>10s}  memory")
     for r in rows:
-        print(f"{r['mode']:10s} {r['s_per_step']:9.3f} {r['s_per_step_min']:9.3f} "
+        print(f"{r['mode']:10s} {r['precision']:9s} {r['s_per_step']:9.3f} "
+              f"{1 / r['s_per_step']:8.2f} {r['s_per_step_min']:9.3f} {r['cpu_s_per_step']:10.3f} "
               f"{r['peak_mem_mb']:10.1f}  {r['memory_kind']}")
+    if not gpu:
+        print("(CPU s/step: CPU seconds of the process per step, all threads; unlike s/step it "
+              "does not grow when other processes share the cores)")
     if args.ddp:
         print(f"\nDDP scaling (local gloo processes, {args.threads} thread(s) each, batch 1 per rank)")
         print(f"{'mode':10s} {'ranks':>5s} {'s/step':>9s} {'samples/s':>10s} {'speedup':>8s} "

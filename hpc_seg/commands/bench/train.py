@@ -1,48 +1,78 @@
-"""``hpc-seg bench train``: images/s of the training step, streaming from shards vs in memory."""
+"""``hpc-seg bench train``: images/s of the real training step by precision and memory format,
+and streaming from shards vs in memory."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "train"
-HELP = "training-step images/s streaming from slices shards vs an in-memory tensor (one run)"
+HELP = ("images/s of the training step: fp32 vs bf16, with and without channels_last, and "
+        "streaming from slices shards vs in memory (one run, interleaved rounds)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from hpc_seg.bench.train import MODES
+
     parser.add_argument("--slices", default=None,
                         help="slices dataset to stream (default: a synthetic one in a temp dir)")
     parser.add_argument("--images", type=int, default=2048, help="synthetic dataset size")
-    parser.add_argument("--image-size", type=int, default=128, help="synthetic image size")
-    parser.add_argument("--encoder", default="resnet34",
-                        choices=["resnet18", "resnet34", "resnet50", "vgg16_bn"])
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per path")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per path")
+    parser.add_argument("--preset", default="cpu", choices=["cpu", "published", "debug"],
+                        help="training preset whose model is timed (default: cpu, 128 px resnet18)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="synthetic image size (default: the preset's)")
+    parser.add_argument("--encoder", default=None,
+                        choices=["resnet18", "resnet34", "resnet50", "vgg16_bn"],
+                        help="encoder (default: the preset's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES),
+                        help="precision/memory-format modes to time side by side")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per mode and round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds (the median round is reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (streaming)")
-    parser.add_argument("--augment", default="normal", choices=["none", "normal", "extreme", "nnunet"])
-    parser.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    parser.add_argument("--augment", default="normal",
+                        choices=["none", "normal", "extreme", "nnunet"])
+    parser.add_argument("--no-streaming", action="store_true",
+                        help="skip the streaming vs in-memory comparison")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = the process's CPU allocation)")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
     from pathlib import Path
 
-    import torch
-
     from hpc_seg.bench.train import BenchTrainConfig, run_bench
+    from hpc_seg.runtime.threads import configure_torch_threads
+    from hpc_seg.storage.shards import atomic_write_bytes
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    configure_torch_threads(args.threads)
     cfg = BenchTrainConfig(slices=Path(args.slices) if args.slices else None, images=args.images,
-                           image_size=args.image_size, encoder=args.encoder,
-                           batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-                           device=args.device, num_workers=args.num_workers, augment=args.augment,
-                           amp=not args.no_amp)
+                           preset=args.preset, image_size=args.image_size, encoder=args.encoder,
+                           batch_size=args.batch_size, steps=args.steps, rounds=args.rounds,
+                           warmup=args.warmup, device=args.device, num_workers=args.num_workers,
+                           augment=args.augment, modes=tuple(args.modes),
+                           streaming=not args.no_streaming)
     r = run_bench(cfg)
-    print(f"bench train: {cfg.encoder}, {r['image_size']} px, batch {r['batch_size']}, "
-          f"device {r['device']}, augment {cfg.augment}, {cfg.steps} timed steps")
-    print(f"  in-memory tensor : {r['in_memory']:9.1f} images/s")
-    print(f"  streaming shards : {r['streaming']:9.1f} images/s  ({cfg.num_workers} workers)")
-    print(f"  loading overhead : {100 * r['overhead']:8.1f} %   (target <= 10 %)")
+    print(f"bench train: {r['encoder']}, {r['image_size']} px, batch {r['batch_size']}, "
+          f"device {r['device']}, {r['threads']} thread(s), augment {cfg.augment}")
+    print(f"  CPU: {r['cpu']}")
+    print(f"  training here uses: {r['training_uses']}")
+    print(f"  {'mode':10s} {'images/s':>9s} {'vs fp32':>8s} {'img/CPU-s':>10s} {'vs fp32':>8s}"
+          f"   wall rounds ({cfg.steps} steps each)")
+    for mode, row in r["modes"].items():
+        rounds = " ".join(f"{v:.1f}" for v in row["rounds"])
+        print(f"  {mode:10s} {row['images_per_s']:9.1f} {row['vs_fp32']:7.2f}x "
+              f"{row['images_per_cpu_s']:10.1f} {row['vs_fp32_cpu']:7.2f}x   {rounds}")
+    print("  (img/CPU-s: images per CPU second of this process; unlike images/s it does not drop "
+          "when other processes share the cores)")
+    if "streaming" in r:
+        print(f"  in-memory tensor : {r['in_memory']:9.1f} images/s  ({r['training_uses']})")
+        print(f"  streaming shards : {r['streaming']:9.1f} images/s  ({cfg.num_workers} workers)")
+        print(f"  loading overhead : {100 * r['overhead']:8.1f} %   (target <= 10 %)")
+    if args.json:
+        atomic_write_bytes(json.dumps(r, indent=2).encode(), Path(args.json))
     return 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,6 +35,7 @@ from hpc_seg.storage.shards import (atomic_write_bytes, atomic_write_table, read
                                  read_table, remove_stale_temporaries, shard_files)
 from hpc_seg.errors import ConfigError, HpcSegError, InputError
 from hpc_seg.progress import progress_bar
+from hpc_seg.runtime.threads import default_workers
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class PreprocessConfig:
     pad_size: list[int] | None = None
     """Fixed [D, H, W]; default: derived from the training cases (multiple of 16)."""
     workers: int | None = None
-    """Processes (default: CPU count)."""
+    """Processes (default: the process's CPU allocation)."""
     image_dtype: str = "float16"
     """float16 halves the shards (values in [0, 1]: ~5e-4 resolution); or float32."""
     val_fraction: float = 0.15
@@ -217,7 +217,7 @@ def preprocess_cohort(src: str | Path, out: str | Path,
     cfg = cfg or PreprocessConfig()
     cases = find_cases(src)
     splits, rule = assign_splits(src, cases, cfg)
-    workers = max(1, cfg.workers or os.cpu_count() or 1)
+    workers = default_workers(cfg.workers)
     cases_dir = out / "cases"
     cases_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(cases_dir)

@@ -48,11 +48,12 @@ class HadnetTrainConfig:
     augment: bool = True
     """published augmentation in pre-training"""
     amp: bool = True
-    """bf16 autocast (GPU only; ignored on CPU)"""
+    """bf16 autocast where the hardware has bf16 units (CUDA GPUs, CPUs with AMX or AVX-512
+    BF16; detected at run time); false = fp32 everywhere"""
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0
-    """torch CPU threads per rank (0 = torch default)"""
+    """torch CPU threads per rank (0 = the rank's share of the CPU allocation)"""
     validate_every: int = 1
     """epochs between validations"""
     keep_checkpoints: int = 2

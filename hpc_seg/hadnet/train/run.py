@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from hpc_seg.hadnet.brats.shards import case_index
 from hpc_seg.hadnet.train.data import Case, load_cases, role_channels
 from hpc_seg.hadnet.train.loop import LoopSetup, run_loop
 from hpc_seg.hadnet.models.io import file_sha256, load_model_file
+from hpc_seg.runtime.threads import configure_torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +84,7 @@ class MemorySource:
 
 
 def _join(cfg: HadnetTrainConfig) -> DistEnv:
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    configure_torch_threads(cfg.threads, local_ranks=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("[hadnet] device = 'cuda', but this machine has no usable GPU "
                           f"(torch {torch.__version__}, cuda available: False)")
