@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +241,25 @@ def recipe_dir(cfg: GeneraliseConfig) -> Path:
     return cfg.workdir / _train_name(cfg) / f"recipe_{cfg.recipe}"
 
 
+@contextmanager
+def _data_lock(workdir: Path) -> Iterator[None]:
+    """Recipes run side by side share one work folder: one of them prepares (or checks) the data
+    at a time; the others wait (ingest refuses a second writer instead of waiting)."""
+    import fcntl
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / ".data.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s: another bench generalise prepares the data; waiting", workdir)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class _LoadSampler:
     """The 1-minute load average every ``every`` seconds while training (a shared machine's wall
     times mean little without it)."""
@@ -270,12 +291,13 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
     """Run the benchmark for ``cfg.recipe``; returns scores per (cohort, method) and wall times."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    train_data = _prepare(cfg, _train_name(cfg), False, cfg.train_patients, cfg.train_seed)
-    test_data = _prepare(cfg, "held_out", True, cfg.test_patients, cfg.test_seed)
-    cross_data = _cross_data(cfg, test_data)
     tcfg = train_config(cfg)
-    train_slices = _label_map_slices(cfg, train_data) if tcfg.appearance == "random" \
-        else train_data["slices"]
+    with _data_lock(cfg.workdir):
+        train_data = _prepare(cfg, _train_name(cfg), False, cfg.train_patients, cfg.train_seed)
+        test_data = _prepare(cfg, "held_out", True, cfg.test_patients, cfg.test_seed)
+        cross_data = _cross_data(cfg, test_data)
+        train_slices = _label_map_slices(cfg, train_data) if tcfg.appearance == "random" \
+            else train_data["slices"]
     times["data_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     from hpc_seg.cardiac.train.loop import train_segmenter
