@@ -43,6 +43,30 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
         GeneraliseConfig(workdir=tmp_path, recipe="today", train={"augment": "none"})
 
 
+def test_recipes_side_by_side_take_turns_with_the_data(tmp_path):
+    import threading
+    import time
+
+    from hpc_seg.bench.generalise import _data_lock
+
+    order = []
+
+    def first():
+        with _data_lock(tmp_path):
+            order.append("first in")
+            time.sleep(0.5)
+            order.append("first out")
+
+    t = threading.Thread(target=first)
+    t.start()
+    while not order:
+        time.sleep(0.01)
+    with _data_lock(tmp_path):
+        order.append("second in")
+    t.join()
+    assert order == ["first in", "first out", "second in"]
+
+
 def test_the_aim_needs_small_cross_errors_and_a_small_ratio():
     within = {"ef_err": 3.0, "edv_err_pct": 6.0, "esv_err_pct": 8.0}
     assert aim_met(within, {"ef_err": 4.4, "edv_err_pct": 9.0, "esv_err_pct": 11.9})
