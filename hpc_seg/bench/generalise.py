@@ -237,8 +237,13 @@ def _train_name(cfg: GeneraliseConfig) -> str:
 
 
 def recipe_dir(cfg: GeneraliseConfig) -> Path:
-    """Where a recipe keeps its model, evaluations and results."""
-    return cfg.workdir / _train_name(cfg) / f"recipe_{cfg.recipe}"
+    """Where a recipe keeps its model, evaluations and results (``recipe_<name>``, and
+    ``-<loss>`` when the loss is not the preset's)."""
+    from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
+
+    loss = cfg.train.get("loss", PRESETS["cpu"].get("loss", TrainConfig.loss))
+    suffix = "" if loss == PRESETS["cpu"].get("loss", TrainConfig.loss) else f"-{loss}"
+    return cfg.workdir / _train_name(cfg) / f"recipe_{cfg.recipe}{suffix}"
 
 
 @contextmanager
@@ -372,7 +377,7 @@ def summary_table(workdir: Path) -> pd.DataFrame:
         train = doc["train"]
         row = {"training cohort": "variety" if doc["train_variety"] else "shipped",
                "recipe": doc["recipe"], "augment": train["augment"],
-               "appearance": train["appearance"],
+               "appearance": train["appearance"], "loss": train["loss"],
                "budget": f"{train['epochs_frozen']}+{train['epochs_unfrozen']} epochs x "
                          f"{train['max_train_images'] or 'all'} images",
                "images trained": doc["train_images"]}
@@ -411,7 +416,7 @@ def format_summary(df: pd.DataFrame) -> str:
         return " / ".join("-" if v is None or pd.isna(v) else f"{v:.2f}" if i == 0 else f"{v:.1f}"
                           for i, v in enumerate(vals))
 
-    lines = ["| training cohort | recipe (augment, appearance) | within-generator EF / EDV % / "
+    lines = ["| training cohort | recipe (augment, appearance, loss) | within-generator EF / EDV % / "
              "ESV % | cross-generator EF / EDV % / ESV % | cross / within | own test | label-mask "
              "floor within; cross | budget (images trained) | train wall (load) | aim |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -419,7 +424,8 @@ def format_summary(df: pd.DataFrame) -> str:
         ratios = " / ".join(f"{r.get(f'cross/within {k}', float('nan')):.1f}"
                             for k in ("EF", "EDV", "ESV"))
         lines.append(
-            f"| {r['training cohort']} | {r['recipe']} ({r['augment']}, {r['appearance']}) | "
+            f"| {r['training cohort']} | {r['recipe']} ({r['augment']}, {r['appearance']}, "
+            f"{r['loss']}) | "
             f"{triple(r, 'within')} | {triple(r, 'cross')} | {ratios} | {triple(r, 'own test')} | "
             f"{r['within floor EF/EDV/ESV']}; {r['cross floor EF/EDV/ESV']} | {r['budget']} "
             f"({r['images trained']:,}) | {r['train wall min']:.0f} min (load "

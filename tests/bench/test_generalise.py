@@ -37,6 +37,11 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
     budgets = {(c.epochs_frozen, c.epochs_unfrozen, c.max_train_images, c.batch_size, c.lr,
                 c.threads) for c in configs.values()}
     assert budgets == {(8, 4, 2000, 16, 1e-3, 1)}           # one budget for all
+    # Another loss for all recipes keeps its runs apart from the preset's.
+    from hpc_seg.bench.generalise import recipe_dir
+    assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="random")).name == "recipe_random"
+    assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="random",
+                                       train={"loss": "softdice"})).name == "recipe_random-softdice"
     with pytest.raises(ConfigError, match="unknown recipe 'synthseg'"):
         GeneraliseConfig(workdir=tmp_path, recipe="synthseg")
     with pytest.raises(ConfigError, match="set by the recipe"):
@@ -134,7 +139,7 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
     assert (own.image.values != cross.image.values).mean() > 0.9
     table = summary_table(tmp_path)
     assert table.recipe.tolist() == ["both", "today"]
-    assert (tmp_path / "recipes.csv").is_file() and "| variety | both (nnunet, random) |" in \
+    assert (tmp_path / "recipes.csv").is_file() and "| variety | both (nnunet, random, ce) |" in \
         (tmp_path / "recipes.md").read_text()
     assert format_summary(table).count("\n") == 3
     # A re-run generates nothing again: the cohorts' files keep their modification times.

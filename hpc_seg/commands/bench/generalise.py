@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training images per epoch (default: the cpu preset's 2000)")
     parser.add_argument("--max-val-images", type=int, default=None,
                         help="validation images per epoch (default: the cpu preset's 400)")
+    parser.add_argument("--loss", default=None, choices=["ce", "focal", "softdice"],
+                        help="training loss of every recipe (default: the cpu preset's ce); "
+                             "another loss keeps its results in recipe_<name>-<loss>")
     parser.add_argument("--workers", type=int, default=2, help="generator and ingest processes")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
 
@@ -78,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         train["max_val_images"] = args.max_val_images
     if args.threads:
         train["threads"] = args.threads
+    if args.loss:
+        train["loss"] = args.loss
     configs = [GeneraliseConfig(
         workdir=Path(args.workdir), train_patients=args.train_patients,
         test_patients=args.test_patients, train_seed=args.train_seed, test_seed=args.test_seed,
