@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hpc-seg-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test test-fast slurm-up slurm-down browser clean
+.PHONY: setup demo test test-fast gpu-dry-run gpu-bundle slurm-up slurm-down browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,17 @@ slurm-down:
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: setup slurm-up browser
+# The GPU checks at toy sizes on CPU (same code as on a GPU; see README "GPU checks"): a check that
+# raises or hangs fails this. Runs before the suite, so pytest's summary stays the last line.
+gpu-dry-run: setup
+	$(VENV)/bin/hpc-seg bench gpu --dry-run --out runs/gpu-checks-dry-run
+
+# What a GPU node without a package index lacks (Ray, Optuna, pydicom...), for its Python 3.12, as
+# one archive that travels with the checkout (README "GPU checks").
+gpu-bundle: setup
+	$(PY) cluster/offline-bundle --python 3.12 --skip-file cluster/gpu-node-packages.txt --out .whl/site.tar.xz --max-mb 58
+
+test: setup gpu-dry-run slurm-up browser
 	RAY_AUTH_MODE=disabled $(VENV)/bin/pytest
 
 # Unit tests only: no SLURM, no Ray.

@@ -10,8 +10,10 @@ A command module defines:
 - ``add_arguments(parser)``;
 - ``run(args) -> int``.
 
-Command modules must import cheaply (argparse only); they import torch/ray inside ``run`` so that
-``hpc-seg --help`` answers instantly.
+Command modules must import cheaply (argparse, :mod:`hpc_seg.options`,
+:mod:`hpc_seg.config_flags` and the light config modules whose dataclasses give their flags); they
+import torch/ray inside ``run`` so that ``hpc-seg --help`` answers instantly. The conventions every
+command follows (job file, booleans, paths) are in :mod:`hpc_seg.options`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from types import ModuleType
 from hpc_seg import __version__, commands
 from hpc_seg.errors import HpcSegError
 from hpc_seg.logs import setup_logging
+from hpc_seg.options import BoolOption, bool_word_error
 
 log = logging.getLogger("hpc_seg")
 
@@ -55,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpc-seg", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hpc-seg {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    parser.add_argument("-q", "--quiet", action=BoolOption, default=False,
+                        help="warnings and errors only")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
     for mod, pkg in _command_modules():
@@ -75,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        parser.error(bool_word_error(argv, extras)
+                     or f"unrecognized arguments: {' '.join(extras)}")
     setup_logging(-1 if args.quiet else args.verbose)
     run = getattr(args, "_run", None)
     if run is None:

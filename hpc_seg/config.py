@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import tomllib
 import types
 import typing
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 from hpc_seg.errors import ConfigError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -53,6 +55,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, but got {type(data).__name__} {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    renamed = {old: new for old, new in getattr(cls, "RENAMED_KEYS", {}).items() if old in data}
+    if renamed:   # a job file written for an earlier version: read it, and say the new key
+        data = dict(data)
+        for old, new in renamed.items():
+            log.warning("%s: key %s is now called %s", where or cls.__name__, old, new)
+            data.setdefault(new, data.pop(old))
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(fields)}")
@@ -104,6 +112,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, but got {value!r}")
         args = typing.get_args(hint)
+        if origin is tuple and args and Ellipsis not in args:
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} values, but got {len(value)}: "
+                                  f"{value}")
+            return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         out = [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(out) if origin is tuple else out

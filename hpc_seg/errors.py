@@ -22,6 +22,10 @@ class InputError(HpcSegError):
     """Input data is missing, unreadable, or contains nothing usable."""
 
 
+class CorruptShardError(InputError):
+    """A Parquet shard that cannot be read (truncated, overwritten, not Parquet at all)."""
+
+
 class MissingTableError(InputError, FileNotFoundError):
     """A table directory has no finished shard (wrong path, or its stage has not run).
 
@@ -32,6 +36,12 @@ class MissingTableError(InputError, FileNotFoundError):
 
 class OutputError(HpcSegError):
     """The output location cannot be written (permission, disk full, read-only file system)."""
+
+
+class SettingsChangedError(ConfigError, OutputError):
+    """A folder holds work made with other settings (a generated cohort, a training run, its
+    checkpoints): resuming would mix the two. Both a config and an output problem, so callers
+    that catch either keep catching it."""
 
 
 class LaunchError(HpcSegError):

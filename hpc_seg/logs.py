@@ -26,7 +26,29 @@ def setup_logging(verbosity: int = 0) -> None:
     # Third-party libraries are chatty at INFO; users care about ours.
     for noisy in ("ray", "optuna", "matplotlib", "PIL", "urllib3", "filelock", "highdicom"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    quiet_pydicom(verbosity)
     _CONFIGURED = True
+
+
+def quiet_pydicom(verbosity: int = 0) -> None:
+    """Keep pydicom's own reports off the console unless ``-v``: it logs an ERROR with a full
+    traceback for every plugin that fails to decode a file, and warns about each odd value,
+    while ingest already writes one line (and an ``issues`` row) per skipped file."""
+    import warnings
+
+    if verbosity > 0:
+        return
+    # A filter on the handlers, not a logger level: pydicom sets its logger's level itself
+    # when it is imported, which happens after this.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NotPydicom) for f in handler.filters):
+            handler.addFilter(_NotPydicom())
+    warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+
+
+class _NotPydicom(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "pydicom" or record.name.startswith("pydicom."))
 
 
 #: the loggers a multi-stage run keeps at INFO by default: one line per stage (pipeline), per

@@ -14,6 +14,28 @@ os.environ.setdefault("HPC_SEG_PLAIN_LOGS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+GPU_TESTS_DEVICE_ENV = "HPC_SEG_GPU_TESTS_DEVICE"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: skipped, with the reason, where there is none.
+
+    ``HPC_SEG_GPU_TESTS_DEVICE=cpu`` runs them on CPU instead (``hpc-seg bench gpu --dry-run``
+    does), so their own code is known to work before GPU time is spent on them.
+    """
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items or os.environ.get(GPU_TESTS_DEVICE_ENV) == "cpu":
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU (torch {torch.__version__}: "
+                                   "torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
 def pytest_sessionfinish(session, exitstatus):
     session.config._hpc_seg_exitstatus = int(exitstatus)
 

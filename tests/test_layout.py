@@ -95,3 +95,14 @@ def test_study_folders_carry_no_study_prefix():
     offenders = [str(p.relative_to(REPO)) for study, prefixes in PREFIXES.items()
                  for p in (REPO / "hpc_seg" / study).rglob("*.py") if p.name.startswith(prefixes)]
     assert offenders == []
+
+
+def test_only_the_checkpoint_module_calls_torch_load():
+    """Every model, checkpoint and weights file is loaded by runtime.checkpoint.load_weights
+    (weights_only, one-line refusals naming the file); a second torch.load would bypass both."""
+    import re
+
+    call = re.compile(r"\btorch\.load\s*\(")
+    offenders = [str(p.relative_to(REPO)) for p in (REPO / "hpc_seg").rglob("*.py")
+                 if p.name != "checkpoint.py" and call.search(p.read_text())]
+    assert offenders == []

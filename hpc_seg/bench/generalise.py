@@ -35,79 +35,22 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hpc_seg.bench.config import RECIPES, GeneraliseConfig
 from hpc_seg.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validate", "test")
-# Training recipes: TrainConfig keys over the cpu preset. "today" is the preset as it ships.
-RECIPES: dict[str, dict[str, str]] = {
-    "today": {"augment": "normal", "appearance": "image"},
-    "augment": {"augment": "nnunet", "appearance": "image"},
-    "random": {"augment": "normal", "appearance": "random"},
-    "both": {"augment": "nnunet", "appearance": "random"},
-}
 # The aim for a recommended recipe: cross-generator errors within this factor of the
 # within-generator ones, and neither above these limits (EF points, EDV/ESV %).
 CROSS_RATIO = 1.5
 AIM_LIMITS = {"ef_err": 5.0, "edv_err_pct": 12.0, "esv_err_pct": 12.0}
-
-
-@dataclass(kw_only=True)
-class GeneraliseConfig:
-    """Sizes and ranges of one benchmark run.
-
-    The defaults are the ``cpu`` preset (128 px, 8 + 4 epochs of at most 2000 images) on 40
-    training patients: ~45 min per run with ``threads = 1`` on one free core (~10 images/s). With
-    24 patients the held-out EF error stayed just above 4; at 64 px the myocardium of the small
-    held-out hearts is one or two pixels thick and no model reached the target (README).
-    """
-
-    workdir: Path = Path("/tmp/hpc-seg-bench-generalise")
-    train_patients: int = 40
-    test_patients: int = 15
-    train_seed: int = 0
-    test_seed: int = 1000
-    train_variety: bool = True
-    """False: train on the shipped generator's defaults (the baseline)."""
-    train_vendors: list[str] = field(default_factory=lambda: ["siemens", "ge"])
-    test_vendors: list[str] = field(default_factory=lambda: ["philips", "canon"])
-    train_sizes: tuple[float, float] = (0.75, 1.15)
-    test_sizes: tuple[float, float] = (0.6, 0.75)
-    n_frames: int = 10
-    max_matrix: int = 128
-    slices: tuple[int, int] = (6, 10)
-    image_size: int = 128
-    recipe: str = "today"
-    """a key of RECIPES"""
-    train: dict[str, Any] = field(default_factory=dict)
-    """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
-    ``image_size``): the same for every recipe, so they share one budget."""
-    workers: int = 2
-
-    def __post_init__(self) -> None:
-        if self.train_patients < 5 or self.test_patients < 5:
-            raise ConfigError("bench generalise: need >= 5 patients per cohort (the split rule "
-                              f"leaves some for validation), got {self.train_patients}, "
-                              f"{self.test_patients}")
-        if self.train_seed == self.test_seed:
-            raise ConfigError(f"bench generalise: the held-out cohort needs its own seed, but both "
-                              f"are {self.train_seed}")
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"bench generalise: unknown recipe {self.recipe!r}; known: "
-                              f"{', '.join(RECIPES)}")
-        clash = {"augment", "appearance"} & set(self.train)
-        if clash:
-            raise ConfigError(f"bench generalise: {sorted(clash)} are set by the recipe "
-                              f"({self.recipe}), not by the train overrides")
-        self.workdir = Path(self.workdir)
 
 
 def _cohort_config(cfg: GeneraliseConfig, held_out: bool):
@@ -145,7 +88,7 @@ def _prepare(cfg: GeneraliseConfig, name: str, held_out: bool, n: int, seed: int
                           cfg.image_size)
     if not (cohort / "label_maps" / "structures.json").is_file():
         raise ConfigError(f"{cohort}: this cohort has no label_maps/ (made before the benchmark "
-                          "wrote them); use a fresh --workdir")
+                          "wrote them); use a fresh --out")
     return {"cohort": cohort, "volumes": volumes, "labels": root / "labels", "slices": slices}
 
 

@@ -2,9 +2,10 @@
 
 One step = one optimiser step of batch 1 (one volume): forward + backward + update, exactly the
 code of the training loops (:class:`PretrainTrainer` / :class:`DistillTrainer`) on random toy
-volumes of the requested size. Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and the
-process's peak RSS growth on CPU (each measurement runs in a fresh process so runs do not inherit
-each other's peaks). DDP scaling runs the same step in 1 and in N local gloo processes and reports
+volumes of the requested size. Peak memory is ``torch.cuda.max_memory_allocated`` (and
+``max_memory_reserved``, what the caching allocator took) on a GPU and the process's peak RSS
+growth on CPU (each measurement runs in a fresh process so runs do not inherit each other's
+peaks). DDP scaling runs the same step in 1 and in N local gloo processes and reports
 samples/s; on a 2-core machine expect little gain, the point is that it works and what it costs.
 """
 
@@ -95,8 +96,10 @@ def measure_steps(b: StepBench) -> dict[str, Any]:
             times.append(time.perf_counter() - t0)
             # CPU seconds do not grow when other processes share the cores (wall seconds do)
             cpu_times.append(time.process_time() - c0)
-    peak = (torch.cuda.max_memory_allocated(env.device) / 2**20 if env.device.type == "cuda"
-            else _rss_mb() - rss0)
+    cuda = env.device.type == "cuda"
+    peak = torch.cuda.max_memory_allocated(env.device) / 2**20 if cuda else _rss_mb() - rss0
+    # what the caching allocator took from the device: what a smaller card must hold
+    reserved = torch.cuda.max_memory_reserved(env.device) / 2**20 if cuda else None
     from hpc_seg.launch.ddp import cleanup_distributed
 
     cleanup_distributed()
@@ -108,8 +111,8 @@ def measure_steps(b: StepBench) -> dict[str, Any]:
             "device": str(env.device), "world_size": env.world_size,
             "s_per_step": statistics.median(times), "s_per_step_min": min(times),
             "cpu_s_per_step": statistics.median(cpu_times),
-            "peak_mem_mb": peak, "memory_kind": "cuda allocated" if env.device.type == "cuda"
-            else "RSS growth"}
+            "peak_mem_mb": peak, "peak_reserved_mb": reserved,
+            "memory_kind": "cuda allocated" if cuda else "RSS growth"}
 
 
 def _fresh_process(b: StepBench) -> dict[str, Any]:

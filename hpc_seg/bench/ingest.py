@@ -24,57 +24,17 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hpc_seg.cardiac.ingest.layout import discover_cohort
-from hpc_seg.errors import ConfigError, InputError
-from hpc_seg.runtime.ray_connect import cluster_address
+from hpc_seg.bench.config import BenchIngestConfig
+from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
+from hpc_seg.errors import InputError
+from hpc_seg.runtime.ray_connect import cluster_address, ray_session
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("floor", "local", "ray", "dcm2niix")
-
-
-@dataclass(kw_only=True)
-class BenchIngestConfig:
-    """Options of ``hpc-seg bench ingest``."""
-
-    workdir: Path
-    src: Path | None = None
-    """an existing cohort; None = generate one in workdir"""
-    patients: int = 20
-    seed: int = 0
-    max_matrix: int | None = None
-    """generator's largest matrix side (None = its default)"""
-    engines: tuple[str, ...] = ENGINES
-    workers: int | None = None
-    compression: str = "zstd"
-    pixel_compression: str = "none"
-    dcm2niix_jobs: int = 1
-    """dcm2niix processes run side by side"""
-    transfer_syntax: str = "explicit"
-    """Encoding of the timed cohort: ``explicit`` is the generator's own (uncompressed); any other
-    name of ``export_variants.TRANSFER_SYNTAXES`` times a re-encoded copy of the same images
-    (written once, reused), e.g. ``jpeg-ls`` for a compressed cohort where decoding is the cost."""
-    repeat: int = 3
-    """rounds over all contenders; the median round is shown"""
-    ray_address: str | None = None
-    """time the Ray engine on this cluster (not a local one)"""
-
-    def __post_init__(self) -> None:
-        unknown = set(self.engines) - set(ENGINES)
-        if unknown:
-            raise ConfigError(f"engines: unknown {sorted(unknown)}; valid are {list(ENGINES)}")
-        if self.patients < 1:
-            raise ConfigError(f"patients: must be >= 1, but got {self.patients=}")
-        if self.repeat < 1:
-            raise ConfigError(f"repeat: must be >= 1, but got {self.repeat=}")
-        from hpc_seg.cardiac.synth.export_variants import TRANSFER_SYNTAXES
-
-        if self.transfer_syntax not in TRANSFER_SYNTAXES:
-            raise ConfigError(f"transfer_syntax: must be one of {', '.join(TRANSFER_SYNTAXES)}, "
-                              f"got {self.transfer_syntax!r}")
 
 
 @dataclass
@@ -121,7 +81,7 @@ def prepare_cohort(cfg: BenchIngestConfig) -> Path:
     base = _base_cohort(cfg)
     if cfg.transfer_syntax == "explicit":
         return base
-    from hpc_seg.cardiac.synth.export_variants import VariantOptions, rewrite_cohort
+    from hpc_seg.cardiac.synth.relayout import VariantOptions, rewrite_cohort
 
     variant = cfg.workdir / f"{base.name}-{cfg.transfer_syntax}"
     done = variant / ".variant-complete"
@@ -194,42 +154,34 @@ def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfile
     from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
 
     note, extra = "", {}
-    started_ray = False
-    if engine == "ray":
-        import ray
+    with ExitStack() as stack:
+        if engine == "ray":
+            import ray
 
-        from hpc_seg.cardiac.ingest.engine_ray import warm_up
+            from hpc_seg.cardiac.ingest.engine_ray import warm_up
 
-        t0 = time.perf_counter()
-        address = cluster_address(cfg.ray_address) if cfg.ray_address else None
-        if address:   # a running cluster (e.g. `--ray-address auto` inside `hpc-seg cluster submit`)
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=cfg.workers or os.cpu_count(), include_dashboard=False,
-                     log_to_driver=False)
-        started_ray = True
-        extra["ray_start_s"] = time.perf_counter() - t0
-        extra["ray_nodes"] = sum(1 for n in ray.nodes() if n.get("Alive"))
-        extra["ray_cpus"] = ray.cluster_resources().get("CPU", 0)
-        t0 = time.perf_counter()
-        warm_up(int(extra["ray_cpus"]) or 1)
-        extra["ray_warm_up_s"] = time.perf_counter() - t0
-        where = "join" if cfg.ray_address else "start"
-        note = (f"{extra['ray_nodes']} node(s), {extra['ray_cpus']:g} CPUs; Ray {where} "
-                f"{extra['ray_start_s']:.1f} s and worker warm-up {extra['ray_warm_up_s']:.1f} s "
-                "not included")
-    try:
+            t0 = time.perf_counter()
+            # the one way hpc-seg joins or starts Ray (a local instance binds 127.0.0.1 only);
+            # the engine then reuses this connection
+            stack.enter_context(ray_session(cluster_address(cfg.ray_address), log_to_driver=False,
+                                            num_cpus=cfg.workers or os.cpu_count(),
+                                            include_dashboard=False))
+            extra["ray_start_s"] = time.perf_counter() - t0
+            extra["ray_nodes"] = sum(1 for n in ray.nodes() if n.get("Alive"))
+            extra["ray_cpus"] = ray.cluster_resources().get("CPU", 0)
+            t0 = time.perf_counter()
+            warm_up(int(extra["ray_cpus"]) or 1)
+            extra["ray_warm_up_s"] = time.perf_counter() - t0
+            where = "join" if cfg.ray_address else "start"
+            note = (f"{extra['ray_nodes']} node(s), {extra['ray_cpus']:g} CPUs; Ray {where} "
+                    f"{extra['ray_start_s']:.1f} s and worker warm-up {extra['ray_warm_up_s']:.1f} "
+                    "s not included")
         t0 = time.perf_counter()
         summary = ingest(src, out, IngestConfig(engine=engine, workers=cfg.workers,
                                                 compression=cfg.compression,
                                                 pixel_compression=cfg.pixel_compression,
                                                 progress=False))
         dt = time.perf_counter() - t0
-    finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
     out_mb = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 1e6
     extra.update(stacks=summary.stacks, files_used=summary.files_used, output_mb=out_mb,
                  workers=int(extra.get("ray_cpus") or cfg.workers or os.cpu_count() or 1),
@@ -251,21 +203,38 @@ def time_engine(src: Path, out: Path, engine: str, cfg: BenchIngestConfig, nfile
     return row
 
 
-def time_dcm2niix(src: Path, out: Path, jobs: int) -> BenchRow:
-    """dcm2niix -z n per patient folder into ``out``, which the caller has removed (all of its
-    series; counted with its own file total)."""
+def patient_folders(src: Path, patients: list[PatientFolder]) -> list[Path]:
+    """The folders dcm2niix reads, one per patient where it can be: the deepest folder holding all
+    of a patient's files (in every layout the engines accept, as discovery found the patients);
+    where that folder holds other patients' files too (a scanner export), each folder of the
+    patient's files."""
+    dirs = {p.pid: sorted({(src / f).parent for f in p.files}) for p in patients}
+    folders: set[Path] = set()
+    for pid, own in dirs.items():
+        if not own:
+            continue
+        common = Path(os.path.commonpath(own))
+        others = (d for other, ds in dirs.items() if other != pid for d in ds)
+        if any(d == common or common in d.parents for d in others):
+            folders.update(own)
+        else:
+            folders.add(common)
+    return sorted(folders)
+
+
+def time_dcm2niix(src: Path, out: Path, jobs: int, folders: list[Path]) -> BenchRow:
+    """dcm2niix -z n per folder (:func:`patient_folders`) into ``out``, which the caller has
+    removed (all series of a folder; counted with its own file total)."""
     exe = Path(sys.executable).parent / "dcm2niix"
     exe = exe if exe.exists() else shutil.which("dcm2niix")
     if not exe:
         raise InputError("dcm2niix: not found next to the Python interpreter or on PATH "
                          "(pip install dcm2niix)")
-    folders = sorted(p for split in ("train", "validate", "test") if (src / split).is_dir()
-                     for p in (src / split).iterdir() if p.is_dir())
-    files = [f for d in folders for f in d.rglob("*") if f.is_file()]
+    files = sorted({f for d in folders for f in d.rglob("*") if f.is_file()})
 
     def one(folder: Path) -> int:
-        dest = out / folder.parent.name / folder.name
-        dest.mkdir(parents=True)
+        dest = out / folder.relative_to(src)
+        dest.mkdir(parents=True, exist_ok=True)
         return subprocess.run([str(exe), "-z", "n", "-b", "n", "-o", str(dest), str(folder)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 
@@ -299,7 +268,8 @@ def run_bench(cfg: BenchIngestConfig) -> list[BenchRow]:
                                engine == "local", out))
     if "dcm2niix" in cfg.engines:
         out = cfg.workdir / "out-dcm2niix"
-        contenders.append((time_dcm2niix, (src, out, cfg.dcm2niix_jobs), True, out))
+        contenders.append((time_dcm2niix, (src, out, cfg.dcm2niix_jobs,
+                                           patient_folders(src, patients)), True, out))
     rounds: list[list[BenchRow]] = [[] for _ in contenders]
     for _ in range(cfg.repeat):
         _warm_cache(paths)
@@ -353,9 +323,10 @@ def format_table(rows: list[BenchRow]) -> str:
              f"{'x floor':>8s} {'CPU ms/file':>12s} {'x floor (CPU)':>14s}  note"]
     for r in rows:
         ratio = r.files_per_s / floor.files_per_s if floor else float("nan")
-        cpu = f"{1e3 * r.cpu_s / r.files:12.3f}" if r.cpu_s else f"{'n/a':>12s}"
+        # a contender that found no file has no per-file figure (n/a, not a crash)
+        cpu = f"{1e3 * r.cpu_s / r.files:12.3f}" if r.cpu_s and r.files else f"{'n/a':>12s}"
         proj = "n/a"
-        if r.cpu_s and floor and floor.cpu_s and r is not floor:
+        if r.cpu_s and r.files and floor and floor.cpu_s and floor.files and r is not floor:
             workers = r.extra.get("workers", 1)
             proj = f"{(floor.cpu_s / floor.files) * workers / (r.cpu_s / r.files):.2f}"
         elif r is floor:
@@ -369,7 +340,7 @@ def format_table(rows: list[BenchRow]) -> str:
                          f" (median {statistics.median(by_round):.2f})")
     local = next((r for r in rows if r.name.startswith("local")), None)
     ray = next((r for r in rows if r.name.startswith("ray")), None)
-    if ray and "cluster_idle_cpu_s" in ray.extra:
+    if ray and ray.files and "cluster_idle_cpu_s" in ray.extra:
         x = ray.extra
         lines.append(f"ray cluster: {x.get('ray_nodes')} node(s), {x.get('ray_cpus'):g} CPUs, "
                      f"patients per node {x.get('patients_per_node', {})}; worker CPU "

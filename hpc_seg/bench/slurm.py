@@ -11,27 +11,14 @@ import logging
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from hpc_seg.bench.config import BenchSlurmConfig
 from hpc_seg.errors import LaunchError
 from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.submit import gather, submit_array, submit_ddp, wait_job
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(kw_only=True)
-class BenchSlurmConfig:
-    repeats: int = 10
-    array_size: int = 100
-    array_parallelism: int = 100
-    folder: Path | None = None
-    executor: str = "slurm"
-
-    def __post_init__(self) -> None:
-        if self.repeats < 1 or self.array_size < 1 or self.array_parallelism < 1:
-            raise LaunchError("repeats, array size and parallelism must be >= 1")
 
 
 def trivial(x: int) -> int:

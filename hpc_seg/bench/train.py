@@ -8,7 +8,8 @@ loop runs, on a model built and placed by the loop's own code. Two parts:
    already in memory. The modes run in interleaved rounds (mode A, B, C, D, then again) and the
    median round counts, so a neighbour's load on a shared machine hits every mode alike. bf16 is
    forced here whatever the CPU reports (the point is to see what it would give); training itself
-   uses it only where the CPU has bf16 units (:mod:`hpc_seg.runtime.device`).
+   uses it only where the CPU has bf16 units (:mod:`hpc_seg.runtime.device`). On a GPU each mode
+   also reports the most memory a step allocates on top of its model and optimiser state.
 2. **Streaming vs in memory** for the mode training would use here: the same step fed from
    :class:`SliceStream` over the Parquet shards through a DataLoader; the overhead is
    ``1 - streaming / in-memory`` images per second (target: at most 10 %).
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from hpc_seg.bench.config import MODES
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.cardiac.slices.stream import SliceStream
 from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
@@ -43,7 +45,6 @@ from hpc_seg.runtime.device import (CPU_BF16_ENV, amp_dtype, detect_cpu_features
 
 log = logging.getLogger(__name__)
 
-MODES = ("fp32", "bf16", "fp32+cl", "bf16+cl")
 
 
 @dataclass(kw_only=True)
@@ -94,8 +95,10 @@ class BenchTrainConfig:
         return tcfg
 
 
-def write_synthetic_slices(out: Path, n_images: int, size: int, seed: int = 0) -> Path:
-    """A slices dataset of random disc phantoms (train split), in the real on-disk format."""
+def write_synthetic_slices(out: Path, n_images: int, size: int, seed: int = 0,
+                           val_images: int = 0) -> Path:
+    """A slices dataset of random disc phantoms in the real on-disk format: ``n_images`` in the
+    train split and ``val_images`` in the validate split (which training reads for metrics)."""
     import json
 
     import pyarrow as pa
@@ -105,18 +108,22 @@ def write_synthetic_slices(out: Path, n_images: int, size: int, seed: int = 0) -
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
-    rows, shard = [], 0
-    for i in range(n_images):
-        (cy, cx), r = rng.uniform(0.35, 0.65, 2) * size, rng.uniform(0.08, 0.2) * size
-        d = np.hypot(yy - cy, xx - cx)
-        mask = np.where(d <= r, 1, np.where(d <= 1.4 * r, 2, 0)).astype(np.uint8)
-        img = np.clip(np.array([30, 220, 110])[mask] + rng.normal(0, 20, mask.shape), 0, 255).astype(np.uint8)
-        rows.append({"file": f"synthetic/{i}", "split": "train", "in_p05": True, "in_p10": True,
-                     "in_p15": True, "image": img.tobytes(), "mask": mask.tobytes()})
-        if len(rows) == IMAGES_PER_SHARD or i == n_images - 1:
-            atomic_write_table(pa.Table.from_pylist(rows), out / f"part-train-{shard:05d}.parquet",
-                               row_group_size=ROW_GROUP)
-            rows, shard = [], shard + 1
+    for split, count in (("train", n_images), ("validate", val_images)):
+        rows, shard = [], 0
+        for i in range(count):
+            (cy, cx), r = rng.uniform(0.35, 0.65, 2) * size, rng.uniform(0.08, 0.2) * size
+            d = np.hypot(yy - cy, xx - cx)
+            mask = np.where(d <= r, 1, np.where(d <= 1.4 * r, 2, 0)).astype(np.uint8)
+            img = np.clip(np.array([30, 220, 110])[mask] + rng.normal(0, 20, mask.shape), 0,
+                          255).astype(np.uint8)
+            rows.append({"file": f"synthetic/{split}/{i}", "split": split, "in_p05": True,
+                         "in_p10": True, "in_p15": True, "image": img.tobytes(),
+                         "mask": mask.tobytes()})
+            if len(rows) == IMAGES_PER_SHARD or i == count - 1:
+                atomic_write_table(pa.Table.from_pylist(rows),
+                                   out / f"part-{split}-{shard:05d}.parquet",
+                                   row_group_size=ROW_GROUP)
+                rows, shard = [], shard + 1
     atomic_write_bytes(json.dumps({"format": 1, "image_size": size, "label_source": "synthetic",
                                    "complete": True}).encode(), out / META)
     return out
@@ -153,6 +160,8 @@ class _Timed:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.01)
         self.loss_fn = LOSSES[tcfg.loss]
         self.gen = torch.Generator().manual_seed(0)
+        self.peak_step_mb: float | None = None
+        """CUDA only: the most memory a step allocated on top of what was held before it"""
 
     def run(self, steps: int) -> tuple[float, float]:
         """Images per wall second and per CPU second of this process over ``steps`` steps.
@@ -163,13 +172,23 @@ class _Timed:
         """
         n = 0
         _sync(self.device)
+        cuda = self.device.type == "cuda"
+        if cuda:
+            # The other modes' models stay on the device between rounds, so the peak is taken
+            # above what is allocated now: activations, gradients, optimiser state, workspaces.
+            held = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             _, size = train_step(self.model, self.opt, next(self.batches), self.cfg, self.loss_fn,
                                  self.device, self.gen)
             n += size
         _sync(self.device)
-        return n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
+        rates = n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
+        if cuda:
+            peak = (torch.cuda.max_memory_allocated(self.device) - held) / 2**20
+            self.peak_step_mb = max(self.peak_step_mb or 0.0, peak)
+        return rates
 
 
 def run_bench(cfg: BenchTrainConfig) -> dict[str, Any]:
@@ -203,10 +222,13 @@ def run_bench(cfg: BenchTrainConfig) -> dict[str, Any]:
             for m, t in timed.items():
                 with forced_cpu_precision(m.startswith("bf16")):
                     per_mode[m].append(t.run(cfg.steps))
+        peaks = {m: t.peak_step_mb for m, t in timed.items()}
+        model_mb = {m: _model_state_mb(t) for m, t in timed.items()}
         del timed
         modes = {m: {"images_per_s": statistics.median(w for w, _ in v),
                      "images_per_cpu_s": statistics.median(c for _, c in v),
-                     "rounds": [w for w, _ in v]} for m, v in per_mode.items()}
+                     "rounds": [w for w, _ in v], "peak_step_mb": peaks[m],
+                     "model_state_mb": model_mb[m]} for m, v in per_mode.items()}
         base = modes.get("fp32")
         for row in modes.values():
             for key, ratio in (("images_per_s", "vs_fp32"), ("images_per_cpu_s", "vs_fp32_cpu")):
@@ -246,6 +268,13 @@ def _stream_vs_memory(cfg: BenchTrainConfig, tcfg: TrainConfig, mode: str, devic
     out = {k: statistics.median(v) for k, v in rates.items()}
     out["overhead"] = 1.0 - out["streaming"] / out["in_memory"]
     return out
+
+
+def _model_state_mb(t: _Timed) -> float:
+    """Parameters and optimiser state of one timed model (what a step's peak comes on top of)."""
+    tensors = list(t.model.parameters()) + list(t.model.buffers())
+    tensors += [v for s in t.opt.state.values() for v in s.values() if torch.is_tensor(v)]
+    return sum(x.numel() * x.element_size() for x in tensors) / 2**20
 
 
 def _first_images(stream: SliceStream, n: int) -> dict[str, torch.Tensor]:

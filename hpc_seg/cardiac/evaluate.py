@@ -26,10 +26,11 @@ from hpc_seg.storage.shards import atomic_write_bytes, read_table, shard_files
 from hpc_seg.cardiac.slices.stream import binary_column_to_array
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
-from hpc_seg.cardiac.report import ef as efm
-from hpc_seg.cardiac.report import figures
-from hpc_seg.cardiac.predict import load_model, predict_images, predict_slices
+from hpc_seg.cardiac.results import ef as efm
+from hpc_seg.cardiac.results import figures
+from hpc_seg.cardiac.segment import load_model, predict_images, predict_slices
 from hpc_seg.runtime.device import resolve_device
+from hpc_seg.storage.names import child
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def evaluate(models: dict[str, Path], slices_dir: Path, labels_dir: Path, out_di
         raise InputError(f"{labels_dir}: no {split} patient has Systole/Diastole truth")
     predictions = {}
     for name, path in models.items():
-        out = out_dir / "predictions" / f"{name}.parquet"
+        out = child(out_dir / "predictions", name, suffix=".parquet")   # a user's model name
         if not out.is_file() or out.stat().st_mtime < Path(path).stat().st_mtime:
             predict_slices(Path(path), slices_dir, out, splits=(split,), device=device)
         predictions[name] = pd.read_parquet(out)
@@ -67,7 +68,8 @@ def evaluate(models: dict[str, Path], slices_dir: Path, labels_dir: Path, out_di
     figures.volume_scatter(per_patient, out_dir / "figures" / "volumes.png")
     figures.bland_altman(per_patient, out_dir / "figures" / "bland_altman_ef.png")
     for name, path in models.items():
-        _overlay_figure(name, Path(path), slices_dir, info, out_dir / "figures" / f"overlays_{name}.png",
+        _overlay_figure(name, Path(path), slices_dir, info,
+                        child(out_dir / "figures", f"overlays_{name}", suffix=".png"),
                         n_overlays, device)
     log.info("EF table (|true EF - predicted EF| x 100, %s split):\n%s", split,
              ef_table.to_string(index=False))

@@ -1,4 +1,4 @@
-"""The search space of the cardiac 2D U-Net search and the published 9-run grid (spec §3).
+"""The search space of the cardiac 2D U-Net search and the published 9-run grid.
 
 A space is a plain TOML-friendly dict, one key per :class:`~hpc_seg.cardiac.train.config.TrainConfig`
 field that the search varies:

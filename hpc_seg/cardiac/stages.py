@@ -54,7 +54,8 @@ def ingest(ctx: Context) -> dict[str, Any]:
     from hpc_seg.cardiac.ingest.run import IngestConfig, ingest as run_ingest
 
     table = dict(ctx.table("ingest"))
-    src = Path(table.pop("src", None) or ctx.result("synth_cine", "cohort"))
+    src = Path(_value(ctx, "ingest", table, "src", str | None, None)
+               or ctx.result("synth_cine", "cohort"))
     cfg = from_dict(IngestConfig, table, ctx.where("ingest"))
     ctx.begin()
     summary = run_ingest(src, ctx.out / "ingest", cfg)
@@ -67,7 +68,7 @@ def ingest(ctx: Context) -> dict[str, Any]:
 def labels(ctx: Context) -> dict[str, Any]:
     """Per-frame LV volumes, ED/ES, confidence scores and 5/10/15 % sets ([labels]: source)."""
     from hpc_seg.cardiac.labels.build import build_labels
-    from hpc_seg.cardiac.predict import label_source
+    from hpc_seg.cardiac.segment import label_source
 
     table = dict(ctx.table("labels"))
     _only_keys(ctx, "labels", table, {"source", "truth_csv"})
@@ -80,7 +81,9 @@ def labels(ctx: Context) -> dict[str, Any]:
     summary = build_labels(Path(volumes), out,
                            Path(truth) if truth and Path(truth).is_file() else None,
                            source=label_source(source))
-    return {"labels": str(out), "summary": str(summary)}
+    # plain values (the run's record and report show them; a dataclass would print as a repr)
+    return {"labels": str(out), "source": summary.source, "stacks": summary.stacks,
+            "labelled_stacks": summary.labelled_stacks, "skipped": summary.skipped}
 
 
 @plannable

@@ -9,11 +9,12 @@ HELP = "predict held-out images with trained models; EF table, Dice table and fi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("slices", help="slices dataset directory")
-    parser.add_argument("labels", help="labels folder (from `hpc-seg labels`; holds the truth)")
-    parser.add_argument("out", help="output folder")
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=MODEL.pt",
-                        help="a model to evaluate (repeatable); NAME labels its table row")
+    parser.add_argument("slices", metavar="SLICES", help="slices dataset directory")
+    parser.add_argument("labels", metavar="LABELS",
+                        help="labels folder (from `hpc-seg labels`; holds the truth)")
+    parser.add_argument("out", metavar="OUT", help="output folder")
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
+                        help="a model.pt to evaluate (repeatable); NAME labels its table row")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
@@ -23,15 +24,10 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from hpc_seg.errors import ConfigError
     from hpc_seg.cardiac.evaluate import evaluate
+    from hpc_seg.options import model_paths
 
-    models = {}
-    for spec in args.model:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"--model {spec!r}: expected NAME=PATH/TO/model.pt")
-        models[name] = Path(path)
+    models = model_paths(args.model)
     out = evaluate(models, Path(args.slices), Path(args.labels), Path(args.out), split=args.split,
                    device=args.device)
     with pd.option_context("display.width", 120, "display.precision", 2):

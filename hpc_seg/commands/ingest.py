@@ -4,52 +4,38 @@ from __future__ import annotations
 
 import argparse
 
-from hpc_seg.storage.codecs import CODECS
+from hpc_seg.cardiac.ingest.config import IngestConfig
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option, add_renamed
 
 NAME = "ingest"
 HELP = "curate DICOM cine (Kaggle DSB2 or scanner export) into 4D stacks + issues/files/metadata tables"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", help="cohort root: {train,validate,test}/<pid>/study/sax_*/*.dcm, "
-                                    "the Kaggle unzip ({split}/{split}/<pid>/...), <pid>/study/..., "
-                                    "one patient folder, or a scanner export (DICOMDIR or not)")
-    parser.add_argument("out", help="output folder (tables volumes/, issues/, files/, "
-                                    "dicom_metadata/, subjects/, patients/)")
-    parser.add_argument("--engine", choices=["auto", "local", "ray"], default="auto",
-                        help="auto (default) = local process pool unless a Ray address is given "
-                             "or a large input meets a Ray cluster named by RAY_ADDRESS")
-    parser.add_argument("--ray-address", default=None,
-                        help="Ray cluster to join (default: RAY_ADDRESS when set, as inside "
-                             "`hpc-seg cluster submit`; else a local instance)")
-    parser.add_argument("--ray-dashboard", action="store_true",
-                        help="start the dashboard with a local Ray instance (127.0.0.1:8265)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="local engine processes / local Ray CPUs (default: all cores)")
-    parser.add_argument("--truth", default=None,
-                        help="Id,Systole,Diastole CSV (default: SRC/truth.csv when present)")
-    parser.add_argument("--shard-mb", type=float, default=128.0, help="volumes shard size target")
-    parser.add_argument("--compression", choices=CODECS, default="zstd",
-                        help="codec of the masks and the small tables (zstd level 1)")
-    parser.add_argument("--pixel-compression", choices=CODECS,
-                        default="none", help="codec of the volumes' pixels column (default none: "
-                        "uint16 MR pixels compress 1.4x at best, at a third of the ingest time)")
-    parser.add_argument("--gap-rule", choices=["published", "wide"], default="published",
-                        help="which slice gaps curation fills with a copied slice: published "
-                             "(default) = only a gap within 1 mm of twice the spacing; wide = "
-                             "any gap of 1.5-2.5 spacings")
+    parser.add_argument("src", metavar="SRC",
+                        help="cohort root: {train,validate,test}/<pid>/study/sax_*/*.dcm, "
+                             "the Kaggle unzip ({split}/{split}/<pid>/...), <pid>/study/..., "
+                             "one patient folder, or a scanner export (DICOMDIR or not)")
+    parser.add_argument("out", metavar="OUT",
+                        help="output folder (tables volumes/, issues/, files/, dicom_metadata/, "
+                             "subjects/, patients/)")
+    add_job_option(parser, "[ingest]")
+    add_config_options(parser, IngestConfig, table="ingest")
+    add_renamed(parser, "--truth", "--truth-csv", "ingest:truth_csv")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
+    from hpc_seg.cardiac.ingest.run import ingest
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import job_table, job_tables
 
-    config = IngestConfig(engine=args.engine, ray_address=args.ray_address,
-                          ray_dashboard=args.ray_dashboard, workers=args.workers,
-                          truth_csv=Path(args.truth) if args.truth else None,
-                          shard_mb=args.shard_mb, compression=args.compression,
-                          pixel_compression=args.pixel_compression, gap_rule=args.gap_rule)
+    # a job's [ingest] table may name the source cohort, which is SRC here
+    table = job_table(job_tables(args), "ingest", str(args.job))
+    table.pop("src", None)
+    config = config_from_options(IngestConfig, args, table="ingest", tables={"ingest": table})
     s = ingest(Path(args.src), Path(args.out), config)
     print(f"engine: {s.engine} ({s.engine_reason})")
     print(f"patients: {s.patients} processed, {s.patients_skipped_done} already finished")

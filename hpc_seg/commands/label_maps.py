@@ -19,10 +19,11 @@ def _ids(text: str, option: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("maps", help="folder of label maps: {train,validate,test}/<case>.nii[.gz] "
-                                     "or flat (sorted cases split 60/20/20); "
-                                     "`hpc-seg synth cine --label-maps` writes OUT/label_maps")
-    parser.add_argument("out", help="slices dataset folder to write")
+    parser.add_argument("maps", metavar="MAPS",
+                        help="folder of label maps: {train,validate,test}/<case>.nii[.gz] "
+                             "or flat (sorted cases split 60/20/20); "
+                             "`hpc-seg synth cine --label-maps` writes OUT/label_maps")
+    parser.add_argument("out", metavar="OUT", help="slices dataset folder to write")
     parser.add_argument("--image-size", type=int, default=256, help="square size (default 256)")
     parser.add_argument("--lv", default=None, metavar="IDS",
                         help="label ids that make up the LV cavity (default: structures.json)")

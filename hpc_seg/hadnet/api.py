@@ -17,7 +17,7 @@ from typing import Any
 
 from hpc_seg.hadnet.evaluate import evaluate as _evaluate
 from hpc_seg.config import config_hash, to_dict
-from hpc_seg.hadnet.launch import run_ranks
+from hpc_seg.hadnet.dispatch import run_ranks
 from hpc_seg.hadnet.predict import predict as _predict
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
 from hpc_seg.hadnet.train.run import PreDirSource, run_distill, run_pretrain

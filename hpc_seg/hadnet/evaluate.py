@@ -5,7 +5,7 @@ written with :func:`hpc_seg.hadnet.predict.predict` (re-used when present) and c
 original grid, with the case's ``<subject>_seg.nii.gz`` (or, if the source is gone, the
 preprocessed label restored to the original grid). Per case and region (WT, TC, ET): Dice (both
 empty = 1), HD95 in mm at the case's voxel spacing, sensitivity and specificity, all through the
-MONAI wrappers of :mod:`hpc_seg.metrics` (see :mod:`hpc_seg.hadnet.metrics`). With
+MONAI wrappers of :mod:`hpc_seg.metrics` (see :mod:`hpc_seg.hadnet.region_scores`). With
 ``uncertainty`` the predictions also carry uncertainty maps, and each case and region gets the
 BraTS QU score and its three AUCs (:mod:`hpc_seg.metrics.qu_score`), the FTN counted inside the
 brain mask.
@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from hpc_seg.errors import InputError
-from hpc_seg.hadnet.metrics import REGIONS, region_dice, region_masks, region_scores
-from hpc_seg.hadnet.predict import predict, uncertainty_paths
-from hpc_seg.hadnet.scores import (box_figure, markdown_tables, qu_curve_figure,
+from hpc_seg.hadnet.region_scores import REGIONS, region_dice, region_masks, region_scores
+from hpc_seg.hadnet.predict import prediction_path, predict, uncertainty_paths
+from hpc_seg.hadnet.score_tables import (box_figure, markdown_tables, qu_curve_figure,
                                    summarise_scores)
 from hpc_seg.hadnet.brats.preprocess import restore_to_original
 from hpc_seg.hadnet.brats.reader import labels_to_classes
@@ -87,7 +87,7 @@ def dice_rows(name: str, pred_dir: Path, rows: list[dict]) -> list[dict]:
     """Per-case Dice of one model's predictions (the ``dice_per_case.csv`` rows)."""
     out = []
     for row in rows:
-        pred = _load_classes(pred_dir / f"{row['case_id']}.nii.gz")
+        pred = _load_classes(prediction_path(pred_dir, row["case_id"]))
         d = region_dice(pred, ground_truth(row), smooth=0.0)
         out.append({"model": name, "case_id": row["case_id"], **{r: d[r] for r in REGION_ORDER}})
     return out
@@ -98,7 +98,7 @@ def score_case(name: str, pred_dir: Path, row: dict, with_qu: bool
     """Rows of ``scores_per_case.csv`` (one per region) and QU curve rows of one case."""
     import nibabel as nib
 
-    pred = _load_classes(pred_dir / f"{row['case_id']}.nii.gz")
+    pred = _load_classes(prediction_path(pred_dir, row["case_id"]))
     gt = ground_truth(row)
     scores = region_scores(pred, gt, voxel_spacing(row))
     rows = [{"model": name, "case_id": row["case_id"], "region": r, "dice": s["dice"],

@@ -39,6 +39,7 @@ from hpc_seg.hadnet.train.data import row_tensors
 from hpc_seg.hadnet.models.io import load_model_file
 from hpc_seg.hadnet.uncertainty import UncertaintyMethod, predict_with_uncertainty
 from hpc_seg.runtime.device import resolve_device
+from hpc_seg.storage.names import child
 
 # BraTS QU-task file suffixes of the region maps, in REGIONS order (WT, TC, ET).
 UNCERTAINTY_SUFFIXES = {"WT": "_unc_whole", "TC": "_unc_core", "ET": "_unc_enhance"}
@@ -76,9 +77,16 @@ def save_map(values: np.ndarray, affine: np.ndarray, path: Path) -> Path:
     return atomic_write(path, lambda tmp: nib.save(img, tmp))
 
 
+def prediction_path(out_dir: Path, case_id: str) -> Path:
+    """Where the case's label map goes (the case id, which comes from folder names, made a safe
+    name inside ``out_dir``)."""
+    return child(out_dir, case_id, suffix=".nii.gz")
+
+
 def uncertainty_paths(out_dir: Path, case_id: str) -> dict[str, Path]:
     """Region -> path of the case's uncertainty map."""
-    return {r: out_dir / f"{case_id}{sfx}.nii.gz" for r, sfx in UNCERTAINTY_SUFFIXES.items()}
+    return {r: child(out_dir, case_id, suffix=f"{sfx}.nii.gz")
+            for r, sfx in UNCERTAINTY_SUFFIXES.items()}
 
 
 def _check_method(out_dir: Path, method: UncertaintyMethod | None, seed: int) -> None:
@@ -121,7 +129,7 @@ def predict(model: str | Path, src_or_pre: str | Path, out_dir: str | Path, *,
     extra = "passes" if method is not None and method.kind == "mcdropout" else None
     with progress_bar(what, total=None, unit="cases", extra_unit=extra) as bar:
         for row in _rows(src, list(meta["pad_size"]), split):
-            target = out_dir / f"{row['case_id']}.nii.gz"
+            target = prediction_path(out_dir, row["case_id"])
             maps = uncertainty_paths(out_dir, row["case_id"]) if method else {}
             if target.exists() and all(p.exists() for p in maps.values()):
                 records.append({"case_id": row["case_id"], "file": target.name, "seconds": None})

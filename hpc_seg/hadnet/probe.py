@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from hpc_seg.errors import InputError
 from hpc_seg.hadnet.train.data import Case, load_cases, role_channels
-from hpc_seg.hadnet.metrics import REGIONS
+from hpc_seg.hadnet.region_scores import REGIONS
 
 
 @dataclass(frozen=True)

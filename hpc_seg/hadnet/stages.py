@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpc_seg.config import from_dict
+from hpc_seg.config import from_dict, typed_value
 from hpc_seg.stage import Context, StageFn, plannable
 
 #: tables the HAD-Net stages read besides their own (``[stage]``)
@@ -47,14 +47,14 @@ MODEL_STAGES = {"teacher": "hadnet_pretrain_teacher", "student": "hadnet_pretrai
 
 def _cfg(ctx: Context, stage: str | None = None) -> tuple[Any, Any]:
     from hpc_seg.launch.config import LaunchConfig
-    from hpc_seg.hadnet.train.config import HadnetTrainConfig
+    from hpc_seg.hadnet.train.config import LAUNCH_DEFAULTS, HadnetTrainConfig
 
     # A stage's own table overrides [hadnet] for that stage: the teacher may need another schedule
     # than the runs that learn from it, without a second job file.
     values = {**ctx.table("hadnet"), **(ctx.table(stage) if stage else {})}
     where = ctx.where("hadnet") + (f" + [{stage}]" if stage and ctx.table(stage) else "")
     cfg = from_dict(HadnetTrainConfig, values, where)
-    launch = from_dict(LaunchConfig, {"executor": "local", **ctx.table("launch")},
+    launch = from_dict(LaunchConfig, {**LAUNCH_DEFAULTS, **ctx.table("launch")},
                        ctx.where("launch"))
     return cfg, launch
 
@@ -134,6 +134,7 @@ class EvaluateStageConfig:
     """The ``[hadnet_evaluate]`` table."""
 
     split: str = "test"
+    """split of the preprocessed cohort to score"""
     uncertainty: str = "entropy"
     """entropy (one pass, free), mcdropout[:N] (N dropout passes) or none"""
     seed: int = 0
@@ -186,7 +187,9 @@ def hadnet_preprocess(ctx: Context) -> dict[str, Any]:
     from hpc_seg.hadnet.brats.shards import PreprocessConfig, preprocess_cohort
 
     table = dict(ctx.table("hadnet_preprocess"))
-    src = Path(table.pop("src", None) or ctx.result("synth_brats", "cohort"))
+    src = Path(typed_value(str | None, table.pop("src", None),
+                           f"{ctx.where('hadnet_preprocess')}.src")
+               or ctx.result("synth_brats", "cohort"))
     cfg = from_dict(PreprocessConfig, table, ctx.where("hadnet_preprocess"))
     ctx.begin()
     out = ctx.out / "hadnet_pre"

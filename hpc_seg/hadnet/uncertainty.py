@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from hpc_seg.errors import ConfigError
-from hpc_seg.hadnet.metrics import REGIONS
+from hpc_seg.hadnet.region_scores import REGIONS
 from hpc_seg.runtime.device import autocast
 
 

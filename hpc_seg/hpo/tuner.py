@@ -32,6 +32,7 @@ from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity
                                  fail_own_trials, fail_stale_trials, open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
 from hpc_seg.logs import verbose_enabled
+from hpc_seg.storage.names import safe_name
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -89,7 +90,7 @@ def run_search(cfg: SearchConfig, run_dir: Path, resume: bool = False) -> Search
     todo = target - finished
     log.info("study %s: %d of %d trials finished, running %d more (storage %s)",
              cfg.study_name, finished, target, todo, redact(url))
-    with ray_session(cfg, run_dir) as resources:
+    with search_cluster(cfg, run_dir) as resources:
         _fit(cfg, study, storage, dists, ctx, run_dir, todo, max_t, resources)
     result = summarize_study(study, url, run_dir)
     done = result.states.get("COMPLETE", 0) + result.states.get("PRUNED", 0)
@@ -177,7 +178,7 @@ def _enqueue_fixed_points(cfg: SearchConfig, study: optuna.Study) -> None:
 
 
 @contextmanager
-def ray_session(cfg: SearchConfig, run_dir: Path) -> Iterator[dict[str, float]]:
+def search_cluster(cfg: SearchConfig, run_dir: Path) -> Iterator[dict[str, float]]:
     """Use the connected Ray, or join ``cfg.ray_address`` / ``RAY_ADDRESS`` (set inside ``hpc-seg
     cluster submit``), or start a local instance; yields the cluster's resources.
 
@@ -186,8 +187,7 @@ def ray_session(cfg: SearchConfig, run_dir: Path) -> Iterator[dict[str, float]]:
     """
     import ray
 
-    from hpc_seg.runtime.ray_connect import check_shared_path, cluster_address
-    from hpc_seg.runtime.ray_connect import ray_session as connect
+    from hpc_seg.runtime.ray_connect import check_shared_path, cluster_address, ray_session
 
     local: dict[str, Any] = {"num_cpus": cfg.num_cpus, "include_dashboard": cfg.dashboard,
                              "dashboard_host": cfg.dashboard_host,
@@ -196,7 +196,7 @@ def ray_session(cfg: SearchConfig, run_dir: Path) -> Iterator[dict[str, float]]:
                              "logging_level": logging.INFO if verbose_enabled() else logging.WARNING}
     if cfg.dashboard_port:
         local["dashboard_port"] = cfg.dashboard_port
-    with connect(cluster_address(cfg.ray_address), **local) as session:
+    with ray_session(cluster_address(cfg.ray_address), **local) as session:
         if not session.started_here:
             log.info("using the Ray instance this process is already connected to")
         elif session.dashboard_url:
@@ -240,10 +240,11 @@ def _trial_dirname(trial) -> str:
 
 
 def _experiment_name(tune_dir: Path, study_name: str) -> str:
-    name, k = study_name, 1
+    base = safe_name(study_name)        # a TOML value: never a path out of tune_dir
+    name, k = base, 1
     while (tune_dir / name).exists():
         k += 1
-        name = f"{study_name}-{k}"
+        name = f"{base}-{k}"
     return name
 
 

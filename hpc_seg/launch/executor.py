@@ -3,7 +3,7 @@
 ``auto`` means SLURM when a cluster answers (``srun`` on PATH and ``scontrol ping`` says UP), the
 local executor otherwise; one log line says which and why. Asking for ``slurm`` where there is no
 cluster fails with a :class:`LaunchError` instead of silently running locally (submitit's
-AutoExecutor would, pitfall 14 of the notes).
+AutoExecutor would, when it finds no sbatch).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_seg.errors import LaunchError
+from hpc_seg.launch.capacity import Request, check_request
 from hpc_seg.launch.config import LaunchConfig
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,18 @@ def slurm_parameters(cfg: LaunchConfig) -> dict[str, Any]:
 
 
 def make_executor(cfg: LaunchConfig, folder: str | Path) -> Any:
-    """A submitit executor for ``cfg`` writing logs and pickles under ``cfg.folder or folder``."""
+    """A submitit executor for ``cfg`` writing logs and pickles under ``cfg.log_dir or folder``."""
     import submitit
 
     kind = resolve_executor(cfg)
-    folder = Path(cfg.folder) if cfg.folder else Path(folder)
+    folder = Path(cfg.log_dir) if cfg.log_dir else Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "slurm":
+        # refused here, before anything is queued, when no node could ever run it
+        check_request(Request(nodes=cfg.nodes, cpus_per_node=cfg.tasks_per_node * cfg.cpus_per_task,
+                              mem_mb_per_node=int(cfg.mem_gb * 1024),
+                              gpus_per_node=cfg.gpus_per_node, partition=cfg.partition,
+                              time_min=cfg.time_min, what=f"SLURM job {cfg.job_name!r}"))
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=cfg.max_requeue)
         ex.update_parameters(**slurm_parameters(cfg))
     else:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from hpc_seg.config import from_dict
 from hpc_seg.errors import ConfigError
+from hpc_seg.launch.resources import Resources, at_least
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "cluster" / "ray-cluster.sbatch.in"
 
@@ -25,24 +24,25 @@ MAX_TMP_ROOT_CHARS = 12
 
 
 @dataclass(kw_only=True)
-class RayClusterConfig:
+class RayClusterConfig(Resources):
     """One allocation of ``nodes`` nodes, one Ray node per SLURM node (the ``[ray_cluster]`` table)."""
 
     command: str
     """Driver command run on the head node once all nodes joined, e.g. ``hpc-seg ingest ...``."""
+    # a Ray cluster's own defaults for the shared resource fields
     job_name: str = "hpc-seg-ray"
     nodes: int = 2
-    cpus_per_node: int = 8
-    gpus_per_node: int = 0
-    mem_gb: int = 32
-    """Memory per node (GB)."""
+    mem_gb: float = 32.0
+    """memory per node (GB; `hpc-seg cluster submit` without it: the memory of the partition's
+    smallest node, read from the cluster)"""
     time_min: int = 120
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
+    log_dir: str = "logs"
+    """the job's log and its rendered script go here"""
+    cpus_per_node: int = 8
+    """CPUs per node (Ray's worker slots; `hpc-seg cluster submit` without it: the CPUs of the
+    partition's smallest node, read from the cluster)"""
     exclusive: bool = True
     """Whole nodes: Ray does not confine itself to the CPUs SLURM gave it."""
-    log_dir: str = "logs"
     ray: str = "ray"
     """The ``ray`` executable (e.g. ``.venv/bin/ray``)."""
     setup: list[str] = field(default_factory=list)
@@ -56,6 +56,7 @@ class RayClusterConfig:
     object_store_gb: float | None = None
     """Object store per node; Ray's default is 30% of the node's memory."""
     port_base: int = 20000
+    """first port of the ports the jobs share out"""
     port_block: int = 200
     """Ports per job: 10 fixed ones, the rest for worker processes."""
     port_slots: int = 60
@@ -68,36 +69,25 @@ class RayClusterConfig:
     """``RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S`` (Ray's default 30 s outlasts SLURM's KillWait)."""
 
     def __post_init__(self) -> None:
-        for name in ("nodes", "cpus_per_node", "mem_gb", "time_min", "start_timeout_s",
-                     "port_slots", "start_attempts"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"[ray_cluster] {name} must be >= 1, but got {getattr(self, name)}")
-        for name in ("gpus_per_node", "drain_timeout_s"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"[ray_cluster] {name} must be >= 0, but got {getattr(self, name)}")
+        super().__post_init__()
+        for name in ("cpus_per_node", "start_timeout_s", "port_slots", "start_attempts"):
+            at_least(name, getattr(self, name), 1)
+        at_least("drain_timeout_s", self.drain_timeout_s, 0)
         if self.port_block < 20 + self.cpus_per_node:
-            raise ConfigError(f"[ray_cluster] port_block={self.port_block} leaves too few worker "
-                              f"ports for {self.cpus_per_node} CPUs (need >= {20 + self.cpus_per_node})")
+            raise ConfigError(f"port_block ({self.port_block}) leaves too few worker ports for "
+                              f"{self.cpus_per_node} CPUs (need >= {20 + self.cpus_per_node})")
         top = self.port_base + self.port_slots * self.port_block
         if self.port_base < 1024 or top > 65536:
-            raise ConfigError(f"[ray_cluster] ports {self.port_base}..{top - 1} (port_base + "
-                              "port_slots x port_block) must lie in 1024..65535")
+            raise ConfigError(f"ports {self.port_base}..{top - 1} (port_base + port_slots x "
+                              "port_block) must lie in 1024..65535")
         if self.object_store_gb is not None and not self.object_store_gb > 0:
-            raise ConfigError(f"[ray_cluster] object_store_gb must be > 0, got {self.object_store_gb}")
+            raise ConfigError(f"object_store_gb must be > 0, but got {self.object_store_gb}")
         if len(self.tmp_root) > MAX_TMP_ROOT_CHARS or not self.tmp_root.startswith("/"):
-            raise ConfigError(f"[ray_cluster] tmp_root {self.tmp_root!r} must be an absolute path "
-                              f"of at most {MAX_TMP_ROOT_CHARS} characters (Ray's Unix sockets "
-                              "live under it and their paths are limited to 107 bytes)")
+            raise ConfigError(f"tmp_root {self.tmp_root} must be an absolute path of at most "
+                              f"{MAX_TMP_ROOT_CHARS} characters (Ray's Unix sockets live under it "
+                              "and their paths are limited to 107 bytes)")
         if not self.command.strip():
-            raise ConfigError("[ray_cluster] command must not be empty")
-
-
-def ray_cluster_config(table: dict[str, Any], command: str, where: str = "[ray_cluster]",
-                       **overrides: Any) -> RayClusterConfig:
-    """A config from a ``[ray_cluster]`` job-file table, the driver command and CLI overrides
-    (``None`` values are ignored); unknown keys raise :class:`ConfigError` naming ``where``."""
-    data = {**table, "command": command, **{k: v for k, v in overrides.items() if v is not None}}
-    return from_dict(RayClusterConfig, data, where)
+            raise ConfigError("command must not be empty")
 
 
 def _shell_path(path: str) -> str:
@@ -110,7 +100,7 @@ def _shell_path(path: str) -> str:
 def _sbatch_lines(cfg: RayClusterConfig) -> list[str]:
     opts: dict[str, str | int] = {
         "job-name": cfg.job_name, "nodes": cfg.nodes, "ntasks-per-node": 1,
-        "cpus-per-task": cfg.cpus_per_node, "mem": f"{cfg.mem_gb}G", "time": cfg.time_min,
+        "cpus-per-task": cfg.cpus_per_node, "mem": cfg.mem_text, "time": cfg.time_min,
         "output": f"{cfg.log_dir}/%x-%j.out",
     }
     if cfg.exclusive:

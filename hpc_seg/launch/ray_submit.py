@@ -15,7 +15,8 @@ from pathlib import Path
 
 from hpc_seg.errors import LaunchError
 from hpc_seg.launch.ray_script import RayClusterConfig, render_ray_script
-from hpc_seg.launch.status import JobInfo, SacctCache
+from hpc_seg.launch.capacity import Request, check_request
+from hpc_seg.launch.status import JobInfo, SacctCache, fail_if_never_starts
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,12 @@ class SubmittedCluster:
 
 
 def submit_ray_cluster(cfg: RayClusterConfig) -> SubmittedCluster:
-    """Render ``cfg`` into ``cfg.log_dir`` and ``sbatch`` it from the current directory."""
+    """Render ``cfg`` into ``cfg.log_dir`` and ``sbatch`` it from the current directory; a job
+    that could never start on this cluster is refused first (:func:`check_request`)."""
+    check_request(Request(nodes=cfg.nodes, cpus_per_node=cfg.cpus_per_node,
+                          mem_mb_per_node=cfg.mem_gb * 1024, gpus_per_node=cfg.gpus_per_node,
+                          partition=cfg.partition, time_min=cfg.time_min,
+                          what=f"Ray cluster job {cfg.job_name!r}"))
     log_dir = Path(cfg.log_dir).absolute()
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -56,13 +62,16 @@ def submit_ray_cluster(cfg: RayClusterConfig) -> SubmittedCluster:
 
 
 def wait_for_end(job_id: str, timeout_s: float | None = None) -> JobInfo:
-    """Block until sacct reports the job in a terminal state; returns that record."""
+    """Block until sacct reports the job in a terminal state; returns that record. A job that
+    SLURM keeps PENDING for a reason that never clears is cancelled: :class:`LaunchError`."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     sacct = SacctCache(min_interval_s=1.0, max_interval_s=5.0)   # a job of minutes: 5 s at most late
     while True:
         info = sacct.infos([job_id]).get(job_id)
         if info is not None and info.terminal:
             return info
+        if info is None or not info.terminal:
+            fail_if_never_starts([job_id], {job_id: info} if info is not None else {})
         if deadline is not None and time.monotonic() > deadline:
             state = info.raw_state if info else "not in sacct yet"
             raise LaunchError(f"job {job_id} still {state} after {timeout_s:.0f} s")

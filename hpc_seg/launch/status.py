@@ -120,3 +120,53 @@ class SacctCache:
 
 # One cache per process, shared by every waiter (like submitit's class-level watcher).
 SACCT = SacctCache()
+
+
+#: squeue is asked for live PENDING reasons at most this often (sacct's Reason of a pending
+#: job is the one it was queued with: "Dependency" stays so after it became
+#: "DependencyNeverSatisfied")
+SQUEUE_INTERVAL_S = 10.0
+_last_squeue = [float("-inf")]
+
+
+def live_reasons(job_ids: list[str]) -> dict[str, str]:
+    """Job id → squeue's current reason, for pending jobs (at most one call per interval)."""
+    now = time.monotonic()
+    if not job_ids or now - _last_squeue[0] < SQUEUE_INTERVAL_S:
+        return {}
+    _last_squeue[0] = now
+    ids = sorted({base_id(j) for j in job_ids})
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-t", "PENDING", "-o", "%i|%r", "-j",
+                              ",".join(ids)], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+
+
+def fail_if_never_starts(job_ids: list[str], infos: dict[str, JobInfo]) -> None:
+    """Cancel the jobs that SLURM keeps PENDING for a reason that can never clear
+    (:func:`~hpc_seg.launch.capacity.never_starts`) and raise one :class:`LaunchError` naming
+    the job, the reason, and what the cluster has. ``infos``: what sacct knows (a pending job
+    may not be in sacct yet: squeue is asked about it too)."""
+    from hpc_seg.errors import LaunchError
+    from hpc_seg.launch.capacity import describe, never_starts, read_cluster
+
+    waiting = [j for j in job_ids if j not in infos or infos[j].state == "PENDING"]
+    live = live_reasons(waiting)
+    stuck = [JobInfo(j, "PENDING", "PENDING", "", "", "", "",
+                     live.get(j) or (infos[j].reason if j in infos else "")) for j in waiting]
+    stuck = [i for i in stuck if never_starts(i.reason)]
+    if not stuck:
+        return
+    ids = sorted({base_id(i.job_id) for i in stuck})
+    try:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("scancel %s failed (%s)", " ".join(ids), exc)
+    cluster = read_cluster()
+    has = "; ".join(describe(cluster, p) for p in cluster.partitions.values()) if cluster else ""
+    raise LaunchError(f"job {stuck[0].job_id}" + (f" (and {len(stuck) - 1} more)" if len(stuck) > 1
+                                                 else "")
+                      + f" could never start: SLURM keeps it PENDING ({stuck[0].reason}); "
+                      + (f"{has}; " if has else "") + f"cancelled {', '.join(ids)}")

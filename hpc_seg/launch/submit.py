@@ -33,7 +33,7 @@ from hpc_seg.errors import LaunchError
 from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.executor import make_executor
 from hpc_seg.launch.lineage import Lineage, now_iso
-from hpc_seg.launch.status import SACCT, base_id
+from hpc_seg.launch.status import SACCT, base_id, fail_if_never_starts
 from hpc_seg.launch.submitit_compat import job_from_id, load_pickle, set_results_timeout
 from hpc_seg.launch.tasks import Resumable, TrackedCall
 
@@ -51,6 +51,12 @@ class TaskOutcome:
     result: Any = None
     error: str | None = None
     """The remote traceback (FAILED) or SLURM's reason and the stderr tail (CANCELLED, TIMEOUT...)."""
+
+    @property
+    def error_line(self) -> str:
+        """The last line of :attr:`error` (a traceback's exception), for one-line messages."""
+        lines = [ln.strip() for ln in (self.error or "").strip().splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
 
 
 @dataclass
@@ -193,7 +199,9 @@ def _wait(jobs: Sequence[Any], timeout_s: float | None) -> None:
                 folder.chmod(folder.stat().st_mode)
             except OSError:
                 pass
-        infos = SACCT.infos([j.job_id for j in pending if _is_slurm(j)])
+        slurm_ids = [j.job_id for j in pending if _is_slurm(j)]
+        infos = SACCT.infos(slurm_ids)
+        fail_if_never_starts(slurm_ids, infos)
         still = []
         for job in pending:
             info = infos.get(job.job_id) if _is_slurm(job) else None
@@ -308,5 +316,9 @@ def wait_job(job: Any, *, timeout_s: float | None = None, run_dir: str | Path | 
     if run_dir is not None:
         Lineage(run_dir).refresh(force=True)
     if not out.ok:
-        raise LaunchError(f"job {job.job_id} ended {out.state} without a result:\n{out.error}")
+        # one line: the traceback stays in the job's log, where `hpc-seg jobs logs` shows it
+        where = f"hpc-seg jobs logs {run_dir} {job.job_id} --err" if run_dir else \
+            f"the job's stderr ({job.paths.stderr})"
+        raise LaunchError(f"job {job.job_id} ended {out.state} without a result: "
+                          f"{out.error_line or 'no error message'}; the whole log: {where}")
     return out.result if job.num_tasks > 1 else [out.result]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from hpc_seg.config import from_dict, load_toml
 from hpc_seg.errors import ConfigError
 from hpc_seg.pipeline.registry import STAGES, TABLES
 from hpc_seg.pipeline.runner import StagePlan, run_stages
+from hpc_seg.storage.names import child
 from hpc_seg.stage import Context, PlannedResult, StagePlanned, StageFn, is_plannable
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,16 @@ def run_job(job_file: str | Path, *, out: str | Path | None = None, force: list[
         for i, name in enumerate(job.stages, 1):
             print(f"{i:2d}. {name:22s} {STAGES[name].__doc__.strip().splitlines()[0]}")
         return 0
-    root = Path(out or job.out or Path("runs") / job.name)
+    root = Path(out or job.out or child(Path("runs"), job.name))
     selected = [(n, STAGES[n]) for n in job.stages]
+    if only:
+        # Stages after the last one named are left alone: neither run nor loaded (a fresh run
+        # folder has no records for them, and they do not feed the named ones).
+        last = max(job.stages.index(n) for n in only)
+        if selected[last + 1:]:
+            log.info("--only: stages after %s are left alone: %s", job.stages[last],
+                     ", ".join(job.stages[last + 1:]))
+        selected = selected[:last + 1]
     plans = plan_job(job_file, tables, root, selected)
     ctx = Context(job_file=job_file, out=root, tables=tables)
     if only:
@@ -56,11 +66,8 @@ def run_job(job_file: str | Path, *, out: str | Path | None = None, force: list[
         keep = set(only)
         selected = [(n, fn if n in keep else _load_only(n)) for n, fn in selected]
     log.info("job %s: %d stages -> %s", job.name, len(selected), root)
-    results = run_stages(selected, ctx, force=frozenset(force) | frozenset(only), plans=plans)
-    _print_summary(job, root, results)
-    from hpc_seg.report.page import build_report
-
-    print(f"report: {build_report(root)}")   # last line: where to look next
+    run_stages(selected, ctx, force=frozenset(force) | frozenset(only), plans=plans)
+    _close(job, root)
     return 0
 
 
@@ -76,6 +83,30 @@ def plan_job(job_file: Path, tables: dict, root: Path, stages: list[tuple[str, S
     ctx = Context(job_file=job_file, out=root, tables=tables, planning=True)
     plans: dict[str, StagePlan] = {}
     read: set[str] = set()
+    try:
+        _plan_stages(ctx, stages, plans, read)
+    except ConfigError:
+        # A misspelt table is the likelier cause of what a stage then misses ("needs stage
+        # synth_cine" for an [ingset] that should have given ingest its src): name it first.
+        _check_tables(job_file, tables, read)
+        raise
+    _check_tables(job_file, tables, read)
+    return plans
+
+
+def _check_tables(job_file: Path, tables: dict, read: set[str]) -> None:
+    unknown = sorted(set(tables) - TABLES - read)
+    if unknown:
+        hints = []
+        for t in unknown:
+            close = difflib.get_close_matches(t, sorted(TABLES), n=1)
+            hints.append(f"[{t}]" + (f" (did you mean [{close[0]}]?)" if close else ""))
+        raise ConfigError(f"{job_file}: unknown table(s) {', '.join(hints)}; valid tables are "
+                          f"{sorted(TABLES)}")
+
+
+def _plan_stages(ctx: Context, stages: list[tuple[str, StageFn]], plans: dict[str, StagePlan],
+                 read: set[str]) -> None:
     for name, fn in stages:
         ctx.start_stage()
         if is_plannable(fn):
@@ -91,11 +122,6 @@ def plan_job(job_file: Path, tables: dict, root: Path, stages: list[tuple[str, S
             plans[name] = StagePlan(tables=frozenset({name}), after=frozenset(ctx.results))
         read |= plans[name].tables
         ctx.results[name] = PlannedResult(name)
-    unknown = sorted(set(tables) - TABLES - read)
-    if unknown:
-        raise ConfigError(f"{job_file}: unknown table(s) {['[' + t + ']' for t in unknown]}; "
-                          f"valid tables are {sorted(TABLES)}")
-    return plans
 
 
 def _load_only(name: str):
@@ -105,17 +131,16 @@ def _load_only(name: str):
     return fn
 
 
-def _print_summary(job: JobSection, root: Path, results: dict[str, dict]) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+def _close(job: JobSection, root: Path) -> None:
+    """Write the report and print its headlines (one line each), then where the report is."""
+    from hpc_seg.pipeline.registry import FINDINGS
+    from hpc_seg.report.collect import stage_records
+    from hpc_seg.report.console import closing_lines
+    from hpc_seg.report.findings import collect_findings
+    from hpc_seg.report.page import build_report
 
-    table = Table(title=f"hpc-seg job '{job.name}' — outputs under {root}",
-                  box=box.SIMPLE_HEAD, show_edge=False)
-    table.add_column("stage")
-    # one line per stage (the console stays short); every value is in .stages/ and the report
-    table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=100)
-    for name, res in results.items():
-        shown = ", ".join(f"{k}={v}" for k, v in res.items())
-        table.add_row(name, shown)
-    Console().print(table)
+    findings = collect_findings(root, FINDINGS)
+    page = build_report(root, findings=findings, title=job.name)
+    for line in closing_lines(findings, stage_records(root), job.name, root):
+        print(line)
+    print(f"report: {page}")   # last line: where to look next

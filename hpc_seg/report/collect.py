@@ -4,27 +4,23 @@ everything is found by name under the folder, nothing assumes a particular job."
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 log = logging.getLogger(__name__)
 
-#: tables a reader looks for first, in this order, with the heading they get
-KNOWN_TABLES = {
-    "ef_table.csv": "EF agreement (cardiac)",
-    "dice_table.csv": "Dice (cardiac)",
-    "dice_summary.csv": "Dice (HAD-Net)",
-    "summary.csv": "Prediction summary",
-}
 #: folders never searched: the report's own images, Tune's internals, temporaries
 SKIP_DIRS = {"report_files", "__pycache__", "checkpoints", "submitit"}
 #: Ray Tune's per-trial copy of the history.csv each trial writes itself
@@ -60,51 +56,138 @@ class Table:
     rows_total: int
 
 
-def stage_records(run: Path) -> pd.DataFrame:
-    """One row per finished stage (``.stages/*.json``), in the order they finished."""
+#: result keys that are bookkeeping, not results (digests, fingerprints)
+_HIDDEN_KEY = re.compile(r"(sha256|sha1|md5|digest|fingerprint|hash)$", re.IGNORECASE)
+_HEX_DIGEST = re.compile(r"[0-9a-f]{32,128}")
+_REPR = re.compile(r"^[A-Za-z_][\w.]*\(.*\)$", re.DOTALL)
+
+
+@dataclass
+class StageRow:
+    """One finished stage, readable: duration, when, and its outputs as (name, text, is_path)."""
+
+    stage: str
+    seconds: float | None
+    finished: datetime | None
+    outputs: list[tuple[str, str, bool]]
+
+
+def _from_repr(text: str) -> dict[str, Any] | None:
+    """The keyword values of an object repr (``LabelsSummary(out_dir='...', stacks=11)``), which
+    older stage records hold; None when it is not one."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError):
+        return None
+    if not isinstance(node, ast.Call) or not node.keywords:
+        return None
+    out = {}
+    for kw in node.keywords:
+        try:
+            out[kw.arg] = ast.literal_eval(kw.value)
+        except (ValueError, SyntaxError):
+            continue
+    return out
+
+
+def readable(value: Any, run: Path, depth: int = 0) -> tuple[str, bool] | None:
+    """A stage result value in words: (text, is_path); None for what a reader never needs."""
+    from hpc_seg.report import numbers
+
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), False
+    if isinstance(value, (int, float)):
+        return numbers.number(value), False
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if _HEX_DIGEST.fullmatch(value):
+            return None
+        if _REPR.match(value) and (parsed := _from_repr(value)) is not None:
+            return readable(parsed, run, depth)
+        if value.startswith("/") or value.startswith("sqlite:///"):
+            path = Path(value.removeprefix("sqlite:///"))
+            try:
+                return str(path.relative_to(run)) or ".", True
+            except ValueError:
+                return str(path), True
+        return value, False
+    if isinstance(value, dict):
+        if depth > 0 and any(isinstance(v, (dict, list)) for v in value.values()):
+            return f"{len(value)} entries", False
+        parts = []
+        for k, v in value.items():
+            if _HIDDEN_KEY.search(str(k)):
+                continue
+            shown = readable(v, run, depth + 1)
+            if shown is not None:
+                parts.append(f"{k} {shown[0]}")
+        return ", ".join(parts) if parts else None, False
+    if isinstance(value, (list, tuple)):
+        items = [readable(v, run, depth + 1) for v in value]
+        texts = [t[0] for t in items if t is not None]
+        if len(texts) > 6:
+            return f"{len(texts)} items", False
+        return ", ".join(texts), False
+    return type(value).__name__.lower(), False
+
+
+def stage_records(run: Path) -> list[StageRow]:
+    """One row per finished stage (``.stages/*.json``), in the order they finished, with
+    readable outputs: paths relative to the run, numbers rounded, no digests or object reprs."""
     rows = []
-    for rec in sorted((Path(run) / ".stages").glob("*.json"), key=lambda p: p.stat().st_mtime):
+    run = Path(run).resolve()
+    for rec in sorted((run / ".stages").glob("*.json"), key=lambda p: p.stat().st_mtime):
+        finished = datetime.fromtimestamp(rec.stat().st_mtime)
         try:
             data = json.loads(rec.read_text())
         except (OSError, ValueError) as exc:
-            rows.append({"stage": rec.stem, "seconds": None, "finished": None,
-                         "result": f"unreadable record: {exc}"})
+            rows.append(StageRow(rec.stem, None, finished,
+                                 [("record", f"unreadable: {type(exc).__name__}", False)]))
             continue
         result = data.get("result", {})
-        shown = ", ".join(f"{k}={v}" for k, v in result.items()) if isinstance(result, dict) \
-            else str(result)
-        rows.append({"stage": data.get("stage", rec.stem), "seconds": data.get("seconds"),
-                     "finished": datetime.fromtimestamp(rec.stat().st_mtime).isoformat(
-                         sep=" ", timespec="seconds"),
-                     "result": shown[:400]})
-    return pd.DataFrame(rows, columns=["stage", "seconds", "finished", "result"])
+        outputs = []
+        for key, value in (result.items() if isinstance(result, dict) else [("result", result)]):
+            if _HIDDEN_KEY.search(str(key)):
+                continue
+            shown = readable(value, run)
+            if shown is not None and shown[0]:
+                outputs.append((str(key), shown[0], shown[1]))
+        seconds = data.get("seconds")
+        rows.append(StageRow(str(data.get("stage", rec.stem)),
+                             float(seconds) if isinstance(seconds, (int, float)) else None,
+                             finished, outputs))
+    return rows
 
 
-def csv_tables(run: Path, max_rows: int = 50) -> list[Table]:
-    """Known tables first (EF, Dice...), then every other CSV (transfer, HAD-Net, ...)."""
+def csv_tables(run: Path, exclude: frozenset[Path] = frozenset()) -> list[Table]:
+    """Every CSV under ``run`` but those in ``exclude`` (resolved paths), shallow first, each
+    titled by its name and folder."""
     run = Path(run)
-    paths = _by_depth(walk(run, ".csv"), run)
-    known = sorted((p for p in paths if p.name in KNOWN_TABLES),
-                   key=lambda p: (list(KNOWN_TABLES).index(p.name), str(p)))
-    rest = [p for p in paths if p.name not in KNOWN_TABLES]
     tables = []
-    for p in (known + rest)[:MAX_FILES]:
-        title = KNOWN_TABLES.get(p.name, p.stem.replace("_", " "))
+    for p in _by_depth(walk(run, ".csv"), run):
+        if p.resolve() in exclude:
+            continue
+        if len(tables) == MAX_FILES:
+            log.info("report: more than %d CSV files under %s; the rest are not shown", MAX_FILES, run)
+            break
+        title = p.stem.replace("_", " ")
         if p.stat().st_size > MAX_TABLE_BYTES:
             log.info("report: %s is %d bytes; listed, not shown", p, p.stat().st_size)
-            tables.append(Table(p, title, pd.DataFrame({"note": ["too large to show; open the file"]}), 0))
+            tables.append(Table(p, title, pd.DataFrame(), 0))
             continue
         try:
             df = pd.read_csv(p)
         except (OSError, ValueError) as exc:   # an empty or broken CSV is shown as such
             df = pd.DataFrame({"note": [f"unreadable: {type(exc).__name__}: {exc}"]})
-        tables.append(Table(p, title, df.head(max_rows), len(df)))
+        tables.append(Table(p, title, df, len(df)))
     return tables
 
 
-def figures(run: Path) -> list[Path]:
-    """PNG figures under ``run`` (shallow first, at most MAX_FILES)."""
-    return _by_depth(walk(Path(run), ".png"), Path(run))[:MAX_FILES]
+def figures(run: Path, exclude: frozenset[Path] = frozenset()) -> list[Path]:
+    """PNG figures under ``run`` but those in ``exclude`` (shallow first, at most MAX_FILES)."""
+    found = [p for p in _by_depth(walk(Path(run), ".png"), Path(run)) if p.resolve() not in exclude]
+    return found[:MAX_FILES]
 
 
 def ingest_issues(run: Path) -> pd.DataFrame:

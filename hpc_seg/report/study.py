@@ -48,7 +48,7 @@ def study_sections(db: Path, images_dir: Path, prefix: str) -> list[StudySection
     import optuna
     from optuna.trial import TrialState
 
-    from hpc_seg.hpo.study_info import list_studies, load, trials_table
+    from hpc_seg.hpo.study_info import list_studies, load, plot_learning_curves, trials_table
 
     storage = f"sqlite:///{Path(db).resolve()}"
     sections = []
@@ -76,5 +76,8 @@ def study_sections(db: Path, images_dir: Path, prefix: str) -> list[StudySection
                 except (ValueError, RuntimeError, ZeroDivisionError) as exc:
                     # e.g. importances need two finished trials with differing parameters
                     sec.notes.append(f"{title}: not available ({exc})")
+        if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+            sec.images.append(("every trial's value per epoch (pruned dashed)",
+                               plot_learning_curves(study, images_dir / f"{slug}-curves.png")))
         sections.append(sec)
     return sections

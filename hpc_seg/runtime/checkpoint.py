@@ -4,6 +4,10 @@ A checkpoint is a dict of tensors and plain Python values (state dicts, epoch, b
 states). It is written to a temporary name and renamed, so a pre-empted job can never resume from a
 half-written file; the last ``keep`` files are kept. Loading always uses
 ``torch.load(weights_only=True)``: checkpoints are data, never code.
+
+:func:`load_weights` is the one place in hpc-seg that calls ``torch.load``: every model,
+checkpoint and weights file goes through it, so every such file is refused the same way, as
+one line naming the file (tests/test_layout.py keeps it that way).
 """
 
 from __future__ import annotations
@@ -55,18 +59,25 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """A training checkpoint (a dict) through :func:`load_weights`."""
+    state = load_weights(path, map_location)
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: not a checkpoint (holds a {type(state).__name__}, not a dict)")
+    return state
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(weights_only=True)`` for a file a user hands in (a model, an init checkpoint,
-    encoder weights), with a refusal as one line.
+    """``torch.load(weights_only=True)`` for any model, checkpoint or weights file, with a
+    refusal as one :class:`InputError` line naming the file.
 
     A file that would need arbitrary code to unpickle is refused by torch with a multi-line
-    message that suggests ``weights_only=False``: exactly what must not be done with a file of
-    unknown origin. The user gets the file name and the reason instead; an unreadable or
-    truncated file is an :class:`InputError` too.
+    message (with terminal colour codes) that suggests ``weights_only=False``: exactly what must
+    not be done with a file of unknown origin. The user gets the file name and the reason
+    instead; an empty, truncated, random or unreadable file is an :class:`InputError` too,
+    whatever the unpickler or the zip reader raised for it.
     """
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -74,8 +85,12 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
         # torch says the same for a file holding Python objects and for plain garbage
         raise InputError(f"{path}: not a plain weights file (only tensors and plain values are "
                          "loaded); it will not be loaded") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    except FileNotFoundError:
+        raise InputError(f"{path}: weights file not found") from None
+    except Exception as exc:  # noqa: BLE001 - zip, pickle, unicode, EOF...: all "not loadable"
+        text = _ANSI.sub("", str(exc)).strip()
+        cause = (text.splitlines() or [""])[0][:200]
+        cause = f"{type(exc).__name__}: {cause}" if cause else type(exc).__name__
         raise InputError(f"{path}: not a readable weights file ({cause})") from None
 
 
@@ -86,8 +101,8 @@ def load_latest(directory: str | Path, map_location: str | torch.device = "cpu")
             state = load_checkpoint(path, map_location)
             log.info("resuming from %s", path)
             return state
-        except Exception as exc:  # noqa: BLE001 - a damaged file must not block resuming
-            log.warning("%s: unreadable checkpoint (%s); trying an older one", path, exc)
+        except InputError as exc:  # a damaged file must not block resuming
+            log.warning("%s; trying an older checkpoint", exc)
     return None
 
 

@@ -104,7 +104,7 @@ def allocated_cpus(environ: dict[str, str] | None = None, affinity: set[int] | N
                 limits[shared] = max(1, limits[shared] // local_ranks)
     source = min(limits, key=lambda k: (limits[k], k != "affinity mask"))
     detail = ", ".join(f"{k} {v}" for k, v in limits.items())
-    return Allocation(limits[source], f"{source} ({detail})")
+    return Allocation(limits[source], f"{source}; limits: {detail}")
 
 
 def resolve_threads(explicit: int | None = 0, allocation: Allocation | None = None) -> Allocation:

@@ -1,6 +1,6 @@
 """Parquet shard I/O shared by every stage.
 
-Conventions (see ``README.md`` § Shards):
+Conventions (the README's section on shards describes them for users):
 
 - arrays are stored as C-order ``bytes`` with explicit ``<name>_shape``-style list and ``dtype``
   columns, so plain pyarrow/pandas read every shard without importing Ray (Ray's tensor extension
@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hpc_seg.errors import InputError, MissingTableError, OutputError
+from hpc_seg.errors import CorruptShardError, MissingTableError, OutputError
 
 TMP_PREFIX = ".tmp-"
 DEFAULT_COMPRESSION = "zstd"
@@ -113,10 +113,6 @@ def remove_stale_temporaries(directory: str | Path) -> int:
             p.unlink(missing_ok=True)
             n += 1
     return n
-
-
-class CorruptShardError(InputError):
-    """A Parquet shard that cannot be read (truncated, overwritten, not Parquet at all)."""
 
 
 def shard_error(path: str | Path, exc: Exception) -> CorruptShardError:

@@ -22,7 +22,7 @@ def test_median_row_picks_the_middle_run_and_notes_the_spread():
 def test_bench_ingest_times_floor_and_local_engine(tmp_path, capsys):
     for pid in ("1", "2"):
         write_stack(tmp_path / "cohort", pid, "train", n_slices=4, n_frames=6, rows=32, cols=32)
-    rc = main(["bench", "ingest", "--src", str(tmp_path / "cohort"), "--workdir", str(tmp_path / "w"),
+    rc = main(["bench", "ingest", "--src", str(tmp_path / "cohort"), "--out", str(tmp_path / "w"),
                "--engines", "floor,local", "--workers", "2", "--repeat", "2"])
     out = capsys.readouterr().out
     assert rc == 0
@@ -42,7 +42,7 @@ def test_bench_ingest_times_a_compressed_copy_of_the_cohort(tmp_path, capsys):
 
     for pid in ("1", "2"):
         write_stack(tmp_path / "cohort", pid, "train", n_slices=4, n_frames=6, rows=32, cols=32)
-    args = ["bench", "ingest", "--src", str(tmp_path / "cohort"), "--workdir", str(tmp_path / "w"),
+    args = ["bench", "ingest", "--src", str(tmp_path / "cohort"), "--out", str(tmp_path / "w"),
             "--engines", "floor,local", "--workers", "1", "--repeat", "1",
             "--transfer-syntax", "jpeg-ls"]
     assert main(args) == 0
@@ -54,3 +54,29 @@ def test_bench_ingest_times_a_compressed_copy_of_the_cohort(tmp_path, capsys):
     assert floor["note"] == "48 decoded" and local["extra"]["stacks"] == 2
     assert local["extra"]["files_used"] == 48
     capsys.readouterr()
+
+
+def test_dcm2niix_finds_the_patients_of_a_flat_cohort(tmp_path, capsys):
+    """A cohort without split folders: dcm2niix converts every patient (it once looked only in
+    train/validate/test, timed nothing and ended in a ZeroDivisionError that lost the table)."""
+    import shutil
+
+    for pid in ("1", "2"):
+        write_stack(tmp_path / "staging", pid, "train", n_slices=4, n_frames=6, rows=32, cols=32)
+        shutil.move(tmp_path / "staging" / "train" / pid, tmp_path / "flat" / pid)
+    assert main(["bench", "ingest", "--src", str(tmp_path / "flat"), "--out", str(tmp_path / "w"),
+                 "--engines", "floor,dcm2niix", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    floor, dcm2niix = json.loads((tmp_path / "w" / "bench_ingest.json").read_text())["rows"]
+    assert floor["files"] == dcm2niix["files"] == 48 and dcm2niix["files_per_s"] > 0
+    assert "dcm2niix -z n" in out and "0 folders with errors" in dcm2niix["note"]
+    assert len(list((tmp_path / "w" / "out-dcm2niix").rglob("*.nii"))) >= 2   # one per patient
+
+
+def test_a_contender_without_files_is_na_not_a_crash():
+    from hpc_seg.bench.ingest import format_table
+
+    rows = [BenchRow("pydicom floor (1 process)", 1.0, 10, 1.0, cpu_s=1.0),
+            BenchRow("dcm2niix -z n (1 at a time)", 0.1, 0, 0.0, cpu_s=0.1)]
+    table = format_table(rows)
+    assert "n/a" in table.splitlines()[2]

@@ -48,6 +48,27 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
         GeneraliseConfig(workdir=tmp_path, recipe="today", train={"augment": "none"})
 
 
+def test_the_command_line_gives_one_config_per_recipe(tmp_path, capsys):
+    from hpc_seg.cli import build_parser
+    from hpc_seg.commands.bench.generalise import recipe_configs
+
+    parser = build_parser()
+    args = parser.parse_args(["bench", "generalise", "--out", str(tmp_path), "--recipe",
+                              "today,random", "--train", "loss=softdice", "--test-patients", "6"])
+    configs = recipe_configs(args)
+    assert [c.recipe for c in configs] == ["today", "random"]
+    assert {(c.workdir, c.test_patients, c.train["loss"]) for c in configs} == {
+        (tmp_path, 6, "softdice")}
+    assert [c.recipe for c in recipe_configs(parser.parse_args(["bench", "generalise"]))] == [
+        "today"]
+    # --loss, issue 27's first spelling, is a shortcut into --train like the earlier ones
+    args = parser.parse_args(["bench", "generalise", "--loss", "focal", "--threads", "1"])
+    assert recipe_configs(args)[0].train == {"loss": "focal", "threads": 1}
+    assert "--loss is now spelt --train loss=VALUE" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="recipe.*must be one of .*'synthseg'"):
+        recipe_configs(parser.parse_args(["bench", "generalise", "--recipe", "today,synthseg"]))
+
+
 def test_recipes_side_by_side_take_turns_with_the_data(tmp_path):
     import threading
     import time

@@ -1,4 +1,4 @@
-"""A tiny ``volumes`` table written the way ingest does (CONTRACT-cine §4), for stage tests.
+"""A tiny ``volumes`` table written the way ingest does, for stage tests.
 
 Each stack is a beating LV phantom: a bright disc (LV cavity, label 1) inside a darker ring
 (myocardium, label 2) with an RV crescent (label 3); the cavity radius follows a cosine over the

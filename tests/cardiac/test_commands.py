@@ -24,7 +24,7 @@ def test_labels_train_evaluate_commands(tmp_path, capsys):
     slices = tmp_path / "lab" / "slices_64"
     toml = tmp_path / "job.toml"
     toml.write_text('[train]\nconfidence_set = "all"\nmax_train_images = 16\n')
-    assert main(["train", str(slices), str(tmp_path / "run"), "--preset", "debug", "--config", str(toml),
+    assert main(["train", str(slices), str(tmp_path / "run"), "--preset", "debug", "--job", str(toml),
                  "--epochs-unfrozen", "0", "--decoder-channels", "[16,8,8,8,8]"]) == 0
     out = capsys.readouterr().out
     assert "dice_lv" in out and (tmp_path / "run" / "model.pt").is_file()
@@ -34,8 +34,12 @@ def test_labels_train_evaluate_commands(tmp_path, capsys):
                  "--model", f"dbg={tmp_path / 'run' / 'model.pt'}"]) == 0
     out = capsys.readouterr().out
     assert "label source (shipped)" in out and "dbg" in out
-    assert main(["train", str(slices), str(tmp_path / "bad"), "--loss", "hinge"]) == 2
-    assert "loss: must be one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:      # a flag's choices are checked by argparse
+        main(["train", str(slices), str(tmp_path / "bad"), "--loss", "hinge"])
+    assert exc.value.code == 2 and "--loss: invalid choice: 'hinge'" in capsys.readouterr().err
+    toml.write_text('[train]\nloss = "hinge"\n')       # ... and a job file's by the config
+    assert main(["train", str(slices), str(tmp_path / "bad"), "--job", str(toml)]) == 2
+    assert "job.toml: [train] + command line.loss: must be one of" in capsys.readouterr().err
     assert main(["evaluate", str(slices), str(tmp_path / "lab"), str(tmp_path / "e2"), "--model", "x"]) == 2
 
 

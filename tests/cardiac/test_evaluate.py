@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpc_seg.cardiac.report.ef import ef_summary, ml_per_pixel, patient_ef, stack_ef
+from hpc_seg.cardiac.results.ef import ef_summary, ml_per_pixel, patient_ef, stack_ef
 from hpc_seg.cardiac.evaluate import evaluate
 from hpc_seg.cardiac.train.loop import train_segmenter
 from tests.cardiac.cohort import cohort, tiny_config  # noqa: F401 - the fixture is shared
@@ -74,7 +74,7 @@ def test_hd95_per_image_in_mm_after_the_resize():
     """A 2-pixel shift of the LV is 2 * (mm per resized pixel); an absent MY on both sides is 0."""
     import torch
 
-    from hpc_seg.cardiac.predict import hd95_columns, image_spacing
+    from hpc_seg.cardiac.segment import hd95_columns, image_spacing
 
     # 128 x 96 pixels of 1.5 x 1.25 mm fitted into 64: the longer side halves.
     assert image_spacing(128, 96, [1.5, 1.25], 64) == pytest.approx([3.0, 2.5])

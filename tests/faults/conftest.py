@@ -109,3 +109,11 @@ def runs(tmp_path):
 def temporaries(root: Path) -> list[Path]:
     """Temporary files (``.tmp-*``) and spool folders left anywhere under ``root``."""
     return [p for p in root.rglob("*") if p.name.startswith(".tmp-") or p.name == ".spool"]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many examples the hostile-input fuzz tests tried, by outcome."""
+    fuzz = sys.modules.get("tests.faults.test_fuzz_hostile")
+    for name, outcomes in sorted(getattr(fuzz, "REPORT", {}).items()):
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
+        terminalreporter.write_line(f"fuzz {name}: {sum(outcomes.values())} examples tried ({shown})")

@@ -165,7 +165,7 @@ def test_fuzzed_dicom_is_listed_and_the_rest_is_the_clean_output(cohort, tmp_pat
 
 
 def test_discovery_faults_symlink_loop_and_dcm_directory(cohort, tmp_path, runs):
-    """Defect 4 of issue 13 (discovery is issue 15's): a symlink loop, a broken symlink and a
+    """A symlink loop, a broken symlink and a
     folder named *.dcm are each one file's problem, listed in `issues`; the rest is ingested
     exactly as in a clean run."""
     src, clean = cohort

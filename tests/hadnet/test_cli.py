@@ -17,7 +17,7 @@ def test_job_tables_then_options_build_the_config(tmp_path):
     job = tmp_path / "j.toml"
     job.write_text('[hadnet]\nk = 8\nepochs = 5\npre_dir = "/data/pre"\n'
                    '[launch]\nexecutor = "local"\ntasks_per_node = 2\n')
-    cfg, launch = resolve(_args(["hadnet", "pretrain", "--role", "student", "--out", "o",
+    cfg, launch = resolve(_args(["hadnet", "pretrain", "o", "--role", "student",
                                  "--job", str(job), "--epochs", "7", "--no-augment",
                                  "--weight-decay-per-epoch", "1"]))
     assert (cfg.k, cfg.epochs, cfg.augment, str(cfg.pre_dir)) == (8, 7, False, "/data/pre")
@@ -29,20 +29,18 @@ def test_job_tables_then_options_build_the_config(tmp_path):
 def test_unknown_key_in_the_job_file_names_file_key_and_valid_keys(tmp_path, capsys):
     job = tmp_path / "bad.toml"
     job.write_text("[hadnet]\nlamda_adv = 0.3\n")
-    rc = main(["hadnet", "pretrain", "--role", "teacher", "--out", str(tmp_path / "o"),
-               "--job", str(job)])
+    rc = main(["hadnet", "pretrain", str(tmp_path / "o"), "--role", "teacher", "--job", str(job)])
     err = capsys.readouterr().err
     assert rc == 2 and "bad.toml: [hadnet]" in err and "lamda_adv" in err and "lambda_adv" in err
 
 
 def test_pretrain_without_a_cohort_says_how_to_give_one(tmp_path, capsys):
-    rc = main(["hadnet", "pretrain", "--role", "teacher", "--out", str(tmp_path / "o")])
-    assert rc == 2 and "--pre" in capsys.readouterr().err
+    rc = main(["hadnet", "pretrain", str(tmp_path / "o"), "--role", "teacher"])
+    assert rc == 2 and "--pre-dir PRE" in capsys.readouterr().err
 
 
 def test_evaluate_rejects_a_malformed_model_spec(tmp_path, capsys):
-    rc = main(["hadnet", "evaluate", "--model", "teacher", "--pre", str(tmp_path),
-               "--out", str(tmp_path / "o")])
+    rc = main(["hadnet", "evaluate", str(tmp_path), str(tmp_path / "o"), "--model", "teacher"])
     assert rc == 2 and "NAME=PATH" in capsys.readouterr().err
 
 

@@ -54,6 +54,6 @@ def test_a_folder_that_is_not_a_preprocessed_cohort_is_one_line_and_exit_2(tmp_p
 
     with pytest.raises(MissingTableError, match=r"cases: no finished parquet shard"):
         probe_region(tmp_path / "nowhere")
-    assert main(["hadnet", "probe", "--pre", str(tmp_path / "nowhere")]) == 2
+    assert main(["hadnet", "probe", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hpc-seg: error: ") and "nowhere/cases" in err and "\n" not in err

@@ -13,7 +13,7 @@ import pytest
 
 from hpc_seg.launch.config import LaunchConfig
 from hpc_seg.launch.lineage import Lineage
-from hpc_seg.hadnet.launch import run_ranks
+from hpc_seg.hadnet.dispatch import run_ranks
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
 from hpc_seg.hadnet.train.data import toy_cases
 from hpc_seg.hadnet.models.io import file_sha256

@@ -39,10 +39,19 @@ def test_entropy_scale_and_region_sums():
 
 def test_entropy_map_comes_from_the_deterministic_pass():
     net, x = _net(), _x()
-    classes, maps = predict_with_uncertainty(net, x, UncertaintyMethod("entropy"))
-    again, none = predict_with_uncertainty(net, x, None)
+    classes, maps = predict_with_uncertainty(net, x, UncertaintyMethod("entropy"), amp=False)
+    again, none = predict_with_uncertainty(net, x, None, amp=False)
     assert none is None and (classes == again).all()
     assert maps.shape == (3, 32, 32, 16) and maps.min() >= 0 and maps.max() <= 100
+    # the map is the entropy of the eval-mode (dropout off) softmax, not of a dropout pass
+    with torch.no_grad():
+        probs = torch.softmax(net.eval()(x)[0].float(), dim=1)
+    expected = entropy_percent(region_probabilities(probs)[0]).numpy()
+    np.testing.assert_allclose(maps, expected, atol=1e-4)
+    with torch.no_grad(), dropout_active(net):
+        dropped = torch.softmax(net(x)[0].float(), dim=1)
+    assert not np.allclose(maps, entropy_percent(region_probabilities(dropped)[0]).numpy(),
+                           atol=1e-4)
 
 
 def test_mc_dropout_same_seed_same_map_and_caller_rng_untouched():

@@ -67,6 +67,45 @@ def test_array_script_has_throttle_and_resources():
         assert line in text.splitlines()
 
 
+def _sbatch(text: str) -> dict[str, str]:
+    """The ``#SBATCH --key=value`` directives of a script (``--exclusive`` -> "")."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#SBATCH --"):
+            key, _, value = line[len("#SBATCH --"):].partition("=")
+            out[key] = value
+    return out
+
+
+# The golden files are written by the code under test; these expectations are worked out by hand
+# from each case's config, so a wrong golden file cannot pass unnoticed.
+
+def test_ddp_script_asks_for_every_rank():
+    d = _sbatch(CASES["ddp-2x4.sbatch"]())
+    assert {k: d[k] for k in ("nodes", "ntasks-per-node", "cpus-per-task", "gpus-per-node",
+                              "mem", "time", "partition", "signal")} == {
+        "nodes": "2", "ntasks-per-node": "4", "cpus-per-task": "6", "gpus-per-node": "4",
+        "mem": "200GB", "time": "1440", "partition": "gpu", "signal": "USR2@120"}
+    assert "array" not in d and "srun --unbuffered" in CASES["ddp-2x4.sbatch"]()
+
+
+def test_default_cpu_script_is_one_small_task():
+    d = _sbatch(CASES["cpu-default.sbatch"]())
+    assert (d["nodes"], d["ntasks-per-node"], d["cpus-per-task"]) == ("1", "1", "1")
+    assert d["mem"] == "1536MB" and d["time"] == "60" and d["signal"] == "USR2@90"
+    assert not {"gpus-per-node", "partition", "account", "qos", "array"} & set(d)
+
+
+def test_gpu_ray_cluster_script_shares_nothing_it_should_not():
+    text = CASES["ray-cluster-gpu.sbatch"]()
+    d = _sbatch(text)
+    assert (d["nodes"], d["cpus-per-task"], d["gpus-per-node"], d["mem"]) == ("2", "16", "4", "200G")
+    assert "exclusive" not in d                                  # exclusive = false
+    assert "--include-dashboard=false" in text                   # dashboard = false
+    assert f"--object-store-memory={8 * 1024 ** 3}" in text       # object_store_gb = 8
+    assert "token_dir=/shared/tokens" in text and "--gpus-per-task=4" in text
+
+
 def test_ray_dashboard_binds_localhost_by_default():
     text = render_ray_script(RayClusterConfig(command="true"))
     assert "--dashboard-host=127.0.0.1" in text

@@ -36,8 +36,8 @@ def test_unknown_key_lists_valid_ones():
     ({"executor": "pbs"}, "must be one of"),
     ({"nodes": 0}, "nodes must be an integer >= 1"),
     ({"mem_gb": 0}, "mem_gb must be > 0"),
-    ({"time_min": 1, "signal_delay_s": 90}, "signal_delay_s=90 must be shorter"),
-    ({"executor": "local", "nodes": 2}, "executor 'local' runs on this machine only"),
+    ({"time_min": 1, "signal_delay_s": 90}, r"signal_delay_s \(90\) must be shorter"),
+    ({"executor": "local", "nodes": 2}, "executor local runs on this machine only"),
     ({"extra": {"Bad Key": "x"}}, "is not an sbatch option name"),
     ({"array_parallelism": 0}, "array_parallelism must be an integer >= 1"),
 ])
@@ -90,3 +90,22 @@ def test_resubmit_of_a_job_pickled_by_old_module_paths_is_one_clear_error(tmp_pa
     with pytest.raises(LaunchError, match=r"1_submitted.pkl: task 0 was pickled by an older "
                                           r"hpc-seg whose code has moved \(No module named"):
         resubmit_failed(run, [TaskOutcome(0, "1", "FAILED", False)])
+
+
+def test_wait_job_failure_is_one_line_naming_the_cause_and_the_log(monkeypatch, tmp_path):
+    """A failed job's traceback stays in its log; the error is its last line and where to look."""
+    from types import SimpleNamespace
+
+    from hpc_seg.errors import LaunchError
+    from hpc_seg.launch import submit
+
+    traceback = ("Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n"
+                 "    raise ValueError('bad pad size')\nValueError: bad pad size\n")
+    job = SimpleNamespace(job_id="42", num_tasks=1, paths=SimpleNamespace(stderr="42.err"))
+    monkeypatch.setattr(submit, "_wait", lambda jobs, timeout: None)
+    monkeypatch.setattr(submit, "outcome", lambda i, j: submit.TaskOutcome(
+        0, "42", "FAILED", False, error=traceback))
+    with pytest.raises(LaunchError) as exc:
+        submit.wait_job(job)
+    assert str(exc.value) == ("job 42 ended FAILED without a result: ValueError: bad pad size; "
+                              "the whole log: the job's stderr (42.err)")

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from hpc_seg.errors import ConfigError
-from hpc_seg.launch.ray_script import RayClusterConfig, ray_cluster_config, render_ray_script
+from hpc_seg.launch.ray_script import RayClusterConfig, render_ray_script
 
 
 def _ports(text: str, job_id: int) -> list[int]:
@@ -49,11 +49,11 @@ def test_token_is_generated_private_and_only_its_path_is_exported():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"port_block": 20}, "port_block=20 leaves too few worker ports"),
+    ({"port_block": 20}, "port_block (20) leaves too few worker ports"),
     ({"port_base": 60000}, "must lie in 1024..65535"),
     ({"tmp_root": "/very/long/local/scratch"}, "at most 12 characters"),
     ({"tmp_root": "tmp"}, "must be an absolute path"),
-    ({"nodes": 0}, "nodes must be >= 1"),
+    ({"nodes": 0}, "nodes must be an integer >= 1, but got 0"),
     ({"object_store_gb": 0.0}, "object_store_gb must be > 0"),
     ({"command": "  "}, "command must not be empty"),
 ])
@@ -62,12 +62,21 @@ def test_bad_settings_are_one_line_errors(change, message):
         RayClusterConfig(**{"command": "true", **change})
 
 
-def test_job_file_table_with_overrides_and_unknown_keys():
-    cfg = ray_cluster_config({"nodes": 3, "partition": "cpu"}, "hpc-seg tune job.toml",
-                             "job.toml: [ray_cluster]", nodes=None, cpus_per_node=4)
+def test_job_file_table_with_overrides_and_unknown_keys(tmp_path):
+    from hpc_seg.cli import build_parser
+    from hpc_seg.config_flags import config_from_options
+
+    job = tmp_path / "job.toml"
+    job.write_text('[ray_cluster]\nnodes = 3\npartition = "cpu"\n')
+    args = build_parser().parse_args(["cluster", "submit", "--job", str(job),
+                                      "--cpus-per-node", "4", "--", "hpc-seg", "tune", "j"])
+    cfg = config_from_options(RayClusterConfig, args, table="ray_cluster",
+                              fixed={"command": "hpc-seg tune j"})
     assert (cfg.nodes, cfg.partition, cfg.cpus_per_node) == (3, "cpu", 4)
-    with pytest.raises(ConfigError, match=r"job.toml: \[ray_cluster\]: unknown key\(s\) \['gpus'\]"):
-        ray_cluster_config({"gpus": 1}, "true", "job.toml: [ray_cluster]")
+    job.write_text("[ray_cluster]\ngpus = 1\n")
+    with pytest.raises(ConfigError, match=r"job.toml: \[ray_cluster\] \+ command line: unknown "
+                                          r"key\(s\) \['gpus'\]"):
+        config_from_options(RayClusterConfig, args, table="ray_cluster", fixed={"command": "x"})
 
 
 def test_home_relative_paths_stay_unexpanded_until_the_node():

@@ -59,21 +59,21 @@ def test_jobs_cli_list_status_logs_cancel(tmp_path, capsys):
     cache = SacctCache(min_interval_s=0.5)
     wait_until(lambda: (cache.infos([job.job_id]).get(job.job_id) or None) and
                cache.infos([job.job_id])[job.job_id].state == "RUNNING", 60, "RUNNING")
-    assert main(["jobs", "cancel", "--all", "--folder", str(tmp_path)]) == 0
+    assert main(["jobs", "cancel", str(tmp_path), "--all"]) == 0
     assert job.job_id in capsys.readouterr().out
     t0 = time.monotonic()
 
     def cli_state() -> bool:
-        main(["jobs", "status", "--folder", str(tmp_path)])
+        main(["jobs", "status", str(tmp_path)])
         return "CANCELLED" in capsys.readouterr().out
 
     wait_until(cli_state, 20, "`jobs status` to say CANCELLED", step=0.5)
     assert time.monotonic() - t0 < 20
-    assert main(["jobs", "list", "--folder", str(tmp_path), "--state", "cancelled"]) == 0
+    assert main(["jobs", "list", str(tmp_path), "--state", "cancelled"]) == 0
     assert job.job_id in capsys.readouterr().out
-    assert main(["jobs", "logs", job.job_id, "--err", "--folder", str(tmp_path)]) == 0
+    assert main(["jobs", "logs", str(tmp_path), job.job_id, "--err"]) == 0
     assert "CANCELLED" in capsys.readouterr().out
-    assert main(["jobs", "logs", "nope", "--folder", str(tmp_path)]) == 2
+    assert main(["jobs", "logs", str(tmp_path), "nope"]) == 2
     assert "no job 'nope' in the lineage" in capsys.readouterr().err
 
 

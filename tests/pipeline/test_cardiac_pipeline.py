@@ -12,7 +12,7 @@ from hpc_seg.cli import main
 
 def test_synthetic_cohort_end_to_end(tmp_path, capsys):
     coh, ing, lab = tmp_path / "cohort", tmp_path / "ingest", tmp_path / "labels"
-    assert main(["synth", "cine", str(coh), "--patients", "4", "--max-matrix", "64", "--frames", "6",
+    assert main(["synth", "cine", str(coh), "--patients", "4", "--max-matrix", "64", "--n-frames", "6",
                  "--workers", "1"]) == 0
     assert main(["ingest", str(coh), str(ing), "--workers", "1"]) == 0
     assert main(["labels", str(ing / "volumes"), str(lab), "--image-size", "64"]) == 0  # truth from subjects

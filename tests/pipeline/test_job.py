@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hpc_seg.cli import main
+from hpc_seg.config import load_toml
 from hpc_seg.errors import ConfigError
 from hpc_seg.pipeline.job import run_job
 
@@ -24,9 +25,11 @@ def test_hadnet_debug_job_runs_and_rerun_skips_finished_stages(tmp_path: Path, c
     job = REPO / "jobs" / "hadnet_debug.toml"
     out = tmp_path / "run"
     assert run_job(job, out=out) == 0
-    # the run ends with its report, whose path is the last line printed
-    assert capsys.readouterr().out.strip().splitlines()[-1] == f"report: {out.resolve() / 'report.html'}"
-    assert "Dice (HAD-Net)" in (out / "report.html").read_text()
+    # the run ends with its headlines, one line each, then the report's path
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1] == f"report: {out.resolve() / 'report.html'}"
+    _check_closing_table(printed[:-1], out)
+    assert "HAD-Net brain tumour segmentation" in (out / "report.html").read_text()
     records = sorted(p.stem for p in (out / ".stages").glob("*.json"))
     assert records == sorted(["synth_brats", "hadnet_preprocess", "hadnet_pretrain_teacher",
                               "hadnet_pretrain_student", "hadnet_distill_ad", "hadnet_distill",
@@ -43,6 +46,27 @@ def test_hadnet_debug_job_runs_and_rerun_skips_finished_stages(tmp_path: Path, c
     assert run_job(job, out=out) == 0
     assert teacher.stat().st_mtime_ns == before
     assert (out / "hadnet_evaluate" / "dice_summary.csv").is_file()
+
+
+def _check_closing_table(lines: list[str], out: Path) -> None:
+    """The closing table: every line within 100 columns and free of reprs; the HAD-Net
+    headlines there and in summary.json are the evaluation's numbers."""
+    import pandas as pd
+
+    from tests.report.checks import REPR
+
+    table = lines[lines.index(next(x for x in lines if x.startswith("hpc-seg 'hadnet_debug'"))):]
+    assert all(len(x) <= 100 for x in table), [x for x in table if len(x) > 100]
+    assert not [x for x in table if any(p.search(x) for p in REPR)]
+    summary = pd.read_csv(out / "hadnet_evaluate" / "scores_summary.csv")
+    et = summary[(summary.model == "HAD-Net") & (summary.region == "ET") & (summary.metric == "dice")]
+    want = float(et["mean"].iloc[0])
+    row = next(x for x in table if x.startswith("hadnet") and "ET Dice, HAD-Net" in x)
+    assert f"{want:.3f}" in row, (row, want)
+    heads = {h["key"]: h for s in json.loads((out / "summary.json").read_text())["studies"]
+             for h in s["headlines"]}
+    assert heads["hadnet.et_dice"]["value"] == pytest.approx(want)
+    assert heads["hadnet.et_dice"]["n"] == int(et["n"].iloc[0])
 
 
 def test_unknown_stage_names_the_valid_ones(tmp_path: Path) -> None:
@@ -72,12 +96,12 @@ def test_cli_reports_missing_job_file_in_one_line(tmp_path: Path, capsys) -> Non
 
 def test_demo_job_lists_both_studies(capsys) -> None:
     assert main(["run", str(REPO / "jobs" / "demo.toml"), "--list"]) == 0
-    out = capsys.readouterr().out
-    for stage in ("ingest", "tune", "evaluate", "hadnet_distill", "hadnet_evaluate"):
-        assert stage in out
+    listed = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert {"ingest", "tune", "evaluate", "hadnet_distill", "hadnet_evaluate"} <= set(listed)
+    assert listed == load_toml(REPO / "jobs" / "demo.toml")["job"]["stages"]   # each, in order
 
 
-# --- a job file is checked as a whole before its first stage runs (issue 13, defect 6) -------
+# --- a job file is checked as a whole before its first stage runs ---------------------------
 
 TINY_CINE = '[synth_cine]\npatients = 1\nn_frames = 4\nmax_matrix = 32\nno_random_quirks = true\nworkers = 1\n'
 
@@ -88,7 +112,10 @@ TINY_CINE = '[synth_cine]\npatients = 1\nn_frames = 4\nmax_matrix = 32\nno_rando
     ('stages = ["synth_cine", "ingest", "labels", "slices"]\n' + TINY_CINE
      + '[slices]\nimage_size = "big"\n', r"\[slices\]\.image_size: expected int, but got 'big'"),
     ('stages = ["synth_cine", "ingest"]\n' + TINY_CINE + '[ingset]\nworkers = 1\n',
-     r"unknown table\(s\) \['\[ingset\]'\]; valid tables are \[.*'ingest'"),
+     r"unknown table\(s\) \[ingset\] \(did you mean \[ingest\]\?\); valid tables are \[.*'ingest'"),
+    # without synth_cine in the job, ingest misses its src: the misspelt table is named first
+    ('stages = ["ingest"]\n[ingset]\nsrc = "/nowhere"\n',
+     r"unknown table\(s\) \[ingset\] \(did you mean \[ingest\]\?\)"),
     ('stages = ["synth_cine", "labels"]\n' + TINY_CINE, r"needs stage 'ingest'"),
     ('stages = ["synth_cine", "evaluate"]\n' + TINY_CINE + '[evaluate]\nsplitt = "test"\n',
      r"\[evaluate\]: unknown key\(s\) \['splitt'\]"),
@@ -125,7 +152,7 @@ def re_search(pattern: str, text: str) -> bool:
     return re.search(pattern, text) is not None
 
 
-# --- a finished stage is re-run when its config or inputs change (issue 13, defect 3) --------
+# --- a finished stage is re-run when its config or inputs change ----------------------------
 
 def test_stage_records_are_reused_only_while_inputs_and_config_match(tmp_path: Path, caplog) -> None:
     import logging

@@ -39,11 +39,17 @@ def chromium_path() -> str | None:
     return None
 
 
+#: the first screen the report must fill with its answer
+VIEWPORT = (1280, 800)
+
+
 @dataclass
 class PageLoad:
     console_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     check: dict[str, Any] = field(default_factory=dict)
+    facts: Any = None
+    """what ``load_page(..., evaluate=JS)`` returned"""
 
 
 def _free_port() -> int:
@@ -52,7 +58,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _drive(ws_url: str, url: str, screenshot: Path | None) -> PageLoad:
+async def _drive(ws_url: str, url: str, screenshot: Path | None, evaluate: str | None,
+                 media: str) -> PageLoad:
     import aiohttp
 
     result = PageLoad()
@@ -93,13 +100,20 @@ async def _drive(ws_url: str, url: str, screenshot: Path | None) -> PageLoad:
             task = asyncio.create_task(reader())
             for domain in ("Page", "Runtime", "Log", "Network"):
                 await call(f"{domain}.enable")
-            await call("Emulation.setDeviceMetricsOverride", width=1280, height=900,
+            await call("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=VIEWPORT[1],
                        deviceScaleFactor=1, mobile=False)
+            if media != "screen":
+                await call("Emulation.setEmulatedMedia", media=media)
             await call("Page.navigate", url=url)
             await asyncio.wait_for(loaded, 30)
             await asyncio.sleep(0.5)   # late console messages and requests
             reply = await call("Runtime.evaluate", expression=CHECK_JS, returnByValue=True)
             result.check = reply["result"]["value"]
+            if evaluate is not None:
+                reply = await call("Runtime.evaluate", expression=evaluate, returnByValue=True)
+                if "exceptionDetails" in reply:
+                    raise RuntimeError(f"page script failed: {reply['exceptionDetails']}")
+                result.facts = reply["result"].get("value")
             if screenshot is not None:
                 shot = await call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
                 Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
@@ -107,8 +121,11 @@ async def _drive(ws_url: str, url: str, screenshot: Path | None) -> PageLoad:
     return result
 
 
-def load_page(page: Path, screenshot: Path | None = None) -> PageLoad:
-    """Open ``page`` (file://) in a fresh headless Chromium; what happened while it loaded."""
+def load_page(page: Path, screenshot: Path | None = None, evaluate: str | None = None,
+              media: str = "screen") -> PageLoad:
+    """Open ``page`` (file://) in a fresh headless Chromium at 1280 x 800; what happened while it
+    loaded, and what the JavaScript expression ``evaluate`` returned there. ``media="print"``
+    lays the page out as it prints."""
     exe = chromium_path()
     if exe is None:
         raise RuntimeError("chromium is not installed (apt-get install -y chromium; `make browser`)")
@@ -133,7 +150,8 @@ def load_page(page: Path, screenshot: Path | None = None) -> PageLoad:
                     time.sleep(0.2)
             if ws_url is None:
                 raise RuntimeError(f"chromium did not open its DevTools port {port} in 30 s")
-            return asyncio.run(_drive(ws_url, Path(page).resolve().as_uri(), screenshot))
+            return asyncio.run(_drive(ws_url, Path(page).resolve().as_uri(), screenshot, evaluate,
+                                      media))
         finally:
             proc.terminate()
             try:

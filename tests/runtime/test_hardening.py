@@ -1,4 +1,4 @@
-"""Smaller hardening of issue 13: refused checkpoints, read-only study commands, the Ray token,
+"""Smaller hardening: refused checkpoints, read-only study commands, the Ray token,
 and pool workers that die with their parent."""
 
 from __future__ import annotations

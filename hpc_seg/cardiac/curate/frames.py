@@ -2,7 +2,7 @@
 
 Frames are aligned across slices by their trigger time, never by their position in a slice's
 list: a slice that lost phase 20 keeps phase 21 in slot 21 and gets slot 20 filled in place
-from the previous phase (spec cmr_seg_tl.md §1 step 6). The target phase count comes from the
+from the previous phase (the published curation's last step). The target phase count comes from the
 headers (``CardiacNumberOfImages``) and the majority of slices, so a phase that most slices
 lost is still a slot of the stack.
 
@@ -14,10 +14,11 @@ the slot grid with the slice's own frame interval, not matched to the nearest re
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Protocol, Sequence
 
 import numpy as np
+
+from hpc_seg.cardiac.curate.modal import mode_largest
 
 #: a header phase count above this many times the majority's is not trusted (a wrong header
 #: must not turn every slice into mostly copied frames)
@@ -37,21 +38,15 @@ class _Unit(Protocol):
     position: float
 
 
-def _mode_largest(values: Sequence[int]) -> int:
-    counts = Counter(values)
-    best = max(counts.values())
-    return max(v for v, c in counts.items() if c == best)
-
-
 def target_frame_count(units: Sequence[_Unit]) -> int:
     """The stack's phase count: the header's ``CardiacNumberOfImages`` when it is at least the
     majority's phase count (a phase most slices lost is still a phase), else the majority.
 
     A slice's phase count is its frame count, or more where its trigger times leave a gap of a
     whole frame interval (without a header, a phase that most slices lost is still counted)."""
-    majority = _mode_largest([_implied_phases(u, _median_step(units)) for u in units])
+    majority = mode_largest([_implied_phases(u, _median_step(units)) for u in units])
     declared = [f.cardiac_images for u in units for f in u.frames[:1] if f.cardiac_images > 0]
-    header = _mode_largest(declared) if declared else 0
+    header = mode_largest(declared) if declared else 0
     if majority <= header <= HEADER_MAX_RATIO * majority:
         return header
     return majority

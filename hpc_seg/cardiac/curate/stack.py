@@ -13,11 +13,13 @@ import numpy as np
 from hpc_seg.cardiac.curate.steps import (Issue, SliceUnit, Target, choose_target, dedupe_positions,
                                  drop_other_normals, group_slice_units, modal_normal,
                                  regularise_positions, set_positions, split_complete_repeats)
+from hpc_seg.cardiac.curate.duplicates import drop_duplicate_images
+from hpc_seg.cardiac.curate.frame_geometry import drop_odd_frames
 from hpc_seg.cardiac.curate.frames import fill_slots, reference_frame_times
 from hpc_seg.cardiac.curate.geometry import (PlaneGrid, rot90_stack, same_grid,
                                           stack_affine)
 from hpc_seg.cardiac.curate.resample import resample_to_grid
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 
 #: a slice further than this from the stack's regular grid is logged as off-grid
@@ -214,8 +216,11 @@ def curate_patient(pid: str, frames: list[DicomFrame], masks: dict[str, np.ndarr
         return [], [Issue(pid, "no_usable_images", "patient skipped", "",
                           "no short-axis image could be read")]
     units = group_slice_units(frames)
+    odd = drop_odd_frames(pid, units)
+    duplicates = odd + drop_duplicate_images(pid, units, masks)    # before frames are lined up
     set_positions(units, modal_normal(units))
     subjects, issues = split_complete_repeats(pid, units)
+    issues = duplicates + issues
     stacks: list[CuratedStack] = []
     for subject, sub_units in subjects.items():
         s, more = build_stack(subject, sub_units, masks, gap_rule)

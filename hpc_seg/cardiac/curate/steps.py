@@ -1,6 +1,6 @@
 """Curation steps 1-6 of the published Kaggle DSB2 cleaning, as small functions on headers.
 
-Spec: ``cmr_seg_tl.md`` §1. Everything here works on :class:`SliceUnit` lists (one series at
+Everything here works on :class:`SliceUnit` lists (one series at
 one slice position, frames sorted by TriggerTime) and touches no pixels; the pixel work of
 steps 3, 4, 6 and 7 lives in :mod:`hpc_seg.cardiac.curate.stack`. Every decision that changes or
 drops data returns an :class:`Issue` for the ``issues`` table.
@@ -8,24 +8,20 @@ drops data returns an :class:`Issue` for the ``issues`` table.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hpc_seg.cardiac.curate.frames import target_frame_count
+from hpc_seg.cardiac.curate.gaps import (GAP_FILL_MAX, GAP_FILL_MIN, GAP_TWICE_TOL_MM, check_gap_rule,
+                                         gap_fill_count)
+from hpc_seg.cardiac.curate.modal import mode_largest
 from hpc_seg.cardiac.curate.geometry import PlaneGrid, downscaled_grid, grid_from_dicom
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 DUPLICATE_MM = 1.0          # step 5: slices closer than this are the same location
-GAP_FILL_MAX = 2.5          # step 6: a gap over this many spacings cuts the stack
-GAP_FILL_MIN = 1.5          # "wide" rule: a gap above this many spacings means a missing slice
-#: "published" rule (default): only a gap within this of twice the spacing is one missing slice.
-#: The wide 1.5-2.5x rule filled a real 16.4 mm gap in a 10 mm stack with an invented slice
-#: and then logged the slices after it as up to 2.7 mm off the grid (issue 15).
-GAP_TWICE_TOL_MM = 1.0
-GAP_RULES = ("published", "wide")
 INTERSPERSED_MAX = 0.75     # a gap below this many spacings means an interspersed slice
 REPEAT_COVERAGE = 0.75      # step 1: each half of a complete repeat covers this share of positions
 PARALLEL_COS = 0.995        # step 3: normals closer than ~5.7 degrees count as parallel
@@ -82,13 +78,6 @@ class Target:
     n_frames: int
     scale_factor: float
     frame_times_ms: list[float] = field(default_factory=list)
-
-
-def mode_largest(values: Iterable[Hashable]) -> Hashable:
-    """The most frequent value; ties go to the largest value (spec §1 step 2)."""
-    counts = Counter(values)
-    best = max(counts.values())
-    return max(v for v, c in counts.items() if c == best)
 
 
 def group_slice_units(frames: list[DicomFrame]) -> list[SliceUnit]:
@@ -248,19 +237,6 @@ def modal_spacing(positions: list[float], fallback: float) -> float:
     return float(mode_largest(diffs.tolist()))
 
 
-def gap_fill_count(gap: float, d: float, rule: str) -> int:
-    """Slices to invent in a gap of ``gap`` mm between neighbours ``d`` mm apart (step 6).
-
-    ``published``: one, if the gap is within :data:`GAP_TWICE_TOL_MM` of ``2 d``; else none.
-    ``wide``: for a gap of 1.5-2.5 ``d``, round(gap / d) - 1 (at least one).
-    """
-    if rule == "published":
-        return 1 if abs(gap - 2 * d) <= GAP_TWICE_TOL_MM else 0
-    if rule == "wide":
-        return max(1, round(gap / d) - 1) if GAP_FILL_MIN * d < gap <= GAP_FILL_MAX * d else 0
-    raise ValueError(f"gap_rule: must be one of {', '.join(GAP_RULES)}, got {rule!r}")
-
-
 def regularise_positions(subject: str, units: list[SliceUnit], gap_rule: str = "published",
                          ) -> tuple[list[tuple[SliceUnit, float, bool]], float, list[Issue]]:
     """Step 6 (slices): remove outlying and interspersed slices, fill single gaps.
@@ -270,8 +246,7 @@ def regularise_positions(subject: str, units: list[SliceUnit], gap_rule: str = "
     gaps are filled is ``gap_rule`` (:func:`gap_fill_count`); a gap over 1.5 spacings that the
     rule leaves open is logged as ``slice_gap``.
     """
-    if gap_rule not in GAP_RULES:
-        raise ValueError(f"gap_rule: must be one of {', '.join(GAP_RULES)}, got {gap_rule!r}")
+    check_gap_rule(gap_rule)
     units = sorted(units, key=lambda u: u.position)
     issues: list[Issue] = []
     d = modal_spacing([u.position for u in units], units[0].first.slice_thickness if units else 0)

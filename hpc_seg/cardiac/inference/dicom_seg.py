@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from hpc_seg import __version__
-from hpc_seg.errors import InputError
+from hpc_seg.cardiac.dicom.header import whole_number
+from hpc_seg.errors import HpcSegError, InputError
 from hpc_seg.storage.shards import atomic_write
 
 log = logging.getLogger(__name__)
@@ -97,17 +98,30 @@ def write_dicom_segs(mask: np.ndarray, row: dict[str, Any], files: pd.DataFrame,
     descriptions = _segment_descriptions()
     for (_, t), items in sorted(groups.items()):
         sources = [ds for ds, _ in items]
-        series_number = int(getattr(sources[0], "SeriesNumber", 0) or 0)
-        seg = hd.seg.Segmentation(
-            source_images=sources, pixel_array=np.stack([f for _, f in items]),
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descriptions, series_instance_uid=hd.UID(),
-            series_number=9000 + series_number % 1000, sop_instance_uid=hd.UID(),
-            instance_number=t + 1, manufacturer="hpc-seg", manufacturer_model_name="2D U-Net",
-            software_versions=__version__, device_serial_number="0", content_label="LVSEG",
-            content_description=f"LV cavity and myocardium, {row['stack_id']} frame {t}",
-            omit_empty_frames=False)
+        # the source's own header: a SeriesNumber of '1.5' or '1\\2' counts as none
+        series_number = whole_number(str(getattr(sources[0], "SeriesNumber", "") or ""))
         path = out_dir / "seg" / f"s{series_number:04d}_t{t:03d}.dcm"
-        atomic_write(path, lambda tmp: seg.save_as(tmp))
+        try:
+            seg = _segmentation(hd, sources, items, descriptions, series_number, t, row)
+            atomic_write(path, lambda tmp: seg.save_as(tmp))
+        except HpcSegError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - highdicom refuses odd source headers in many ways
+            cause = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise InputError(f"stack {row['stack_id']}: DICOM SEG not written for frame {t} "
+                             f"({type(exc).__name__}: {cause})") from None
         written.append(path)
     return written
+
+
+def _segmentation(hd: Any, sources: list, items: list, descriptions: list, series_number: int,
+                  t: int, row: dict[str, Any]) -> Any:
+    return hd.seg.Segmentation(
+        source_images=sources, pixel_array=np.stack([f for _, f in items]),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(),
+        series_number=9000 + series_number % 1000, sop_instance_uid=hd.UID(),
+        instance_number=t + 1, manufacturer="hpc-seg", manufacturer_model_name="2D U-Net",
+        software_versions=__version__, device_serial_number="0", content_label="LVSEG",
+        content_description=f"LV cavity and myocardium, {row['stack_id']} frame {t}",
+        omit_empty_frames=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hpc_seg.cardiac.finite import frames_text
 from hpc_seg.cardiac.labels.confidence import LV, MY, EdRule, class_volumes, ed_es_frames, voxel_ml
 
 #: myocardial tissue density (g/mL) used for LV mass, the usual CMR convention
@@ -25,10 +26,15 @@ SUMMARY_COLUMNS = ["stack_id", "subject_id", "patient_id", "frames", "slices", "
                    "qc_reasons"]
 
 
-def frame_volumes(mask: np.ndarray, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(LV cavity mL, myocardium mL) per frame of a ``[frames, slices, rows, cols]`` label mask."""
+def frame_volumes(mask: np.ndarray, row: dict[str, Any],
+                  left_out: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(LV cavity mL, myocardium mL) per frame of a ``[frames, slices, rows, cols]`` label mask;
+    NaN for the frames ``left_out`` (their pixels were not finite, nothing was segmented)."""
     vox = voxel_ml(row["pixel_spacing_mm"], row["slice_spacing_mm"])
-    return class_volumes(mask, LV, vox), class_volumes(mask, MY, vox)
+    lv, my = class_volumes(mask, LV, vox), class_volumes(mask, MY, vox)
+    lv[list(left_out)] = np.nan
+    my[list(left_out)] = np.nan
+    return lv, my
 
 
 def mid_slices(mask: np.ndarray) -> list[int]:
@@ -61,14 +67,19 @@ def qc_reasons(mask: np.ndarray, ed: int, es: int, ef_pct: float) -> list[str]:
     return reasons
 
 
-def summary_row(row: dict[str, Any], mask: np.ndarray, ed_rule: EdRule = "first") -> dict[str, Any]:
-    """EDV, ESV, SV, EF and LV mass at ED, plus the QC flag, for one stack."""
-    lv, my = frame_volumes(mask, row)
+def summary_row(row: dict[str, Any], mask: np.ndarray, ed_rule: EdRule = "first",
+                left_out: list[int] = ()) -> dict[str, Any]:
+    """EDV, ESV, SV, EF and LV mass at ED, plus the QC flag, for one stack; ``left_out``: frames
+    without a segmentation (non-finite pixels), never ED or ES, and always a QC reason."""
+    lv, my = frame_volumes(mask, row, left_out)
     ed, es = ed_es_frames(lv, ed_rule)
     edv, esv = float(lv[ed]), float(lv[es])
     sv = edv - esv
     ef = 100.0 * sv / edv if edv > 0 else float("nan")
     reasons = qc_reasons(mask, ed, es, ef)
+    if len(left_out):
+        reasons.append(f"non-finite pixels in frame(s) {frames_text(list(left_out))}: "
+                       "not segmented, ED/ES chosen among the other frames")
     return {"stack_id": row["stack_id"], "subject_id": row["subject_id"],
             "patient_id": row["patient_id"], "frames": int(mask.shape[0]),
             "slices": int(mask.shape[1]), "ed_frame": ed, "es_frame": es, "edv_ml": edv,

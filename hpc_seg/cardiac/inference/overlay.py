@@ -30,7 +30,8 @@ def write_overlay(pixels: np.ndarray, mask: np.ndarray, ed: int, es: int, title:
 
     slices = pick_slices(mask)
     fig, axes = plt.subplots(2, len(slices), figsize=(2.6 * len(slices), 5.4), squeeze=False)
-    hi = float(np.percentile(pixels, 99.5)) or 1.0
+    shown = pixels if pixels.dtype.kind not in "fc" else pixels[np.isfinite(pixels)]
+    hi = (float(np.percentile(shown, 99.5)) if shown.size else 0.0) or 1.0
     colours = np.zeros((3, 4))
     colours[LV] = (1.0, 0.1, 0.1, 0.45)
     colours[MY] = (0.1, 0.9, 0.2, 0.45)

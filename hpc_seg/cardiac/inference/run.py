@@ -23,32 +23,18 @@ import numpy as np
 import pandas as pd
 
 from hpc_seg.cardiac.export_nifti import load_stack, stack_to_nifti
+from hpc_seg.cardiac.inference.config import PredictConfig
+from hpc_seg.cardiac.finite import nonfinite_frames
 from hpc_seg.cardiac.inference.measures import SUMMARY_COLUMNS, frame_volumes, summary_row
-from hpc_seg.cardiac.inference.model_file import read_model_info
+from hpc_seg.cardiac.inference.model_check import read_model_info
 from hpc_seg.cardiac.inference.overlay import write_overlay
 from hpc_seg.cardiac.inference.sources import Source, count_stacks, iter_stacks, open_source
 from hpc_seg.errors import ConfigError, HpcSegError, InputError
 from hpc_seg.progress import progress_bar
+from hpc_seg.storage.names import child
 from hpc_seg.storage.shards import atomic_write, atomic_write_bytes, decode_array, read_table
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(kw_only=True)
-class PredictConfig:
-    """Options of ``hpc-seg predict``."""
-
-    batch_size: int = 64
-    device: str = "auto"
-    dicom_seg: bool = True
-    executor: str = "local"          # "local" (this process) or "slurm" (array over stacks)
-    workers: int | None = None       # ingest processes for DICOM input
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size: must be >= 1, but got {self.batch_size}")
-        if self.executor not in ("local", "slurm"):
-            raise ConfigError(f"executor: must be local or slurm, but got {self.executor!r}")
 
 
 @dataclass
@@ -85,13 +71,17 @@ def write_stack_outputs(row: dict[str, Any], mask: np.ndarray, source: Source, o
     """Every per-stack output of ``mask`` (``[frames, slices, rows, cols]``); the summary row."""
     import nibabel as nib
 
-    sdir = out / str(row["stack_id"])
+    sdir = child(out, row["stack_id"])     # ids come from headers or file names
+    left_out = nonfinite_frames(row["pixels"])
+    if len(left_out) == mask.shape[0]:
+        raise InputError(f"stack {row['stack_id']}: NaN or infinite pixels in every frame; "
+                         "nothing to segment")
     nifti_row = {**row, "mask": np.ascontiguousarray(mask, np.uint8).tobytes()}
     img = stack_to_nifti(nifti_row, mask=True)
     atomic_write(sdir / "labels.nii.gz", lambda tmp: nib.save(img, tmp))
-    lv, my = frame_volumes(mask, row)
+    lv, my = frame_volumes(mask, row, left_out)
     _csv(pd.DataFrame({"frame": np.arange(len(lv)), "lv_ml": lv, "my_ml": my}), sdir / "volumes.csv")
-    summary = summary_row(row, mask)
+    summary = summary_row(row, mask, left_out=left_out)
     write_overlay(row["pixels"], mask, summary["ed_frame"], summary["es_frame"],
                   str(row["stack_id"]), sdir / "overlay.png")
     files = stack_files(source, str(row["stack_id"])) if dicom_seg else None
@@ -115,7 +105,7 @@ class StackTask:
 
 def run_stack_task(task: StackTask) -> dict[str, Any]:
     """Array-task body: load the model, predict one stack, write its outputs."""
-    from hpc_seg.cardiac.predict import StackPredictor
+    from hpc_seg.cardiac.segment import StackPredictor
 
     predictor = StackPredictor(task.model, device=task.config.device,
                                batch_size=task.config.batch_size)
@@ -127,7 +117,7 @@ def run_stack_task(task: StackTask) -> dict[str, Any]:
 
 def _predict_local(model: Path, source: Source, out: Path, cfg: PredictConfig,
                    rows: list[dict], failed: dict[str, str]) -> None:
-    from hpc_seg.cardiac.predict import StackPredictor
+    from hpc_seg.cardiac.segment import StackPredictor
 
     predictor = StackPredictor(model, device=cfg.device, batch_size=cfg.batch_size)
     n_stacks, n_images = count_stacks(source)
@@ -167,7 +157,7 @@ def predict(model: str | Path, src: str | Path, out: str | Path,
     cfg = config or PredictConfig()
     model, src, out = Path(model), Path(src), Path(out)
     read_model_info(model)    # refuse a model file without its metadata before any ingest work
-    source = open_source(src, out, workers=cfg.workers)
+    source = open_source(src, out, workers=cfg.workers, max_decoded_mb=cfg.max_decoded_mb)
     if source.kind == "nifti" and cfg.executor == "slurm":
         raise ConfigError("executor slurm: a single NIfTI is one stack; run it locally")
     write_issues(source, out)

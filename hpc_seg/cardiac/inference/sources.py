@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB
 from hpc_seg.cardiac.export_nifti import LPS_TO_RAS
 from hpc_seg.errors import InputError
-from hpc_seg.storage.shards import decode_array, iter_rows, shard_files
+from hpc_seg.storage.shards import decode_array, iter_rows, open_shard, shard_files
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +58,17 @@ def is_nifti(path: Path) -> bool:
 
 
 def volumes_dir_of(path: Path) -> Path | None:
-    """``path`` itself or ``path/volumes`` when it holds ``volumes`` shards, else None."""
-    import pyarrow.parquet as pq
-
+    """``path`` itself or ``path/volumes`` when it holds ``volumes`` shards, else None (a
+    damaged shard: one-line :class:`~hpc_seg.storage.shards.CorruptShardError`)."""
     for cand in (path, path / "volumes"):
         files = shard_files(cand)
-        if files and {"pixels", "affine", "stack_id"} <= set(pq.read_schema(files[0]).names):
+        if files and {"pixels", "affine", "stack_id"} <= set(open_shard(files[0]).schema_arrow.names):
             return cand
     return None
 
 
-def open_source(src: Path, out: Path, *, workers: int | None = None) -> Source:
+def open_source(src: Path, out: Path, *, workers: int | None = None,
+                max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB) -> Source:
     """Classify ``src``; ingest a DICOM folder into ``out/ingest``. InputError when unusable."""
     src = Path(src)
     if not src.exists():
@@ -82,7 +83,8 @@ def open_source(src: Path, out: Path, *, workers: int | None = None) -> Source:
         return Source("volumes", vol, None)
     from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
 
-    summary = ingest(src, out / "ingest", IngestConfig(engine="local", workers=workers))
+    summary = ingest(src, out / "ingest", IngestConfig(engine="local", workers=workers,
+                                                       max_decoded_mb=max_decoded_mb))
     vol = out / "ingest" / "volumes"
     if not shard_files(vol):
         raise InputError(f"{src}: ingest found no usable cine short-axis stack "

@@ -28,9 +28,9 @@ import pyarrow.compute as pc
 
 from hpc_seg.cardiac.ingest.patient import ChunkResult
 from hpc_seg.cardiac.ingest.tables import SCHEMAS, TABLES
-from hpc_seg.storage.shards import (CorruptShardError, atomic_write_table, output_error,
-                                    read_shard, remove_stale_temporaries, shard_files)
-from hpc_seg.errors import OutputError
+from hpc_seg.errors import CorruptShardError, OutputError
+from hpc_seg.storage.shards import (atomic_write_table, output_error, read_shard,
+                                    remove_stale_temporaries, shard_files)
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,12 @@ endocardium, MY = epicardium minus endocardium) and writes what the existing ing
 DSB2-like tree of symlinks ``STAGE/{train,validate,test}/<vid>/study/sax_<k>/`` (one folder per
 slice position), ``STAGE/masks/<vid>.npz`` keyed by SOPInstanceUID, and ``STAGE/truth.csv`` (the
 observer's own ESV/EDV, which the labels stage needs). Images without a contour get an empty mask.
-A contour naming a slice or phase that the DICOMs lack is reported as an issue row and skipped.
+A contour naming a slice or phase that the DICOMs lack, or with a point outside its image (beyond
+:data:`MARGIN_PX`), is reported as an issue row and skipped. A contour file that is not one (no
+``[XYCONTOUR]`` section, binary data, a malformed section) is one issue row, and a volunteer left
+without any usable LV contour is reported (``no_usable_contours``) and not staged: no truth row,
+rather than volumes of 0 mL. Volunteer ids and file names become staged paths through
+:func:`~hpc_seg.storage.names.safe_name`.
 With ``observer="observer2"`` the same is done from the second observer's files, for the
 volunteers that have them, so that a second ingest gives observer 2's masks in exactly the curated
 geometry of observer 1's.
@@ -31,15 +36,19 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from hpc_seg.cardiac.ingest.qmass_con import (SLICE_ORDERS, contours_to_mask, dicom_slice,
-                                              read_con)
+from hpc_seg.cardiac.ingest.qmass_con import (LV_ENDO, SLICE_ORDERS, Contour, contours_to_mask,
+                                              dicom_slice, read_con)
 from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.storage.names import printable, safe_name
 from hpc_seg.storage.shards import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 OBSERVER2_SUFFIX = "_observer2"
 ISSUE_COLUMNS = ["subject_id", "patient_id", "problem", "resolution", "file", "detail"]
+#: how far (pixels) a contour point may lie outside the image: contours drawn along the edge
+#: sit on pixel corners (-0.5 .. size - 0.5); anything further off is not of this image
+MARGIN_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -109,9 +118,27 @@ def scan_images(folder: Path) -> list[ImageRef]:
     return refs
 
 
-def volunteer_masks(vid: str, con_path: Path, refs: list[ImageRef], slice_order: str
-                    ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """Masks keyed by SOPInstanceUID for every image, and issue rows for contours that were skipped."""
+def _issue(vid: str, problem: str, resolution: str, file: Path | str, detail: str) -> dict:
+    return {"subject_id": vid, "patient_id": vid, "problem": problem, "resolution": resolution,
+            "file": printable(str(file)), "detail": detail}
+
+
+def outside_image(c: Contour, rows: int, cols: int, margin: float = MARGIN_PX) -> str | None:
+    """Why contour ``c`` does not fit a ``rows x cols`` image (None: it does)."""
+    x, y = c.points[:, 0], c.points[:, 1]
+    lo = -0.5 - margin
+    if x.min() < lo or x.max() > cols - 0.5 + margin or y.min() < lo or y.max() > rows - 0.5 + margin:
+        return (f"points span x {x.min():.6g}..{x.max():.6g}, y {y.min():.6g}..{y.max():.6g}; "
+                f"the image is {cols} x {rows} pixels")
+    return None
+
+
+def volunteer_masks(vid: str, con_path: Path, refs: list[ImageRef], slice_order: str,
+                    incomplete: set[int] | None = None) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """Masks keyed by SOPInstanceUID for every image, and issue rows for contours that were
+    skipped (no image at their slice and phase, or points outside the image). The phases that
+    lost an LV endocardium contour that way are added to ``incomplete``: their LV volume
+    would be short by a slice."""
     con = read_con(con_path)
     n_slices = max(r.slice for r in refs) + 1
     grid = {(r.slice, r.phase): r for r in refs}
@@ -126,6 +153,16 @@ def volunteer_masks(vid: str, con_path: Path, refs: list[ImageRef], slice_order:
                                      f"{c.type}; the DICOMs have {n_slices} slices and no image "
                                      f"at DICOM slice {k}, phase {c.phase} ({slice_order} order)"})
             continue
+        why = outside_image(c, grid[(k, c.phase)].rows, grid[(k, c.phase)].cols)
+        if why is not None:
+            if c.type == LV_ENDO and incomplete is not None:
+                incomplete.add(c.phase)
+            issues.append(_issue(vid, "contour_outside_image",
+                                 "contour skipped" + ("; phase left out of ESV/EDV"
+                                                      if c.type == LV_ENDO else ""), con_path,
+                                 f"line {c.line}: slice {c.slice} phase {c.phase} type {c.type}: "
+                                 f"{why}"))
+            continue
         groups[(k, c.phase)].append(c)
     masks = {}
     for key, ref in grid.items():
@@ -135,13 +172,20 @@ def volunteer_masks(vid: str, con_path: Path, refs: list[ImageRef], slice_order:
     return masks, issues
 
 
-def lv_volumes_ml(refs: list[ImageRef], masks: dict[str, np.ndarray], ml_per_px: float
-                  ) -> tuple[float, float]:
-    """(ESV, EDV) in mL: LV pixels summed over slices per phase, min and max over phases."""
+def lv_volumes_ml(refs: list[ImageRef], masks: dict[str, np.ndarray], ml_per_px: float,
+                  skip_phases: set[int] = frozenset()) -> tuple[float, float] | None:
+    """(ESV, EDV) in mL: LV pixels summed over slices per phase, min and max over the phases
+    that have an LV contour at all (an observer often draws only some phases: a phase without
+    contours is not a volume of 0 mL) and are not in ``skip_phases``; None when no phase is left."""
     per_phase: dict[int, int] = defaultdict(int)
     for r in refs:
+        if r.phase in skip_phases:
+            continue
         per_phase[r.phase] += int((masks[r.sop_uid] == 1).sum())
-    vols = np.array([per_phase[p] for p in sorted(per_phase)], dtype=float) * ml_per_px
+    drawn = [n for _, n in sorted(per_phase.items()) if n > 0]
+    if not drawn:
+        return None
+    vols = np.array(drawn, dtype=float) * ml_per_px
     return float(vols.min()), float(vols.max())
 
 
@@ -168,30 +212,43 @@ def stage_con_cohort(src: Path, stage: Path, splits: dict[str, str], *,
     truth = ["Id,Systole,Diastole"]
     for vid in find_volunteers(src):
         folder = src / vid
+        sid = safe_name(vid)        # the staged folder, mask file and truth row
         obs1, obs2 = con_files(folder)
         con = obs1 if observer == "observer1" else obs2
         if con is None:
             if observer == "observer1":
-                all_issues.append({"subject_id": vid, "patient_id": vid, "problem": "no_contours",
-                                   "resolution": "volunteer skipped", "file": str(folder),
-                                   "detail": "no observer-1 .con file"})
+                all_issues.append(_issue(sid, "no_contours", "volunteer skipped", folder,
+                                         "no observer-1 .con file"))
             continue
         if vid not in splits:
             continue
         refs = scan_images(folder)
-        masks, issues = volunteer_masks(vid, con, refs, slice_order)
+        incomplete: set[int] = set()
+        try:
+            masks, issues = volunteer_masks(sid, con, refs, slice_order, incomplete)
+        except InputError as exc:       # not a contour file at all: one row, volunteer skipped
+            all_issues.append(_issue(sid, "not_a_contour_file", "volunteer skipped", con,
+                                     str(exc).removeprefix(f"{con}: ")))
+            log.warning("%s: not a usable contour file; volunteer %s skipped", con, sid)
+            continue
         all_issues += issues
-        study = stage / splits[vid] / vid / "study"
+        volumes = lv_volumes_ml(refs, masks, _voxel_ml(refs[0].path), incomplete)
+        if volumes is None:
+            all_issues.append(_issue(sid, "no_usable_contours", "volunteer skipped", con,
+                                     "no LV endocardium contour left to measure a volume"))
+            log.warning("%s: no usable LV contour; volunteer %s skipped", con, sid)
+            continue
+        study = stage / splits[vid] / sid / "study"
         for r in refs:
             d = study / f"sax_{r.slice:03d}"
             d.mkdir(parents=True, exist_ok=True)
-            link = d / f"{r.phase:04d}-{r.path.name}"
+            link = d / f"{r.phase:04d}-{safe_name(r.path.name)}"
             os.symlink(r.path.resolve(), link)
         buf = io.BytesIO()
         np.savez_compressed(buf, **masks)
-        atomic_write_bytes(buf.getvalue(), stage / "masks" / f"{vid}.npz")
-        esv, edv = lv_volumes_ml(refs, masks, _voxel_ml(refs[0].path))
-        truth.append(f"{vid},{esv:.3f},{edv:.3f}")
+        atomic_write_bytes(buf.getvalue(), stage / "masks" / f"{sid}.npz")
+        esv, edv = volumes
+        truth.append(f"{sid},{esv:.3f},{edv:.3f}")
     atomic_write_bytes(("\n".join(truth) + "\n").encode(), stage / "truth.csv")
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=ISSUE_COLUMNS)

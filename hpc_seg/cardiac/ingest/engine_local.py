@@ -60,7 +60,7 @@ def warm_up(opts: ChunkOptions, patients: list[PatientFolder]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hpc_seg.cardiac.dicom_read import read_frame
+    from hpc_seg.cardiac.dicom.read import read_frame
 
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pydict({"x": [b"0" * 1024]}), sink, compression=opts.compression,

@@ -1,8 +1,8 @@
 """Ray Data ingest engine (for many cores / nodes; on a few cores the local pool is faster).
 
 The DSB2 layout already groups files by patient (one folder each), so the pipeline needs no
-header pass and no shuffle (``notes/ray_optuna.md`` §3: "if the archive is already one
-directory per series, skip groupby entirely"; the header pass + ``groupby`` was measured to
+header pass and no shuffle (when the archive is already one directory per series, a groupby
+only costs; the header pass + ``groupby`` was measured to
 double the wall time on 2 cores):
 
 1. ``from_items`` with one row per patient (its relative file list, no bytes), largest first

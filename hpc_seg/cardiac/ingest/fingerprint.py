@@ -16,8 +16,10 @@ from pathlib import Path
 
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 
-#: Bump when curation changes what a patient's rows hold (2: frames aligned by trigger time).
-CURATION_VERSION = 2
+#: Bump when curation changes what a patient's rows hold (2: frames aligned by trigger time;
+#: 3: an export's series told apart by kind, perfusion/flow/mapping/LGE/real-time/dynamic;
+#: 4: duplicate images dropped before frames are lined up, frames of another geometry dropped).
+CURATION_VERSION = 4
 
 
 def _stat_line(path: Path, rel: str) -> str:
@@ -33,12 +35,12 @@ def patient_fingerprint(src: Path, patient: PatientFolder,
                         settings: dict[str, object] | None = None) -> str:
     """A short hash of the patient's files (names, sizes, mtimes), its mask file, its truth
     volumes, the curation version and the curation settings that change the stack (``settings``,
-    e.g. the slice-gap rule)."""
+    e.g. the slice-gap rule and the series the user took or left)."""
     h = hashlib.sha256(json.dumps({"curation": CURATION_VERSION, "split": patient.split,
                                    "truth": truth, "settings": settings or {}},
                                   sort_keys=True).encode())
     for rel in patient.files:
-        h.update(_stat_line(src / rel, rel).encode())
+        h.update(_stat_line(src / rel, rel).encode("utf-8", "surrogateescape"))
     masks = masks_path(src, patient.pid)
     if masks.exists():
         h.update(_stat_line(masks, "masks").encode())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import time
 import uuid
 import zipfile
@@ -17,13 +18,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from hpc_seg.cardiac.ingest import tables as T
 from hpc_seg.cardiac.curate.steps import Issue
 from hpc_seg.cardiac.curate.stack import curate_patient
-from hpc_seg.cardiac.dicom_read import QUIET_SKIPS, DicomFrame, read_frames
-from hpc_seg.cardiac.ingest.series_select import select_sax
+from hpc_seg.cardiac.decode_budget import DEFAULT_MAX_DECODED_MB, budget_bytes
+from hpc_seg.cardiac.dicom.frame import QUIET_SKIPS, DicomFrame, FileSkip
+from hpc_seg.cardiac.dicom.header import num, whole_number
+from hpc_seg.cardiac.dicom.read import FileRead, read_frames
+from hpc_seg.cardiac.ingest.series_select import SeriesChoice, filter_series, select_sax
 from hpc_seg.cardiac.ingest.layout import PatientFolder, masks_path
 from hpc_seg.cardiac.ingest.masks import MaskArchive
 from hpc_seg.storage.shards import atomic_write_table
@@ -44,6 +49,8 @@ class ChunkOptions:
     pixel_compression: str = "none"
     truth: dict[str, tuple[float, float]] | None = None
     gap_rule: str = "published"         # curation step 6 (see curate.steps.GAP_RULES)
+    max_decoded_mb: float | None = DEFAULT_MAX_DECODED_MB   # per-file budget (decode_budget)
+    series: SeriesChoice = SeriesChoice()   # series the user takes or leaves
 
 
 @dataclass(slots=True)
@@ -121,6 +128,86 @@ def pixel_note_issues(pid: str, frames: list[DicomFrame]) -> list[Issue]:
             for note, fs in notes.items()]
 
 
+def _read(path: Path, rel: str, budget: int | None, with_acquisition: bool) -> FileRead:
+    """:func:`read_frames`, with a decoder that crashes as one skipped file: the Rust RLE
+    decoder raises ``pyo3_runtime.PanicException`` (a BaseException, not an Exception) on some
+    malformed segments, which would otherwise end the whole run (so would a MemoryError of a
+    decoder, whose allocation has failed and left nothing behind)."""
+    try:
+        return read_frames(path, rel, with_acquisition=with_acquisition, max_bytes=budget)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - see the docstring
+        cause = (str(exc).strip().splitlines() or [""])[0][:200]
+        return FileRead([], FileSkip(rel, "decode_error", f"decoder crashed: "
+                                                          f"{type(exc).__name__}: {cause}"), [])
+
+
+#: header numbers that order or group images; a value that is not a whole number is read as 0
+WHOLE_NUMBERS = ("SeriesNumber", "InstanceNumber", "CardiacNumberOfImages")
+
+
+def number_issues(pid: str, meta: list[tuple[str, str, str, str, str]]) -> list[Issue]:
+    """One ``bad_number`` issue per (keyword, value) of :data:`WHOLE_NUMBERS` that is not a
+    whole number ('1.5', 'abc', 'inf'), with the first file and the count."""
+    odd: dict[tuple[str, str], list[str]] = {}
+    for file, _tag, keyword, _vr, value in meta:
+        if keyword in WHOLE_NUMBERS and value.strip() and whole_number(value) == 0 \
+                and value.split("\\")[0].strip() not in ("0", "+0", "-0", "0.0"):
+            odd.setdefault((keyword, value), []).append(file)
+        elif keyword == "TriggerTime" and not math.isfinite(num(value)):
+            odd.setdefault((keyword, value), []).append(file)
+    return [Issue(pid, "bad_number", f"{keyword} read as 0 (not set)", files[0],
+                  f"{keyword} {value[:40]!r} is not a "
+                  f"{'finite number' if keyword == 'TriggerTime' else 'whole number'} "
+                  f"({len(files)} file(s))")
+            for (keyword, value), files in odd.items()]
+
+
+#: a position or spacing beyond this (mm) is not of a patient
+MAX_MM = 1e6
+
+
+def geometry_problem(f: DicomFrame) -> str | None:
+    """Why a frame's geometry cannot place it (NaN, infinity, 1e300, zero or negative spacing,
+    orientation vectors that are not two perpendicular directions); None when it can."""
+    ipp, iop, ps = np.asarray(f.ipp, float), np.asarray(f.iop, float), np.asarray(f.pixel_spacing, float)
+    if not (np.isfinite(ipp).all() and np.abs(ipp).max() < MAX_MM):
+        return f"ImagePositionPatient {ipp.tolist()} is not a position"
+    if not (np.isfinite(ps).all() and (ps > 0).all() and ps.max() < MAX_MM):
+        return f"PixelSpacing {ps.tolist()} is not a spacing"
+    if not (np.isfinite(iop).all() and np.abs(iop).max() <= 2):
+        return f"ImageOrientationPatient {iop.tolist()} is not an orientation"
+    u, v = iop[:3], iop[3:]
+    if not (0.5 < np.linalg.norm(u) < 2 and 0.5 < np.linalg.norm(v) < 2
+            and np.linalg.norm(np.cross(u, v)) > 0.5 * np.linalg.norm(u) * np.linalg.norm(v)):
+        return f"ImageOrientationPatient {iop.tolist()} is not two perpendicular directions"
+    return None
+
+
+def _unusable(rel: str, frames: list[DicomFrame]) -> FileSkip | None:
+    """A file whose image is empty (Rows or Columns 0), cannot be placed (:func:`geometry_problem`)
+    or whose pixels hold NaN or infinity (float pixel data, a RescaleSlope of "nan"): skipped,
+    since every later step would turn it into a volume silently (or fail on it). A TriggerTime
+    that is not a finite number counts as missing (0), as a missing one does."""
+    empty = [f for f in frames if f.pixels is None or f.pixels.size == 0 or f.rows < 1 or f.cols < 1]
+    if empty:
+        return FileSkip(rel, "no_pixel_data", f"empty image ({empty[0].rows} x {empty[0].cols} "
+                                              "pixels)")
+    for f in frames:
+        why = geometry_problem(f)
+        if why is not None:
+            return FileSkip(rel, "missing_tags", f"geometry header unusable: {why}")
+        if not math.isfinite(f.trigger_time_ms):
+            f.trigger_time_ms = 0.0
+    bad = [i + 1 for i, f in enumerate(frames)
+           if f.pixels is not None and f.pixels.dtype.kind == "f" and not np.isfinite(f.pixels).all()]
+    if not bad:
+        return None
+    where = "" if len(frames) == 1 else f" in frame(s) {bad[:10]}"
+    return FileSkip(rel, "non_finite", f"NaN or infinite pixel values{where}")
+
+
 def process_patient(opts: ChunkOptions, patient: PatientFolder,
                     ) -> tuple[list[dict], dict[str, pa.Table], Counter, int]:
     """Read, curate and tabulate one patient.
@@ -137,10 +224,20 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
         issues.append(Issue(patient.pid, prob.reason, "entry skipped", prob.file, prob.detail))
         log.warning("%s: skipped (%s): %s", opts.src / prob.file, prob.reason, prob.detail)
     source: dict[str, str] = {}         # frame.file → the file it came from (multi-frame)
+    budget = budget_bytes(opts.max_decoded_mb)
     for rel in patient.files:
-        got, skip, rows = read_frames(opts.src / rel, rel)
+        # the acquisition fields serve only the choice of series from headers
+        got, skip, rows, logged = _read(opts.src / rel, rel, budget, patient.select_series)
         meta.extend(rows)
+        # what pydicom logged about the file: in the table, not on the console
+        issues += [Issue(patient.pid, "pydicom_log", "logged by pydicom", rel, line)
+                   for line in logged]
+        if skip is None and got:
+            skip = _unusable(rel, got)
+            got = [] if skip is not None else got
         if skip is not None:
+            # decoders report several plugins' errors on several lines: one line per file
+            skip = FileSkip(skip.file, skip.reason, " ".join(skip.detail.split()))
             skipped[skip.reason] += 1
             issues.append(Issue(patient.pid, skip.reason, "file skipped", skip.file, skip.detail))
             (log.debug if skip.reason in QUIET_SKIPS else log.warning)(
@@ -152,8 +249,10 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
     if not patient.files:
         issues.append(Issue(patient.pid, "no_sax_series", "patient skipped", "",
                             "no study/sax_* folder with files"))
-    if patient.select_series:           # an export: the SAX stack is chosen from headers
-        kept, more = select_sax(patient.pid, frames)
+    if patient.select_series or opts.series:
+        # an export: the SAX stack is chosen from headers; a folder layout: the user's choice
+        kept, more = select_sax(patient.pid, frames, opts.series) if patient.select_series \
+            else filter_series(patient.pid, frames, opts.series)
         issues += more
         # counted as skipped files too (the issues rows say which series and why)
         kept_files = {source.get(f.file, f.file) for f in kept}
@@ -162,6 +261,7 @@ def process_patient(opts: ChunkOptions, patient: PatientFolder,
             skipped["series_skipped"] += len(dropped)
         frames = kept
     issues += pixel_note_issues(patient.pid, frames)
+    issues += number_issues(patient.pid, meta)
     masks = None
     has_images = bool(patient.files)
     try:

@@ -1,4 +1,4 @@
-"""QMass ``.con`` contour files: read, write, and rasterise onto an image's pixel grid (spec §5.2).
+"""QMass ``.con`` contour files: read, write, and rasterise onto an image's pixel grid.
 
 A ``.con`` file is CRLF text: ``key=value`` header lines, then ``[XYCONTOUR]`` sections, each a
 line ``slice phase type 1.0``, the number of points N and N lines ``x y`` (float pixel
@@ -69,12 +69,19 @@ def _fail(path: Path | str, line: int, reason: str) -> InputError:
 
 
 def read_con(path: str | Path) -> ConFile:
-    """Parse ``path``; a malformed file raises one :class:`InputError` naming file, line and reason."""
+    """Parse ``path``; a malformed file raises one :class:`InputError` naming file, line and reason.
+
+    A file that is not a contour file at all (binary data, no ``[XYCONTOUR]`` section) is an
+    :class:`InputError` too: read as text it would parse as a header with no contours, which
+    reads as a volunteer whose ventricle has 0 mL.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read contour file ({exc.strerror or exc})") from None
+    if b"\x00" in raw:
+        raise InputError(f"{path}: binary data (NUL bytes), not a QMass contour file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -104,6 +111,8 @@ def read_con(path: str | Path) -> ConFile:
             key, _, value = line.partition("=")
             con.header[key.strip()] = value.strip()
         # Lines of other sections ([POINT], [DISTANCE LABELS], ...) are not contour data: skipped.
+    if not con.contours:
+        raise InputError(f"{path}: no {SECTION} section; not a QMass contour file")
     return con
 
 

@@ -17,17 +17,15 @@ from contextlib import nullcontext
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from hpc_seg.cardiac.curate.steps import GAP_RULES
 from hpc_seg.cardiac.ingest.layout import PatientFolder, discover_cohort
 from hpc_seg.cardiac.ingest.commit import Committer
+from hpc_seg.cardiac.ingest.config import IngestConfig
 from hpc_seg.cardiac.ingest.fingerprint import patient_fingerprint
 from hpc_seg.cardiac.ingest.patient import ChunkOptions, ChunkResult
-from hpc_seg.storage.codecs import CODECS, Codec
+from hpc_seg.cardiac.ingest.series_select import SeriesChoice
 from hpc_seg.cardiac.truth import read_truth_csv
 from hpc_seg.storage.shards import atomic_write_bytes
-from hpc_seg.errors import ConfigError
 from hpc_seg.progress import progress_bar
 from hpc_seg.runtime.threads import default_workers
 
@@ -37,49 +35,6 @@ log = logging.getLogger(__name__)
 PLACEMENT_FILE = "placement.json"
 #: inputs above this size are worth a multi-node Ray cluster when one is reachable
 RAY_AUTO_MIN_BYTES = 20e9
-
-
-@dataclass(kw_only=True)
-class IngestConfig:
-    """Options of ``hpc-seg ingest``."""
-
-    engine: Literal["auto", "local", "ray"] = "auto"
-    ray_address: str | None = None
-    """connect to this Ray cluster ("auto" = RAY_ADDRESS / local head)"""
-    ray_dashboard: bool = False
-    """start the dashboard with a local Ray instance"""
-    workers: int | None = None
-    """local engine processes (default: the process's CPU allocation)"""
-    truth_csv: Path | None = None
-    """Id,Systole,Diastole (default: SRC/truth.csv if present)"""
-    shard_mb: float = 128.0
-    """target size of a volumes shard"""
-    compression: Codec = "zstd"
-    compression_level: int | None = 1
-    # The volumes' pixels column. Stored MR intensities are near-incompressible for the fast
-    # codecs (lz4, snappy and zstd at negative levels measured 1.00-1.01x on uint16 cine), and zstd
-    # level 1 gets 1.43x at ~700 MB/s per core: a third of an ingest worker's time and 6x slower
-    # reads for every training epoch. Masks (~200x) and the small tables keep ``compression``.
-    pixel_compression: Codec = "none"
-    # Curation step 6: "published" fills only a gap within 1 mm of twice the slice spacing;
-    # "wide" fills any gap of 1.5-2.5 spacings (the project's earlier rule).
-    gap_rule: Literal["published", "wide"] = "published"
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.gap_rule not in GAP_RULES:
-            raise ConfigError(f"gap_rule: must be one of {', '.join(GAP_RULES)}, "
-                              f"got {self.gap_rule!r}")
-        if self.engine not in ("auto", "local", "ray"):
-            raise ConfigError(f"engine: must be auto, local or ray, but got {self.engine!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"workers: must be >= 1, but got {self.workers=}")
-        if not self.shard_mb > 0:
-            raise ConfigError(f"shard_mb: must be > 0, but got {self.shard_mb=}")
-        for key in ("compression", "pixel_compression"):
-            if getattr(self, key) not in CODECS:
-                raise ConfigError(f"{key}: must be one of {', '.join(CODECS)}, "
-                                  f"got {getattr(self, key)!r}")
 
 
 @dataclass
@@ -149,9 +104,14 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
     truth_path = config.truth_csv or (src / "truth.csv" if (src / "truth.csv").is_file() else None)
     truth = read_truth_csv(truth_path) if truth_path else None
     committer = Committer(out)
+    choice = SeriesChoice(tuple(config.series), tuple(config.exclude_series))
+    if choice:
+        log.info("ingest: series chosen by the user: %s",
+                 "; ".join(f"{k}: {', '.join(v)}" for k, v in choice.settings().items() if v))
     try:
-        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid),
-                                               {"gap_rule": config.gap_rule})
+        settings = {"gap_rule": config.gap_rule, "max_decoded_mb": config.max_decoded_mb,
+                    **choice.settings()}
+        fingerprints = {p.pid: patient_fingerprint(src, p, (truth or {}).get(p.pid), settings)
                         for p in patients}
         committer.expect(fingerprints)
         _forget_changed(committer, fingerprints)
@@ -167,9 +127,11 @@ def ingest(src: Path, out: Path, config: IngestConfig | None = None) -> IngestSu
                                 patients_skipped_done=len(done & set(fingerprints)),
                                 input_bytes=input_bytes)
         opts = ChunkOptions(src=src, out=out, shard_mb=config.shard_mb, gap_rule=config.gap_rule,
+                            series=choice,
                             compression=config.compression,
                             compression_level=config.compression_level,
-                            pixel_compression=config.pixel_compression, truth=truth)
+                            pixel_compression=config.pixel_compression, truth=truth,
+                            max_decoded_mb=config.max_decoded_mb)
         if todo:
             try:
                 _run_engine(engine, opts, todo, config, committer, summary)

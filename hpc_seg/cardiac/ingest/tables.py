@@ -164,8 +164,25 @@ def subjects_table(stacks: list[CuratedStack], patient_id: str, split: str,
                "n_issues": sum(i.subject_id in (s.subject_id, patient_id) for i in issues),
                "Systole": sys_dia[0], "Diastole": sys_dia[1]}
         row.update({col: first.get(kw) for kw, col in SUBJECT_KEYWORDS.items()})
+        row["field_strength_t"] = field_strength_tesla(row["field_strength_t"])
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=SUBJECTS)
+
+
+#: MagneticFieldStrength above this is in gauss, not tesla (no MR magnet reaches 100 T)
+GAUSS_ABOVE = 100.0
+
+
+def field_strength_tesla(text: str | None) -> str | None:
+    """MagneticFieldStrength in tesla: old GE files write it in gauss (15000 for 1.5 T, 2000
+    seen in a real GENESIS_SIGNA file); the standard unit is tesla."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return text
+    if value is None or value <= GAUSS_ABOVE:
+        return text
+    return f"{value / 10000.0:g}"
 
 
 def patients_table(patient_id: str, split: str, n_files: int, n_used: int, n_skipped: int,

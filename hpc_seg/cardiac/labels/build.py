@@ -8,7 +8,7 @@ Label sources (``source``):
   NIfTI indexed ``[col, row, slice, frame]`` like the exported stacks), or a folder
   ``PATH/<stack_id>/`` of PNGs named ``slice<k>_frame<t>.png`` (label values as grey levels);
 - ``"model:PATH"``: predictions of a trained hpc-seg ``model.pt``; the caller builds that source
-  (:func:`hpc_seg.cardiac.predict.label_source`), since labels come before training.
+  (:func:`hpc_seg.cardiac.segment.label_source`), since labels come before training.
 
 Outputs in ``out_dir``: ``labels/`` (one row per stack and frame; schema in :data:`LABEL_COLUMNS`),
 ``masks/`` (the label masks for sources other than ``shipped``: one row per stack), ``skipped.csv``
@@ -36,6 +36,7 @@ from hpc_seg.storage.shards import (ShardWriter, atomic_write_bytes, atomic_writ
                                  encode_array,
                                  iter_rows, read_table, remove_stale_temporaries,
                                  shard_files)
+from hpc_seg.cardiac.finite import frames_text, nonfinite_frames
 from hpc_seg.cardiac.truth import read_truth_csv
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.progress import progress_bar
@@ -69,6 +70,11 @@ class LabelsSummary:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     masks_in: str = "volumes"
     """``volumes`` (shipped) or ``masks`` (this stage's masks/ table)"""
+
+
+class SkipStack(Exception):
+    """A label source cannot label this stack (the message says why); it is listed in
+    ``skipped.csv`` and the others go on."""
 
 
 class ShippedMasks:
@@ -115,9 +121,9 @@ def make_source(source: str | LabelSource) -> LabelSource:
         return FolderMasks(Path(arg))
     if kind == "model" and arg:
         # Labels come before training: the caller builds the model source
-        # (hpc_seg.cardiac.predict.label_source), so this stage never imports a trained network.
+        # (hpc_seg.cardiac.segment.label_source), so this stage never imports a trained network.
         raise ConfigError(f"label source {source!r}: resolve it with "
-                          "hpc_seg.cardiac.predict.label_source before calling build_labels")
+                          "hpc_seg.cardiac.segment.label_source before calling build_labels")
     raise ConfigError(f"label source {source!r} is invalid; use 'shipped', 'folder:PATH' or "
                       "'model:PATH'")
 
@@ -165,7 +171,18 @@ def build_labels(volumes_dir: Path, out_dir: Path, truth_csv: Path | None,
             ShardWriter(out_dir / "masks", target_mb=128, tag="labels") as masks_out:
         for row in iter_rows(volumes_dir, columns=columns, batch_size=2):
             bar.advance()
-            mask = src.mask(row)
+            if not shipped:
+                bad = nonfinite_frames(decode_array(row["pixels"], row["shape"], row["dtype"]))
+                if bad:
+                    skipped.append({"stack_id": row["stack_id"], "reason":
+                                    f"NaN or infinite pixels in frame(s) {frames_text(bad)}"})
+                    continue
+            try:
+                mask = src.mask(row)
+            except SkipStack as exc:
+                skipped.append({"stack_id": row["stack_id"], "reason": str(exc)})
+                log.warning("labels: stack %s skipped: %s", row["stack_id"], exc)
+                continue
             if mask is None:
                 skipped.append({"stack_id": row["stack_id"], "reason": f"no mask from {src.name}"})
                 continue
@@ -234,6 +251,11 @@ def _read_nifti_mask(path: Path) -> np.ndarray:
         data = np.asarray(nib.load(str(path)).dataobj)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
         raise InputError(f"{path}: cannot read NIfTI mask ({exc})") from None
+    if data.dtype.kind in "fc" and not np.isfinite(data).all():
+        # rint(NaN) cast to uint8 is an arbitrary label; the stack is not labelled at all
+        frames = nonfinite_frames(np.moveaxis(data, -1, 0)) if data.ndim == 4 else []
+        raise SkipStack(f"{path}: NaN or infinite label values"
+                        + (f" in frame(s) {frames_text(frames)}" if frames else ""))
     if data.ndim == 3:
         data = data[..., None]
     # NIfTI [col, row, slice, frame] -> [frame, slice, row, col]

@@ -1,4 +1,4 @@
-"""LV volumes per frame, ED/ES, and the label confidence score (spec §2).
+"""LV volumes per frame, ED/ES, and the label confidence score.
 
 - LV volume per frame = LV-cavity voxel count x voxel volume (mL).
 - ED is frame 0 in the published study (``ed_rule="first"``, the default); ``"max"`` takes the
@@ -31,9 +31,14 @@ def class_volumes(mask: np.ndarray, label: int, voxel_volume_ml: float) -> np.nd
 
 
 def ed_es_frames(lv_ml: np.ndarray, ed_rule: EdRule = "first") -> tuple[int, int]:
-    """(ED frame, ES frame) from per-frame LV volumes."""
-    ed = 0 if ed_rule == "first" else int(np.argmax(lv_ml))
-    return ed, int(np.argmin(lv_ml))
+    """(ED frame, ES frame) from per-frame LV volumes; NaN volumes (frames left out) are never
+    chosen ("first" then means the first measured frame)."""
+    lv_ml = np.asarray(lv_ml, dtype=np.float64)
+    measured = np.flatnonzero(np.isfinite(lv_ml))
+    if measured.size == 0:
+        raise ValueError("no frame has a measured LV volume")
+    ed = int(measured[0]) if ed_rule == "first" else int(np.nanargmax(lv_ml))
+    return ed, int(np.nanargmin(lv_ml))
 
 
 def confidence_score(edv: float, esv: float, diastole: float, systole: float) -> float:

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpc_seg.cardiac.models.encoders import build_encoder
+from hpc_seg.cardiac.models.widths import DEFAULT_DECODER_CHANNELS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_DECODER_CHANNELS = (256, 128, 64, 32, 16)
 
 
 class ConvBnRelu(nn.Sequential):

@@ -1,7 +1,7 @@
 """The ``slices`` dataset: one Parquet row per 2D image and mask, resized as published.
 
 Each image is fitted into ``size x size`` by scaling its longer side to ``size`` and zero-padding
-the shorter one symmetrically (spec §3). Intensities are scaled per stack to uint8 (0 .. the
+the shorter one symmetrically, as the published pipeline did. Intensities are scaled per stack to uint8 (0 .. the
 stack's 99.5th percentile), the mask keeps background 0, LV 1 and myocardium 2 (RV becomes
 background: the models learn 3 classes). Columns (:data:`COLUMNS`): ``file`` (a stable image id),
 ``stack_id``, ``subject_id``, ``patient_id``, ``split``, ``rotated_90``, ``slice``, ``frame``,
@@ -27,6 +27,7 @@ import pyarrow as pa
 import torch
 
 from hpc_seg.cardiac.labels.build import load_stack_masks
+from hpc_seg.cardiac.finite import frames_text, nonfinite_frames
 from hpc_seg.cardiac.resize import FitPad, fit_pad, to_uint8
 from hpc_seg.storage.shards import (atomic_write_bytes, atomic_write_table, decode_array, iter_rows,
                                  read_table, remove_stale_temporaries, shard_files)
@@ -44,7 +45,18 @@ FORMAT_VERSION = 1
 def stack_rows(vol: dict, mask: np.ndarray, labels: pd.DataFrame, size: int) -> list[dict]:
     """All 2D rows of one stack (``vol`` is a ``volumes`` row, ``labels`` its label rows)."""
     frames, slices, rows, cols = (int(s) for s in vol["shape"])
-    pixels = to_uint8(decode_array(vol["pixels"], vol["shape"], vol["dtype"]))
+    raw = decode_array(vol["pixels"], vol["shape"], vol["dtype"])
+    left_out = set(nonfinite_frames(raw))
+    if left_out:    # scaled without them (one NaN would make the stack's percentile NaN)
+        log.warning("slices: stack %s: NaN or infinite pixels in frame(s) %s; their images are "
+                    "left out", vol["stack_id"], frames_text(sorted(left_out)))
+        raw = np.where(np.isfinite(raw), raw, 0)
+        good = sorted(set(range(frames)) - left_out)
+        pixels = np.zeros(raw.shape, np.uint8)
+        if good:
+            pixels[good] = to_uint8(raw[good])
+    else:
+        pixels = to_uint8(raw)
     img = fit_pad(torch.from_numpy(pixels.reshape(-1, rows, cols)), size, "bilinear")
     img = img.round().clamp(0, 255).to(torch.uint8).numpy()
     m = mask.reshape(-1, rows, cols).copy()
@@ -61,6 +73,8 @@ def stack_rows(vol: dict, mask: np.ndarray, labels: pd.DataFrame, size: int) -> 
                   pad_top=geo.pad[0], pad_left=geo.pad[1], shape=[size, size], dtype="|u1")
     out = []
     for t in range(frames):
+        if t in left_out:
+            continue
         for k in range(slices):
             i = t * slices + k
             out.append({**common, "file": f"{vol['stack_id']}/slice{k:02d}_frame{t:02d}", "slice": k,

@@ -1,6 +1,6 @@
 """Synthetic Kaggle-like cardiac cine cohort: orchestration, per-patient writing, manifest.
 
-Layout written under OUT (see CONTRACT-cine.md):
+Layout written under OUT:
 ``{train,validate,test}/<pid>/study/{sax_*,2ch_*,4ch_*}/IM-<series>-<frame>.dcm``, ``truth.csv``,
 ``masks/<pid>.npz`` (label source, keyed by SOPInstanceUID), ``truth_masks/<pid>.npz`` (the
 undegraded masks, same keys), ``manifest.json`` and, with ``label_maps`` on,
@@ -18,14 +18,14 @@ import json
 import logging
 import shutil
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from hpc_seg.config import config_hash, to_dict
+from hpc_seg.config import to_dict
+from hpc_seg.storage.generated import GeneratedFolder, UnitDone, generate_units, open_folder
 from hpc_seg.storage.shards import atomic_write_bytes, output_error
 from hpc_seg.cardiac.synth import labels as cine_labels
 from hpc_seg.cardiac.synth import quirks as cine_quirks
@@ -36,8 +36,7 @@ from hpc_seg.cardiac.synth.label_maps import FOLDER as LABEL_MAPS, write_label_m
 from hpc_seg.cardiac.synth.phantom import RV_CAVITY
 from hpc_seg.cardiac.synth.plan import LABELS, NOISE, PatientPlan, SeriesPlan, build_plan, stream
 from hpc_seg.cardiac.synth.render import render_series
-from hpc_seg.errors import ConfigError, OutputError
-from hpc_seg.progress import progress_bar
+from hpc_seg.errors import ConfigError
 
 __all__ = ["CineSynthConfig", "PatientResult", "generate_cine_cohort", "generate_patient"]
 
@@ -193,87 +192,45 @@ def _variety_entry(plan: PatientPlan) -> dict:
             "snr": round(plan.contrast.snr, 2)}
 
 
-def _prepare_out(out: Path, state: dict, overwrite: bool) -> None:
-    """Refuse a foreign or finished OUT (unless ``overwrite``); resume one of ours."""
-    state_path = out / STATE_FILE
-    ours = state_path.exists()
-    if out.exists() and any(out.iterdir()):
-        if overwrite and ours:
-            shutil.rmtree(out)
-        elif overwrite:
-            raise OutputError(f"{out}: exists and is not a synthetic cine cohort "
-                              f"(no {STATE_FILE}); refusing to delete it, pick another OUT")
-        elif not ours:
-            raise OutputError(f"{out}: exists and is not empty; pick another OUT")
-        elif (out / "manifest.json").exists():
-            raise OutputError(f"{out}: a cohort was already generated here; use --overwrite "
-                              "to replace it")
-        else:
-            previous = json.loads(state_path.read_text())
-            if previous.get("hash") != state["hash"]:
-                raise OutputError(f"{out}: holds an unfinished cohort with other settings "
-                                  f"(seed/patients/config); use --overwrite to replace it")
-            log.info("%s: resuming an unfinished generation", out)
-            for split in SPLITS:
-                for stale in (out / split).glob(".tmp-*"):
-                    shutil.rmtree(stale, ignore_errors=True)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise output_error(out, exc) from None
-    atomic_write_bytes(json.dumps(state, indent=1).encode(), state_path)
+COHORT = GeneratedFolder(what="synthetic cine cohort", state_file=STATE_FILE, done_dir=DONE_DIR,
+                         can_overwrite=True)
+
+
+def _patient_unit(seed: int, n_patients: int, config: CineSynthConfig, out: Path,
+                  pid: int) -> UnitDone:
+    res = generate_patient(seed, pid, n_patients, config, out)
+    return UnitDone(str(res.pid), res.entry, res.n_files)
 
 
 def generate_cine_cohort(out: Path, n_patients: int, seed: int,
                          config: CineSynthConfig | None = None, *, overwrite: bool = False) -> Path:
-    """Generate a cohort of ``n_patients`` under ``out``; return the manifest path."""
+    """Generate a cohort of ``n_patients`` under ``out``; return the manifest path.
+
+    A re-run with the same settings resumes an unfinished cohort and returns a finished one as it
+    is; ``overwrite`` replaces a cohort made with other settings (only one this generator made).
+    """
     config = config or CineSynthConfig()
     out = Path(out)
     if n_patients < 1:
         raise ConfigError(f"synth cine: --patients must be >= 1, but got {n_patients}")
     if seed < 0:
         raise ConfigError(f"synth cine: --seed must be >= 0, but got {seed}")
-    cfg_dict = to_dict(config)
-    gen = {"version": GENERATOR_VERSION, "seed": seed, "n_patients": n_patients, **cfg_dict}
+    gen = {"version": GENERATOR_VERSION, "seed": seed, "n_patients": n_patients,
+           **to_dict(config)}
     gen.pop("workers")     # the worker count does not change the output
     if not config.variety:  # the ranges do nothing then: keep the shipped manifest (and hash)
         for key in VARIETY_KEYS:
             gen.pop(key)
     if not config.label_maps:   # likewise: a cohort without label maps keeps its manifest
         gen.pop("label_maps")
-    state = {"generator": gen, "hash": config_hash(gen)}
-    _prepare_out(out, state, overwrite)
-    done_dir = out / DONE_DIR
-    entries: dict[int, dict] = {}
-    for pid in range(1, n_patients + 1):
-        rec = done_dir / f"{pid}.json"
-        if rec.exists():
-            entries[pid] = json.loads(rec.read_text())
-    todo = [p for p in range(1, n_patients + 1) if p not in entries]
-    workers = max(1, min(config.n_workers, len(todo)))
-    log.info("synth cine: %d patients (%d to do) into %s with %d worker(s)", n_patients,
-             len(todo), out, workers)
-    # fork (Linux): workers start at the first submit, before the progress display starts its
-    # thread, and callers need no ``if __name__ == "__main__"`` guard as spawn would demand.
-    method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) \
-        if workers > 1 else None
-    try:
-        futures = [pool.submit(generate_patient, seed, pid, n_patients, config, out)
-                   for pid in todo] if pool else []
-        with progress_bar("synth cine", total=n_patients, unit="patients",
-                          extra_unit="files") as bar:
-            bar.advance(len(entries))
-            results = (f.result() for f in as_completed(futures)) if pool else (
-                generate_patient(seed, pid, n_patients, config, out) for pid in todo)
-            for res in results:
-                entries[res.pid] = res.entry
-                atomic_write_bytes(json.dumps(res.entry).encode(), done_dir / f"{res.pid}.json")
-                bar.advance(1, extra=res.n_files)
-    finally:
-        if pool:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return _write_outputs(out, state["generator"], entries, n_patients)
+    open_folder(out, COHORT, gen, overwrite=overwrite)
+    if (out / "manifest.json").is_file():
+        return out / "manifest.json"
+    entries = generate_units(out, COHORT, range(1, n_patients + 1),
+                             partial(_patient_unit, seed, n_patients, config, out), str,
+                             workers=config.workers, label="synth cine", unit="patients",
+                             extra_unit="files")
+    return _write_outputs(out, gen, {int(k): v for k, v in entries.items()}, n_patients)
 
 
 def _write_outputs(out: Path, generator: dict, entries: dict[int, dict], n: int) -> Path:

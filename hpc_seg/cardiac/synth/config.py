@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Literal
 
 from hpc_seg.errors import ConfigError
 
-# Quirk names as they appear in the manifest's ``quirks`` lists (CONTRACT-cine.md §2).
+# Quirk names as they appear in the manifest's ``quirks`` lists.
 QUIRKS = ("fewer_phases", "other_geometry", "inplane_rotated", "rows_lt_cols", "repeated_location",
           "complete_repeat", "nonuniform_spacing", "truncated_file", "not_dicom", "no_pixel_data",
           "outlier_slice")
@@ -74,7 +73,9 @@ class CineSynthConfig:
     oversample: int = 2
     """in-plane rendering oversampling factor (partial volume)."""
     edv_ml: tuple[float, float] = (100.0, 250.0)
+    """range of the end-diastolic LV volume (mL)"""
     ef: tuple[float, float] = (0.30, 0.70)
+    """range of the ejection fraction"""
     quirk_rates: dict[str, float] = field(default_factory=_default_rates)
     """probability per patient of each quirk (missing names count as 0)."""
     guarantee_quirks: bool = True
@@ -89,7 +90,7 @@ class CineSynthConfig:
     domain: Literal["kaggle", "7t"] = "kaggle"
     """`7t`: shifted contrast, strong B1 inhomogeneity, finer pixels, no quirks, masks 0/1/2."""
     workers: int = 0
-    """worker processes; 0 = all available cores."""
+    """worker processes; 0 = the CPUs this process is allocated."""
     label_maps: bool = False
     """also write each patient's multi-structure label maps (`label_maps/<split>/<pid>.nii.gz`:
     every structure the phantom draws, for training from label maps alone)."""
@@ -174,7 +175,7 @@ class CineSynthConfig:
             raise bad("label_error", f"must map {list(LABEL_ERROR_KINDS)} to non-negative "
                       f"weights with a positive sum, but got {self.label_error}")
         if self.workers < 0:
-            raise bad("workers", f"must be >= 0 (0 = all cores), but got {self.workers}")
+            raise bad("workers", f"must be >= 0 (0 = the CPU allocation), but got {self.workers}")
         for key, (lo, hi) in _RANGE_LIMITS.items():
             lo_hi = tuple(float(v) for v in getattr(self, key))
             if len(lo_hi) != 2 or not lo <= lo_hi[0] <= lo_hi[1] <= hi:
@@ -183,18 +184,64 @@ class CineSynthConfig:
         if not self.vendors or any(v not in VENDOR_NAMES for v in self.vendors):
             raise bad("vendors", f"must list some of {list(VENDOR_NAMES)}, but got {self.vendors}")
 
-    @property
-    def n_workers(self) -> int:
-        """Worker processes to use (``workers`` or all usable cores)."""
-        if self.workers:
-            return self.workers
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            return os.cpu_count() or 1
-
     def rate(self, quirk: str) -> float:
         """Per-patient probability of ``quirk`` (0 in the 7T domain: clean research data)."""
         if self.domain == "7t":
             return 0.0
         return self.quirk_rates.get(quirk, 0.0)
+
+
+@dataclass(kw_only=True)
+class Synth7TConfig:
+    """Shape of the 7T-like cohort (``hpc-seg synth cine --domain 7t`` / ``[synth_7t]``)."""
+
+    volunteers: int = 22
+    """number of volunteers"""
+    seed: int = 0
+    """cohort seed (volunteer i uses [seed, i])"""
+    matrix: tuple[int, int] = (512, 472)
+    """acquired (rows, cols); each volunteer is 512x472 or 472x512 at random."""
+    pixel_spacing_mm: tuple[float, float] = (0.6, 0.7)
+    """range of the in-plane pixel spacing (min max)"""
+    slices: tuple[int, int] = (14, 18)
+    """slices per volunteer (min max)"""
+    frames: tuple[int, int] = (18, 25)
+    """cardiac phases per volunteer (min max)"""
+    slice_spacing_mm: float = 6.0
+    """distance between slices"""
+    max_matrix: int = 512
+    """cap on the larger image side (CPU-sized runs); the field of view is kept (coarser pixels)."""
+    second_observer: int = 3
+    """volunteers with a second observer's contours (the test set of the transfer split)."""
+    observer2_scale_sd: float = 0.05
+    """observer 2: sd of the relative radial change per contour (mean and first two harmonics)."""
+    observer2_shift_mm: float = 0.6
+    """observer 2: sd of the shift of each contour"""
+    observer2_epi_extra_sd: float = 0.035
+    """extra relative radial sd of observer 2's epicardium (wall thickness is what observers
+    disagree on most: with 0.05 / 0.6 mm / 0.035 LV Dice is ~0.945 and MY ~0.81 at 512)."""
+    voids: tuple[int, int] = (0, 3)
+    """signal voids per slice (min, max)."""
+    oversample: int = 1
+    """in-plane rendering oversampling factor (partial volume)"""
+    workers: int = 1
+    """worker processes; 0 = the CPUs this process is allocated"""
+
+    def __post_init__(self) -> None:
+        for key in ("matrix", "pixel_spacing_mm", "slices", "frames", "voids"):
+            setattr(self, key, tuple(getattr(self, key)))
+            lo, hi = getattr(self, key)
+            if key != "matrix" and not 0 <= lo <= hi:
+                raise ConfigError(f"synth 7t: {key} must be [min, max] with 0 <= min <= max, "
+                                  f"got {[lo, hi]}")
+        if self.volunteers < 1 or not 0 <= self.second_observer <= self.volunteers:
+            raise ConfigError(f"synth 7t: need volunteers >= 1 and 0 <= second_observer <= "
+                              f"volunteers, got {self.volunteers}, {self.second_observer}")
+        if self.slices[0] < 6 or self.frames[0] < 4:
+            raise ConfigError(f"synth 7t: slices must be >= 6 and frames >= 4, got "
+                              f"{self.slices}, {self.frames}")
+        if min(self.matrix) < 16 or not 32 <= self.max_matrix <= 1024:
+            raise ConfigError(f"synth 7t: matrix sides must be >= 16 and max_matrix in [32, 1024],"
+                              f" got {self.matrix}, {self.max_matrix}")
+        if self.pixel_spacing_mm[0] <= 0 or self.slice_spacing_mm <= 0:
+            raise ConfigError("synth 7t: spacings must be > 0")

@@ -1,4 +1,4 @@
-"""A 7T-like cine cohort for offline transfer-learning runs (spec §5): volunteers, DICOM, QMass ``.con``.
+"""A 7T-like cine cohort for offline transfer-learning runs: volunteers, DICOM, QMass ``.con``.
 
 It differs from the Kaggle-like cohort as 7T data does:
 
@@ -37,20 +37,20 @@ import logging
 import math
 import shutil
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from hpc_seg.cardiac.ingest.qmass_con import LV_ENDO, LV_EPI, Contour, mask_outline, write_con
 from hpc_seg.cardiac.synth import phantom as ph
-from hpc_seg.cardiac.synth.config import CineSynthConfig
+from hpc_seg.cardiac.synth.config import CineSynthConfig, Synth7TConfig
 from hpc_seg.cardiac.synth.dicom import SeriesWriter, make_uid
 from hpc_seg.cardiac.synth.plan import build_plan, stream
-from hpc_seg.cardiac.synth.render import Contrast, render_series
-from hpc_seg.config import config_hash, to_dict
-from hpc_seg.errors import ConfigError, OutputError
-from hpc_seg.progress import progress_bar
+from hpc_seg.cardiac.synth.render import B1_WAVELENGTH_MM, Contrast, b1_wave, render_series
+from hpc_seg.config import to_dict
+from hpc_seg.storage.generated import GeneratedFolder, UnitDone, generate_units, open_folder
 from hpc_seg.storage.shards import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -63,53 +63,6 @@ OBSERVER2_SUFFIX = "_observer2"
 # Relative GRE (FLASH) signal: inflow-bright blood, less blood/myocardium contrast than bSSFP.
 _GRE = {ph.AIR: 0.0, ph.LUNG: 0.04, ph.FAT: 0.95, ph.MUSCLE: 0.30, ph.LIVER: 0.34,
         ph.BLOOD: 0.80, ph.MYO: 0.30, ph.SPINE: 0.42, ph.SOFT: 0.38}
-
-
-@dataclass(kw_only=True)
-class Synth7TConfig:
-    """Shape of the 7T-like cohort (``hpc-seg synth cine --domain 7t`` / ``[synth_7t]``)."""
-
-    volunteers: int = 22
-    seed: int = 0
-    matrix: tuple[int, int] = (512, 472)
-    """acquired (rows, cols); each volunteer is 512x472 or 472x512 at random."""
-    pixel_spacing_mm: tuple[float, float] = (0.6, 0.7)
-    slices: tuple[int, int] = (14, 18)
-    frames: tuple[int, int] = (18, 25)
-    slice_spacing_mm: float = 6.0
-    max_matrix: int = 512
-    """cap on the larger image side (CPU-sized runs); the field of view is kept (coarser pixels)."""
-    second_observer: int = 3
-    """volunteers with a second observer's contours (the test set of the transfer split)."""
-    observer2_scale_sd: float = 0.05
-    """observer 2: sd of the relative radial change per contour (mean and first two harmonics)."""
-    observer2_shift_mm: float = 0.6
-    observer2_epi_extra_sd: float = 0.035
-    """extra relative radial sd of observer 2's epicardium (wall thickness is what observers
-    disagree on most: with 0.05 / 0.6 mm / 0.035 LV Dice is ~0.945 and MY ~0.81 at 512)."""
-    voids: tuple[int, int] = (0, 3)
-    """signal voids per slice (min, max)."""
-    oversample: int = 1
-    workers: int = 0
-
-    def __post_init__(self) -> None:
-        for key in ("matrix", "pixel_spacing_mm", "slices", "frames", "voids"):
-            setattr(self, key, tuple(getattr(self, key)))
-            lo, hi = getattr(self, key)
-            if key != "matrix" and not 0 <= lo <= hi:
-                raise ConfigError(f"synth 7t: {key} must be [min, max] with 0 <= min <= max, "
-                                  f"got {[lo, hi]}")
-        if self.volunteers < 1 or not 0 <= self.second_observer <= self.volunteers:
-            raise ConfigError(f"synth 7t: need volunteers >= 1 and 0 <= second_observer <= "
-                              f"volunteers, got {self.volunteers}, {self.second_observer}")
-        if self.slices[0] < 6 or self.frames[0] < 4:
-            raise ConfigError(f"synth 7t: slices must be >= 6 and frames >= 4, got "
-                              f"{self.slices}, {self.frames}")
-        if min(self.matrix) < 16 or not 32 <= self.max_matrix <= 1024:
-            raise ConfigError(f"synth 7t: matrix sides must be >= 16 and max_matrix in [32, 1024],"
-                              f" got {self.matrix}, {self.max_matrix}")
-        if self.pixel_spacing_mm[0] <= 0 or self.slice_spacing_mm <= 0:
-            raise ConfigError("synth 7t: spacings must be > 0")
 
 
 def volunteer_id(pid: int) -> str:
@@ -127,11 +80,10 @@ def observer2_volunteers(cfg: Synth7TConfig) -> list[int]:
 def _gre_contrast(rng: np.random.Generator, base: Contrast) -> Contrast:
     jitter = rng.uniform(0.9, 1.1, size=ph.N_TISSUES)
     ang = rng.uniform(0, 2 * math.pi)
-    k = 2 * math.pi / rng.uniform(150.0, 230.0)
+    wavelength = rng.uniform(*B1_WAVELENGTH_MM)
     return replace(base, intensities=tuple(float(_GRE[i] * jitter[i]) for i in range(ph.N_TISSUES)),
                    snr=float(rng.uniform(10, 22)), coil_reach_mm=float(rng.uniform(80, 120)),
-                   b1_wave=(k * math.cos(ang), k * math.sin(ang), 0.3 * k,
-                            float(rng.uniform(0, 2 * math.pi))))
+                   b1_wave=b1_wave(ang, wavelength, float(rng.uniform(0, 2 * math.pi))))
 
 
 def _void_mask(rng: np.random.Generator, rows: int, cols: int, n: int) -> np.ndarray:
@@ -266,8 +218,11 @@ def generate_volunteer(cfg: Synth7TConfig, pid: int, out: Path, second: bool) ->
             "edv_ml": round(plan.anat.edv_ml, 2), "ef": round(plan.anat.ef, 4)}
 
 
-def _job(args: tuple) -> dict:
-    return generate_volunteer(*args)
+COHORT = GeneratedFolder(what="7T cohort", state_file=".synth-7t.json", done_dir=".volunteers")
+
+
+def _volunteer_unit(cfg: Synth7TConfig, out: Path, second: frozenset[int], pid: int) -> UnitDone:
+    return UnitDone(volunteer_id(pid), generate_volunteer(cfg, pid, out, pid in second))
 
 
 def generate_7t_cohort(out: str | Path, cfg: Synth7TConfig | None = None) -> Path:
@@ -276,48 +231,18 @@ def generate_7t_cohort(out: str | Path, cfg: Synth7TConfig | None = None) -> Pat
     out = Path(out)
     gen = {"version": GENERATOR_VERSION, **to_dict(cfg)}
     gen.pop("workers")
-    key = config_hash(gen)
-    state = out / ".synth-7t.json"
-    if out.exists() and any(out.iterdir()):
-        if not state.is_file() or json.loads(state.read_text()).get("hash") != key:
-            raise OutputError(f"{out}: exists and is not a 7T cohort with these settings; "
-                              "pick another folder")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(json.dumps({"generator": gen, "hash": key}).encode(), state)
+    open_folder(out, COHORT, gen)
     manifest = out / "manifest.json"
     if manifest.is_file():
         return manifest
-    for stale in out.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    second = set(observer2_volunteers(cfg))
-    done_dir = out / ".volunteers"
-    entries = {}
-    todo = []
-    for pid in range(1, cfg.volunteers + 1):
-        rec = done_dir / f"{pid}.json"
-        if rec.is_file() and (out / volunteer_id(pid)).is_dir():
-            entries[pid] = json.loads(rec.read_text())
-        else:
-            todo.append((cfg, pid, out, pid in second))
-    workers = max(1, min(cfg.workers or 1, len(todo)))
-    with progress_bar("synth 7t", cfg.volunteers, "volunteers") as bar:
-        bar.advance(len(entries))
-        if workers > 1:
-            from concurrent.futures import ProcessPoolExecutor
-            from multiprocessing import get_context
-
-            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                results = list(pool.map(_job, todo))
-        else:
-            results = (_job(t) for t in todo)
-        for entry in results:
-            entries[int(entry["id"])] = entry
-            atomic_write_bytes(json.dumps(entry).encode(), done_dir / f"{entry['id']}.json")
-            bar.advance()
+    second = frozenset(observer2_volunteers(cfg))
+    entries = generate_units(out, COHORT, range(1, cfg.volunteers + 1),
+                             partial(_volunteer_unit, cfg, out, second), volunteer_id,
+                             workers=cfg.workers, label="synth 7t", unit="volunteers")
     body = {"generator": gen, "observer2_suffix": OBSERVER2_SUFFIX,
             "second_observer": [volunteer_id(p) for p in sorted(second)],
             "con_slice_order": "reversed",
             "labels": {"0": "background", "1": "LV cavity", "2": "LV myocardium"},
-            "volunteers": {str(p): entries[p] for p in sorted(entries)}}
+            "volunteers": {str(p): entries[volunteer_id(p)] for p in range(1, cfg.volunteers + 1)}}
     atomic_write_bytes(json.dumps(body, indent=1).encode(), manifest)
     return manifest

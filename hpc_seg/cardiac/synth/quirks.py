@@ -1,24 +1,24 @@
 """Quirk injection into a patient's acquisition plan, and what a correct curation must output.
 
-The expectations (`expected_stacks`) follow the curation rules of the study (spec §1) applied to
+The expectations (`expected_stacks`) follow the published curation rules applied to
 the headers exactly as written, so the manifest is a test oracle for the ingest stage.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from hpc_seg.cardiac.curate.gaps import GAP_FILL_MAX, GAP_FILL_MIN
+from hpc_seg.cardiac.curate.modal import mode_largest
 from hpc_seg.cardiac.synth.config import GUARANTEED, QUIRKS, CineSynthConfig
 from hpc_seg.cardiac.synth.plan import QUIRK_CHOICE, PatientPlan, SeriesPlan, sax_plane, stream
 from hpc_seg.cardiac.synth.render import Plane
 
 TARGET_MAX_SIDE = 256         # curation downscales larger matrices to this
 DUPLICATE_MM = 1.0            # positions closer than this are the same slice
-GAP_FILL, GAP_OUTLIER = 1.5, 2.5   # gap / modal spacing: >= 1.5 filled, > 2.5 an outlier
 
 
 def choose_quirks(seed: int, pid: int, cfg: CineSynthConfig) -> list[str]:
@@ -166,12 +166,6 @@ class ExpectedSlice:
         return self.actual if self.actual is not None else self.series
 
 
-def _mode(values: list) -> object:
-    """Most frequent value; ties go to the largest (spec §1 step 2)."""
-    counts = Counter(values)
-    return max(counts, key=lambda v: (counts[v], v))
-
-
 def curated_slices(plan: PatientPlan, stack: int) -> tuple[list[ExpectedSlice], float]:
     """Positions of the curated stack after dedup, outlier removal and gap filling."""
     items = sorted(((sp.geom.position, sp) for sp in plan.sax(stack)), key=lambda t: t[0])
@@ -182,14 +176,14 @@ def curated_slices(plan: PatientPlan, stack: int) -> tuple[list[ExpectedSlice], 
                 kept[-1] = (pos, sp)
         else:
             kept.append((pos, sp))
-    spacing = float(_mode([round(b[0] - a[0], 2) for a, b in zip(kept, kept[1:])]))
-    while len(kept) > 2 and kept[1][0] - kept[0][0] > GAP_OUTLIER * spacing:
+    spacing = float(mode_largest([round(b[0] - a[0], 2) for a, b in zip(kept, kept[1:])]))
+    while len(kept) > 2 and kept[1][0] - kept[0][0] > GAP_FILL_MAX * spacing:
         kept.pop(0)
-    while len(kept) > 2 and kept[-1][0] - kept[-2][0] > GAP_OUTLIER * spacing:
+    while len(kept) > 2 and kept[-1][0] - kept[-2][0] > GAP_FILL_MAX * spacing:
         kept.pop()
     out: list[ExpectedSlice] = []
     for pos, sp in kept:
-        if out and (pos - out[-1].position) >= GAP_FILL * spacing:
+        if out and (pos - out[-1].position) >= GAP_FILL_MIN * spacing:
             fill_pos = out[-1].position + spacing
             actual = min(plan.dropped, key=lambda d: abs(d.geom.position - fill_pos),
                          default=None)
@@ -199,15 +193,15 @@ def curated_slices(plan: PatientPlan, stack: int) -> tuple[list[ExpectedSlice], 
 
 
 def expected_stacks(plan: PatientPlan) -> list[dict]:
-    """The manifest's ``expected_stacks`` for this patient (CONTRACT-cine.md §3)."""
+    """The manifest's ``expected_stacks`` for this patient: the stacks a correct curation outputs."""
     stacks = sorted({sp.stack for sp in plan.sax()})
     result = []
     for s in stacks:
         slices, spacing = curated_slices(plan, s)
         kept = [e.series for e in slices if not e.filled]
-        ps = _mode([(e.geom.ps_row, e.geom.ps_col) for e in kept])
-        rows, cols = _mode([(k.geom.rows, k.geom.cols) for k in kept])
-        frames = _mode([len(k.frames) for k in kept])
+        ps = mode_largest([(e.geom.ps_row, e.geom.ps_col) for e in kept])
+        rows, cols = mode_largest([(k.geom.rows, k.geom.cols) for k in kept])
+        frames = mode_largest([len(k.frames) for k in kept])
         scale = 1.0
         if max(rows, cols) > TARGET_MAX_SIDE:
             scale = TARGET_MAX_SIDE / max(rows, cols)

@@ -75,6 +75,18 @@ _SEVEN_T = {ph.AIR: 0.0, ph.LUNG: 0.08, ph.FAT: 1.0, ph.MUSCLE: 0.32, ph.LIVER: 
 KAGGLE_SIGNAL = _KAGGLE      # public: the variety vendor profiles start from it
 
 
+#: period of the transmit-field (B1+) standing wave at 7 T (mm): the spacing of its dark bands.
+#: Every 7T-like image of the project draws it from this range.
+B1_WAVELENGTH_MM = (150.0, 230.0)
+
+
+def b1_wave(angle: float, wavelength_mm: float, phase: float) -> tuple[float, float, float, float]:
+    """``Contrast.b1_wave`` of a standing wave of ``wavelength_mm`` running at ``angle`` in the
+    axial plane (and at 0.3 of the wave number along z), shifted by ``phase``."""
+    k = 2 * math.pi / wavelength_mm
+    return (k * math.cos(angle), k * math.sin(angle), 0.3 * k, phase)
+
+
 def sample_contrast(rng: np.random.Generator, anat: ph.Anatomy,
                     domain: Literal["kaggle", "7t"]) -> Contrast:
     """Draw a patient's tissue contrast, coil set-up, noise and blur."""
@@ -89,8 +101,8 @@ def sample_contrast(rng: np.random.Generator, anat: ph.Anatomy,
     b1 = None
     if domain == "7t":
         ang = rng.uniform(0, 2 * math.pi)
-        k = 2 * math.pi / rng.uniform(180.0, 260.0)
-        b1 = (k * math.cos(ang), k * math.sin(ang), 0.3 * k, float(rng.uniform(0, 2 * math.pi)))
+        wavelength = rng.uniform(*B1_WAVELENGTH_MM)
+        b1 = b1_wave(ang, wavelength, float(rng.uniform(0, 2 * math.pi)))
     return Contrast(intensities=intens, gain=float(rng.uniform(900, 1500)),
                     snr=float(rng.uniform(12, 30) if domain == "kaggle" else rng.uniform(8, 20)),
                     blur_px=float(rng.uniform(0.4, 0.8)), coils=coils,

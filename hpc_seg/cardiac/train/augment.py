@@ -1,6 +1,6 @@
 """Published training augmentations as batched torch ops (run on the GPU next to the model).
 
-"normal" (spec §3): random crop, symmetric warp +-0.2, rotation +-20 deg, zoom 1-1.2, brightness
+"normal" (the published transforms): random crop, symmetric warp +-0.2, rotation +-20 deg, zoom 1-1.2, brightness
 0.3-0.7, contrast x0.6-1.667, each with p = 0.75. "extreme": the same plus a left-right flip with
 p = 0.5 and rotation +-90 deg. The semantics follow fastai, which the published models used:
 

@@ -1,6 +1,6 @@
 """Typed configuration of one 2D U-Net training run (the ``[train]`` table of a job TOML).
 
-Defaults are the published best model (r34 / p05 / size 256 / ce / normal transforms, spec §3),
+Defaults are the published best model (r34 / p05 / size 256 / ce / normal transforms),
 with a shorter 5+5 epoch schedule; the published schedules are 5/10/15 epochs per stage.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpc_seg.errors import ConfigError
-from hpc_seg.cardiac.models.unet2d import DEFAULT_DECODER_CHANNELS
+from hpc_seg.cardiac.models.widths import DEFAULT_DECODER_CHANNELS
 
 CONFIDENCE_SETS = ("p05", "p10", "p15", "all")
 
@@ -27,6 +27,7 @@ class TrainConfig:
     decoder_channels: list[int] = field(default_factory=lambda: list(DEFAULT_DECODER_CHANNELS))
     """5 decoder widths (smp default)"""
     loss: Literal["ce", "focal", "softdice"] = "ce"
+    """ce (cross-entropy), focal or softdice"""
     image_size: int = 256
     """must match the slices dataset"""
     augment: Literal["none", "normal", "extreme", "nnunet"] = "normal"
@@ -42,7 +43,9 @@ class TrainConfig:
     unfrozen_lr_factor: float = 0.1
     """unfrozen stage max lr = lr * this (published 1e-4 -> 1e-5)"""
     batch_size: int = 32
+    """images per optimiser step"""
     weight_decay: float = 0.01
+    """AdamW weight decay"""
     epochs_frozen: int = 5
     """stage 1 epochs (encoder frozen)"""
     epochs_unfrozen: int = 5
@@ -51,10 +54,13 @@ class TrainConfig:
     """freeze the encoder in stage 1 (TL); false trains everything in both stages (the
     published R model: random init, 1e-4 then 1e-5)"""
     num_classes: int = 3
+    """classes of the output (background, LV cavity, myocardium)"""
     seed: int = 0
+    """seed of the initialisation, the data order and the augmentation"""
     init_checkpoint: Path | None = None
     """an hpc-seg model.pt to start from (transfer learning, TL2)"""
     device: str = "auto"
+    """auto, cpu, cuda or cuda:N"""
     amp: bool = True
     """bf16 autocast where the hardware has bf16 units (CUDA GPUs, CPUs with AMX or AVX-512
     BF16; detected at run time); false = fp32 everywhere"""
@@ -69,6 +75,7 @@ class TrainConfig:
     shuffle_buffer: int = 2048
     """streaming shuffle buffer (images)"""
     keep_checkpoints: int = 2
+    """epoch checkpoints kept (older ones are deleted)"""
     threads: int = 0
     """torch CPU threads (0 = the process's CPU allocation: affinity mask, SLURM_CPUS_PER_TASK,
     cgroup quota)"""
@@ -86,9 +93,9 @@ class TrainConfig:
         if self.epochs_frozen + self.epochs_unfrozen < 1:
             raise ConfigError("epochs_frozen + epochs_unfrozen must be >= 1, but got "
                               f"{self.epochs_frozen} + {self.epochs_unfrozen}")
-        if self.lr <= 0 or self.unfrozen_lr_factor <= 0:
-            raise ConfigError(f"lr and unfrozen_lr_factor must be > 0, but got {self.lr=}, "
-                              f"{self.unfrozen_lr_factor=}")
+        for name in ("lr", "unfrozen_lr_factor"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, but got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, but got {self.weight_decay}")
         if len(self.decoder_channels) != 5 or min(self.decoder_channels) < 1:

@@ -1,6 +1,6 @@
 """Train one 2D U-Net on the ``slices`` dataset: frozen then unfrozen one-cycle, AMP, resume.
 
-The published schedule (spec §3): a one-cycle at ``lr`` with the encoder frozen (its BatchNorm
+The published schedule: a one-cycle at ``lr`` with the encoder frozen (its BatchNorm
 layers still train, as in fastai), then a one-cycle at ``lr * unfrozen_lr_factor`` with everything
 trainable; AdamW with decoupled weight decay 0.01 (fastai's Adam). Every epoch ends with a
 validation pass over the ``validate`` split, a checkpoint (model, optimiser, epoch, stage, RNG
@@ -33,12 +33,12 @@ from hpc_seg.config import to_dict
 from hpc_seg.storage.shards import atomic_write_bytes, output_error
 from hpc_seg.cardiac.slices.stream import SliceStream
 from hpc_seg.cardiac.slices.build import read_meta
-from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.errors import ConfigError, InputError, SettingsChangedError
 from hpc_seg.cardiac.models.unet2d import Unet2d
 from hpc_seg.cardiac.train.appearance import render_batch
 from hpc_seg.cardiac.train.augment import augment_batch
-from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, rng_state, save_checkpoint,
-                                      set_rng_state)
+from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, load_weights, rng_state,
+                                      save_checkpoint, set_rng_state)
 from hpc_seg.cardiac.train.config import TrainConfig
 from hpc_seg.cardiac.train.losses import LOSSES
 from hpc_seg.cardiac.train.metrics import METRIC_NAMES, image_metrics
@@ -92,8 +92,8 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
     model_path, history_path = out_dir / "model.pt", out_dir / "history.csv"
     config = to_dict(cfg)
     if resume and model_path.is_file():
-        done = torch.load(model_path, map_location="cpu", weights_only=True)
-        if done.get("config") == config:
+        done = _finished_model(model_path)
+        if done is not None and done.get("config") == config:
             log.info("%s: finished model with this config exists; skipping training", model_path)
             return _result(model_path, history_path, done.get("history", []), 0)
     train_columns, val_columns = _columns(cfg, meta, slices_dir)
@@ -267,6 +267,21 @@ def _save(run: _Run, ckpt_dir: Path, config: dict, stage: str, keep: int) -> Pat
         raise output_error(ckpt_dir, exc) from None
 
 
+def _finished_model(path: Path) -> dict[str, Any] | None:
+    """The finished ``model.pt`` of an earlier run, or None (with a warning naming the file)
+    when it cannot be loaded: training then starts clean and replaces it."""
+    try:
+        done = load_weights(path)
+    except InputError as exc:
+        log.warning("%s; training again from the start", exc)
+        return None
+    if not isinstance(done, dict):
+        log.warning("%s: not an hpc-seg model file (holds a %s); training again from the start",
+                    path, type(done).__name__)
+        return None
+    return done
+
+
 def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
     # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and
     # optimiser moments to the parameters' device.
@@ -275,11 +290,17 @@ def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
         return 0
     if state.get("config") != config:
         diff = sorted(k for k in config if state.get("config", {}).get(k) != config[k])
-        raise ConfigError(f"{ckpt_dir}: checkpoints were written with another config (differs in "
-                          f"{diff}); use another output folder or resume=False")
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.epoch, run.history = int(state["epoch"]), list(state["history"])
+        raise SettingsChangedError(f"{ckpt_dir}: checkpoints were written with another config "
+                                   f"(differs in {', '.join(diff)}); use another output folder "
+                                   "or --restart")
+    try:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.epoch, run.history = int(state["epoch"]), list(state["history"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"{ckpt_dir}: the newest loadable checkpoint does not fit this run "
+                         f"({cause}); remove it or train with --restart") from None
     set_rng_state(state["rng"])
     log.info("resumed after epoch %d (%s stage)", run.epoch, state["stage"])
     return run.epoch

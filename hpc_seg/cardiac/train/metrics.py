@@ -1,4 +1,4 @@
-"""Per-image segmentation metrics from confusion matrices (published definitions, spec §3 and §5).
+"""Per-image segmentation metrics from confusion matrices (the published definitions).
 
 Everything is derived from one per-image confusion matrix ``conf[b, true, pred]`` over the classes
 background 0, LV 1, myocardium 2: pixel accuracy, Dice LV, Dice MY and the Dice of the combined

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -26,40 +25,12 @@ import pyarrow.parquet as pq
 
 from hpc_seg.cardiac.ingest.con_layout import con_files, find_volunteers, stage_con_cohort
 from hpc_seg.cardiac.ingest.tables import ISSUES
-from hpc_seg.cardiac.transfer.subsets import SubsetConfig, make_subsets, split_volunteers
+from hpc_seg.cardiac.transfer.config import DataConfig, SubsetConfig
+from hpc_seg.cardiac.transfer.subsets import make_subsets, split_volunteers
 from hpc_seg.errors import ConfigError, InputError
 from hpc_seg.storage.shards import atomic_write_bytes, atomic_write_table, shard_files
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(kw_only=True)
-class DataConfig:
-    """``[transfer_data]``: where the volunteers are and how they are split and sized."""
-
-    src: Path | None = None
-    layout: str = "con"                 # "con": DICOM + .con per volunteer; "png": cmr-seg-tl PNGs
-    con_slice_order: str = "reversed"
-    image_size: int = 256
-    n_validate: int = 5
-    split_seed: int = 42
-    split: dict[str, list[str]] = field(default_factory=dict)
-    """override: {train = [...], validate = [...], test = [...]} volunteer ids."""
-    png_pixel_spacing_mm: float = 1.25
-    png_slice_spacing_mm: float = 6.0
-    subsets: SubsetConfig = field(default_factory=SubsetConfig)
-    ingest_workers: int = 1
-
-    def __post_init__(self) -> None:
-        if isinstance(self.src, str):
-            self.src = Path(self.src)
-        if isinstance(self.subsets, dict):
-            self.subsets = SubsetConfig(**self.subsets)
-        if self.layout not in ("con", "png"):
-            raise ConfigError(f"transfer_data: layout must be con or png, got {self.layout!r}")
-        if self.split and set(self.split) != {"train", "validate", "test"}:
-            raise ConfigError(f"transfer_data: split needs train, validate and test lists, got "
-                              f"{sorted(self.split)}")
 
 
 def choose_split(src: Path, cfg: DataConfig) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Evaluation of the transfer study (spec §5, §5.1): predictions, confusion, Dice, volumes, logs.
+"""Evaluation of the transfer study: predictions, confusion, Dice, volumes, logs.
 
 Outputs under ``out``:
 
@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from hpc_seg.cardiac.predict import predict_images
+from hpc_seg.cardiac.segment import predict_images
 from hpc_seg.cardiac.train.model_file import load_model
 from hpc_seg.runtime.device import resolve_device
 from hpc_seg.cardiac.slices.stream import binary_column_to_array
@@ -107,7 +107,7 @@ def _volumes(info: pd.DataFrame, lv: np.ndarray, size: int) -> pd.DataFrame:
     """EDV/ESV/SV/EF per volunteer from LV pixels per test image (at the model size)."""
     df = info[["patient_id", "frame", "rows", "cols", "slice_spacing_mm"]].copy()
     ps = np.stack(info.pixel_spacing_mm.to_numpy())
-    # mL per pixel of the size x size grid (spec §4): max(X, Y)^2 psX psY slice / (1000 size^2)
+    # mL per pixel of the size x size grid (undoing the fit-longer-side resize): max(X, Y)^2 psX psY slice / (1000 size^2)
     df["ml"] = lv * np.maximum(df.rows, df.cols) ** 2 * ps[:, 0] * ps[:, 1] * df.slice_spacing_mm \
         / (1000.0 * size * size)
     per_frame = df.groupby(["patient_id", "frame"]).ml.sum().reset_index()

@@ -1,4 +1,4 @@
-"""The transfer study's two figures (spec §5.1): validation curves and the data-requirement plot."""
+"""The transfer study's two figures: validation curves and the data-requirement plot."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from hpc_seg.cardiac.transfer.config import TransferConfig
 from hpc_seg.cardiac.transfer.data import DataConfig, build_subsets, prepare_data, subset_view
 from hpc_seg.cardiac.transfer.tasks import check_inputs, plan_tasks, run_array
 from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.runtime.checkpoint import load_weights
 from hpc_seg.storage.shards import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,14 @@ def load_data(out: Path) -> dict[str, Any]:
 
 def base_architecture(model: Path) -> dict[str, Any]:
     """Encoder and decoder of the TL2 base model: every init then trains the same network."""
-    import torch
-
+    state = load_weights(model)     # an unreadable or refused file: one InputError line
     try:
-        state = torch.load(model, map_location="cpu", weights_only=True)
         cfg = state["config"]
-    except (OSError, RuntimeError, KeyError, TypeError) as exc:
-        raise InputError(f"{model}: not an hpc-seg model.pt ({exc})") from None
-    return {"encoder": cfg["encoder"], "decoder_channels": list(cfg["decoder_channels"]),
-            "num_classes": cfg.get("num_classes", 3), "image_size": int(cfg["image_size"])}
+        return {"encoder": cfg["encoder"], "decoder_channels": list(cfg["decoder_channels"]),
+                "num_classes": cfg.get("num_classes", 3), "image_size": int(cfg["image_size"])}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{model}: not an hpc-seg model.pt (no training config: "
+                         f"{type(exc).__name__} {exc})") from None
 
 
 def train(cfg: TransferConfig, launch: Any, out: Path, *, timeout_s: float | None = None

@@ -1,4 +1,4 @@
-"""Training subsets of the transfer study (spec §5, §5.1): volunteer, random-image and ED/ES subsets.
+"""Training subsets of the transfer study: volunteer, random-image and ED/ES subsets.
 
 All draws come from one ``numpy.random.default_rng(seed)`` stream, in the published order:
 
@@ -17,30 +17,13 @@ slice, then one boolean column per subset). ``full`` marks the whole training se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.cardiac.transfer.config import SUBSETS, SubsetConfig
+from hpc_seg.errors import InputError
 
-SUBSETS = ("v7", "v3", "v1", "r7", "r3", "r1", "esed", "r_esed")
 TWINS = {"r7": "v7", "r3": "v3", "r1": "v1", "r_esed": "esed"}
-
-
-@dataclass(kw_only=True)
-class SubsetConfig:
-    """How many volunteers the volunteer subsets hold, and the seed of the one random stream."""
-
-    seed: int = 42
-    n_v7: int = 7
-    n_v3: int = 3
-    n_v1: int = 1
-
-    def __post_init__(self) -> None:
-        if not self.n_v7 >= self.n_v3 >= self.n_v1 >= 1:
-            raise ConfigError(f"subsets: need n_v7 >= n_v3 >= n_v1 >= 1, got "
-                              f"{self.n_v7}, {self.n_v3}, {self.n_v1}")
 
 
 def esed_frames(images: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +76,7 @@ def make_subsets(images: pd.DataFrame, cfg: SubsetConfig | None = None
 
 
 def epochs_for(n_full: int, n_subset: int, base_epochs: int = 10) -> int:
-    """Epochs per phase keeping the steps constant: ``round(base * N_full / n)`` (spec §5.1)."""
+    """Epochs per phase keeping the steps constant: ``round(base * N_full / n)`` (the published rule)."""
     if n_subset < 1:
         raise InputError("a training subset is empty")
     return max(1, round(base_epochs * n_full / n_subset))

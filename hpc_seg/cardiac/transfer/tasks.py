@@ -1,4 +1,4 @@
-"""One submitit array task per (subset, init): the transfer study's training runs (spec §5, §5.1).
+"""One submitit array task per (subset, init): the transfer study's training runs.
 
 :func:`plan_tasks` turns the subsets and a :class:`TransferConfig` into task specs (plain dicts:
 they pickle small and read well in the lineage); :func:`run_task` is what a node runs. It calls the

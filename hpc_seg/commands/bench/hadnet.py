@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hpc_seg.options import BoolOption
+
 NAME = "hadnet"
 HELP = ("seconds per HAD-Net training step and peak memory (published size on a GPU, reduced on "
         "CPU), and DDP scaling 1 vs 2 CPU processes")
@@ -18,20 +20,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "multiples of 16")
     parser.add_argument("--k", type=int, default=None, help="U-Net base width (default: 32 on "
                         "cuda, 8 on cpu)")
-    parser.add_argument("--mode", choices=["pretrain", "distill", "both"], default="both")
+    parser.add_argument("--mode", choices=["pretrain", "distill", "both"], default="both",
+                        help="which training step to time (default both)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps (median reported)")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--no-amp", action="store_true",
-                        help="float32 everywhere (default: bf16 where the hardware has bf16 units)")
+    parser.add_argument("--amp", action=BoolOption, default=True,
+                        help="bf16 where the hardware has bf16 units (default on; --no-amp: "
+                             "float32 everywhere)")
     parser.add_argument("--precisions", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"],
                         help="time these side by side (bf16 is forced even without bf16 units; "
                              "auto = what training uses here)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="interleaved rounds per precision (the median is reported)")
-    parser.add_argument("--ddp", action="store_true",
+    parser.add_argument("--ddp", action=BoolOption, default=False,
                         help="also measure 1 vs 2 local gloo processes (CPU)")
-    parser.add_argument("--world-sizes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--world-sizes", type=int, nargs="+", default=[1, 2],
+                        help="DDP process counts measured with --ddp (default 1 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     k = args.k or (PUBLISHED_K if gpu else 8)
     modes = ["pretrain", "distill"] if args.mode == "both" else [args.mode]
     b = StepBench(size=size, k=k, device=args.device, steps=args.steps, warmup=args.warmup,
-                  amp=not args.no_amp, threads=args.threads)
+                  amp=args.amp, threads=args.threads)
     rows = run_bench(b, modes, ddp=False, precisions=tuple(args.precisions), rounds=args.rounds)
     from hpc_seg.runtime.device import detect_cpu_features
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.bench.config import MODES
+from hpc_seg.options import BoolOption
+
 NAME = "train"
 HELP = ("images/s of the training step: fp32 vs bf16, with and without channels_last, and "
         "streaming from slices shards vs in memory (one run, interleaved rounds)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hpc_seg.bench.train import MODES
-
     parser.add_argument("--slices", default=None,
                         help="slices dataset to stream (default: a synthetic one in a temp dir)")
     parser.add_argument("--images", type=int, default=2048, help="synthetic dataset size")
@@ -30,12 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds (the median round is reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (streaming)")
     parser.add_argument("--augment", default="normal",
-                        choices=["none", "normal", "extreme", "nnunet"])
-    parser.add_argument("--no-streaming", action="store_true",
-                        help="skip the streaming vs in-memory comparison")
+                        choices=["none", "normal", "extreme", "nnunet"],
+                        help="augmentation of each batch (default normal; nnunet: nnU-Net's 2D "
+                             "pipeline)")
+    parser.add_argument("--streaming", action=BoolOption, default=True,
+                        help="also compare streaming from shards with an in-memory tensor "
+                             "(default on)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0 = the process's CPU allocation)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, steps=args.steps, rounds=args.rounds,
                            warmup=args.warmup, device=args.device, num_workers=args.num_workers,
                            augment=args.augment, modes=tuple(args.modes),
-                           streaming=not args.no_streaming)
+                           streaming=args.streaming)
     r = run_bench(cfg)
     print(f"bench train: {r['encoder']}, {r['image_size']} px, batch {r['batch_size']}, "
           f"device {r['device']}, {r['threads']} thread(s), augment {cfg.augment}")
@@ -67,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         rounds = " ".join(f"{v:.1f}" for v in row["rounds"])
         print(f"  {mode:10s} {row['images_per_s']:9.1f} {row['vs_fp32']:7.2f}x "
               f"{row['images_per_cpu_s']:10.1f} {row['vs_fp32_cpu']:7.2f}x   {rounds}")
+    if r["device"].startswith("cuda"):
+        print("  peak GPU memory, model + optimiser state + one step's peak: " + ", ".join(
+            f"{m} {row['model_state_mb'] + row['peak_step_mb']:.0f} MB"
+            for m, row in r["modes"].items()))
     print("  (img/CPU-s: images per CPU second of this process; unlike images/s it does not drop "
           "when other processes share the cores)")
     if "streaming" in r:

@@ -10,43 +10,23 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.launch.ray_script import RayClusterConfig
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import BoolOption, add_job_option
+
 NAME = "submit"
 HELP = "submit a SLURM job that starts a Ray cluster on its nodes and runs COMMAND against it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--job", default=None,
-                        help="job file whose [ray_cluster] table gives the settings")
-    parser.add_argument("--nodes", type=int, default=None, help="SLURM nodes (default 2)")
-    parser.add_argument("--cpus-per-node", type=int, default=None, help="CPUs per node (default 8)")
-    parser.add_argument("--gpus-per-node", type=int, default=None, help="GPUs per node (default 0)")
-    parser.add_argument("--mem-gb", type=int, default=None, help="memory per node, GB (default 32)")
-    parser.add_argument("--time-min", type=int, default=None, help="time limit, minutes (default 120)")
-    parser.add_argument("--partition", default=None)
-    parser.add_argument("--account", default=None)
-    parser.add_argument("--qos", default=None)
-    parser.add_argument("--job-name", default=None, help="SLURM job name (default hpc-seg-ray)")
-    parser.add_argument("--log-dir", default=None,
-                        help="job log and the rendered script go here (default logs/)")
-    parser.add_argument("--exclusive", action=argparse.BooleanOptionalAction, default=None,
-                        help="whole nodes (default yes: Ray does not confine itself to its CPUs)")
-    parser.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
-                        help="start Ray's dashboard on the head node's 127.0.0.1 (default yes)")
-    parser.add_argument("--object-store-gb", type=float, default=None,
-                        help="object store per node (default: Ray's, 30%% of the node's memory)")
-    parser.add_argument("--start-timeout-s", type=int, default=None,
-                        help="fail the job when Ray is not up on every node by then (default 120)")
-    parser.add_argument("--start-attempts", type=int, default=None,
-                        help="tries of `ray start` per node before the job fails (default 2)")
-    parser.add_argument("--ray", default=None,
-                        help="the ray executable on the nodes (default: the one next to this Python)")
-    parser.add_argument("--setup", action="append", default=None,
-                        help="a shell line run before Ray starts (repeatable), e.g. "
-                             "'source .venv/bin/activate'")
-    parser.add_argument("--dry-run", action="store_true", help="print the script, submit nothing")
-    parser.add_argument("--wait", action="store_true",
+    add_job_option(parser, "[ray_cluster]")
+    add_config_options(parser.add_argument_group("cluster options ([ray_cluster])"),
+                       RayClusterConfig, table="ray_cluster", taken={"command": "COMMAND"})
+    parser.add_argument("--dry-run", action=BoolOption, default=False,
+                        help="print the script, submit nothing")
+    parser.add_argument("--wait", action=BoolOption, default=False,
                         help="wait for the job to end; exit 0 only when it COMPLETED")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
                         help="the driver command, after '--' (e.g. -- hpc-seg ingest SRC OUT "
                              "--engine ray)")
 
@@ -56,34 +36,37 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from hpc_seg.config import load_toml
     from hpc_seg.errors import ConfigError
-    from hpc_seg.launch.ray_script import ray_cluster_config, render_ray_script
+    from hpc_seg.launch.capacity import default_cpus_per_node, default_mem_gb
+    from hpc_seg.launch.ray_script import render_ray_script
     from hpc_seg.launch.ray_submit import submit_ray_cluster, wait_for_end
+    from hpc_seg.config_flags import config_from_options, given
+    from hpc_seg.options import job_table, job_tables
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise ConfigError("cluster submit: no driver command; give it after '--', e.g. "
                           "hpc-seg cluster submit -- hpc-seg ingest SRC OUT --engine ray")
-    table, where = {}, "[ray_cluster]"
-    if args.job:
-        table = dict(load_toml(args.job).get("ray_cluster", {}))
-        where = f"{args.job}: [ray_cluster]"
+    table = job_table(job_tables(args), "ray_cluster", str(args.job))
     # The nodes run this installation unless told otherwise: its ray, and its bin/ on PATH so
     # that the driver's `hpc-seg` is this one.
     bin_dir = Path(sys.executable).parent
-    default_ray = str(bin_dir / "ray") if (bin_dir / "ray").exists() else "ray"
-    setup = args.setup
-    if setup is None and "setup" not in table:
-        setup = [f"export PATH={shlex.quote(str(bin_dir))}:\"$PATH\""]
-    cfg = ray_cluster_config(
-        table, shlex.join(command), where,
-        nodes=args.nodes, cpus_per_node=args.cpus_per_node, gpus_per_node=args.gpus_per_node,
-        mem_gb=args.mem_gb, time_min=args.time_min, partition=args.partition,
-        account=args.account, qos=args.qos, job_name=args.job_name, log_dir=args.log_dir,
-        exclusive=args.exclusive, dashboard=args.dashboard, object_store_gb=args.object_store_gb,
-        start_timeout_s=args.start_timeout_s, start_attempts=args.start_attempts, setup=setup,
-        ray=args.ray or (None if "ray" in table else default_ray))
+    defaults = {}
+    if "setup" not in table and not given(args, "ray_cluster", "setup"):
+        defaults["setup"] = [f"export PATH={shlex.quote(str(bin_dir))}:\"$PATH\""]
+    if "ray" not in table and (bin_dir / "ray").exists():
+        defaults["ray"] = str(bin_dir / "ray")
+    # Per-node sizes the cluster decides: a fixed default (8 CPUs, 32 GB) asks more than small
+    # nodes have, and such a job waits for ever.
+    partition = getattr(args, "ray_cluster:partition", None) or table.get("partition")
+    partition = partition if isinstance(partition, str) else None
+    if "cpus_per_node" not in table and not given(args, "ray_cluster", "cpus_per_node"):
+        defaults["cpus_per_node"] = default_cpus_per_node(partition)
+    if "mem_gb" not in table and not given(args, "ray_cluster", "mem_gb"):
+        defaults["mem_gb"] = default_mem_gb(partition)
+    cfg = config_from_options(RayClusterConfig, args, table="ray_cluster",
+                              tables={"ray_cluster": table}, preset=defaults,
+                              fixed={"command": shlex.join(command)})
     if args.dry_run:
         print(render_ray_script(cfg), end="")
         return 0

@@ -4,36 +4,39 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.hadnet.brats.config import PreprocessConfig
+from hpc_seg.config_flags import add_config_options
+from hpc_seg.options import add_job_option, add_renamed
+
 NAME = "preprocess"
 HELP = "mask, crop, normalise and pad BraTS cases into Parquet shards (PRE/cases, preprocess.json)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", help="cohort: {HGG,LGG}/<subject>/ (training) or <subject>/ folders")
-    parser.add_argument("out", help="output folder PRE (cases/, preprocess.json, skipped.csv)")
-    parser.add_argument("--pad-size", type=int, nargs=3, metavar=("D", "H", "W"), default=None,
-                        help="fixed padded size (e.g. a trained model's, for another cohort); "
-                             "default: largest cropped training case rounded up to 16")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--float32", action="store_true",
-                        help="store images as float32 (default float16: half the size)")
-    parser.add_argument("--val-fraction", type=float, default=0.15,
-                        help="validation share when SRC has no manifest.json (default 0.15)")
-    parser.add_argument("--test-fraction", type=float, default=0.15,
-                        help="test share when SRC has no manifest.json (default 0.15)")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the hash split rule")
+    parser.add_argument("src", metavar="SRC",
+                        help="cohort: {HGG,LGG}/<subject>/ (training) or <subject>/ folders")
+    parser.add_argument("out", metavar="OUT",
+                        help="output folder PRE (cases/, preprocess.json, skipped.csv)")
+    add_job_option(parser, "[hadnet_preprocess]")
+    add_config_options(parser, PreprocessConfig, table="hadnet_preprocess")
+    add_renamed(parser, "--float32", "--image-dtype float32", "hadnet_preprocess:image_dtype",
+                nargs=0, const="float32")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from hpc_seg.hadnet.brats.shards import PreprocessConfig, case_index, preprocess_cohort
+    from hpc_seg.hadnet.brats.shards import case_index, preprocess_cohort
+    from hpc_seg.config_flags import config_from_options
+    from hpc_seg.options import job_table, job_tables
 
-    cfg = PreprocessConfig(pad_size=args.pad_size, workers=args.workers,
-                           image_dtype="float32" if args.float32 else "float16",
-                           val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-                           split_seed=args.split_seed)
+    # a job's [hadnet_preprocess] table may name the source cohort, which is SRC here
+    tables = job_tables(args)
+    table = job_table(tables, "hadnet_preprocess", str(args.job))
+    table.pop("src", None)
+    cfg = config_from_options(PreprocessConfig, args, table="hadnet_preprocess",
+                              tables={"hadnet_preprocess": table})
     out = preprocess_cohort(Path(args.src), Path(args.out), cfg)
     meta = json.loads((out / "preprocess.json").read_text())
     counts = {s: len(case_index(out, s)) for s in ("train", "val", "test")}

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from hpc_seg.options import BoolOption
+
 NAME = "best"
 HELP = "print a study's best COMPLETE trial (params, value, checkpoint and model paths)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("storage", help="search folder, study.db file, or database URL")
+    parser.add_argument("storage", metavar="STORAGE",
+                        help="search folder, study.db file, or database URL")
     parser.add_argument("--study", default=None, help="study name (default: the only one)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action=BoolOption, default=False, help="print JSON")
 
 
 def run(args: argparse.Namespace) -> int:

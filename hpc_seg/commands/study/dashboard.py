@@ -9,10 +9,11 @@ HELP = "serve optuna-dashboard for a search's storage (127.0.0.1 unless --host);
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("storage", help="search folder, study.db file, or database URL")
+    parser.add_argument("storage", metavar="STORAGE",
+                        help="search folder, study.db file, or database URL")
     parser.add_argument("--host", default="127.0.0.1",
                         help="bind address (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
 
 
 def run(args: argparse.Namespace) -> int:

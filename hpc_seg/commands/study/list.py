@@ -9,7 +9,8 @@ HELP = "list the studies of a search's Optuna storage (trial counts by state, be
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("storage", help="search folder, study.db file, or database URL")
+    parser.add_argument("storage", metavar="STORAGE",
+                        help="search folder, study.db file, or database URL")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ HELP = "show a study's trials: state, value, epochs, params, Tune trial id, chec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("storage", help="search folder, study.db file, or database URL")
+    parser.add_argument("storage", metavar="STORAGE",
+                        help="search folder, study.db file, or database URL")
     parser.add_argument("--study", default=None, help="study name (default: the only one)")
     parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
     parser.add_argument("--plot", default=None, help="write per-epoch learning curves to this PNG")

@@ -9,7 +9,9 @@ HELP = "evaluate a transfer run: per-image predictions, confusion/Dice/volume ta
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", help="the output folder of `hpc-seg transfer run`")
+    parser.add_argument("out", metavar="RUN",
+                        help="the output folder of `hpc-seg transfer run` (tables and figures go "
+                             "to RUN/evaluate)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
 

@@ -22,13 +22,14 @@ import logging
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from hpc_seg.hadnet.brats.config import PreprocessConfig
 from hpc_seg.hadnet.brats.preprocess import case_row, crop_shape, pad_size_for
 from hpc_seg.hadnet.brats.reader import BratsCase, find_cases, load_case
 from hpc_seg.storage.shards import (atomic_write_bytes, atomic_write_table, read_column_values,
@@ -51,39 +52,6 @@ CASES_SCHEMA = pa.schema([
 ])
 # Statistics only where a filter uses them; dictionaries never (they cost time on array bytes).
 _WRITE_OPTIONS = {"use_dictionary": False, "write_statistics": ["case_id", "split"]}
-
-
-@dataclass(kw_only=True)
-class PreprocessConfig:
-    """Options of ``hadnet preprocess``."""
-
-    pad_size: list[int] | None = None
-    """Fixed [D, H, W]; default: derived from the training cases (multiple of 16)."""
-    workers: int | None = None
-    """Processes (default: the process's CPU allocation)."""
-    image_dtype: str = "float16"
-    """float16 halves the shards (values in [0, 1]: ~5e-4 resolution); or float32."""
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    split_seed: int = 0
-    """Split rule when SRC has no manifest.json: hash(split_seed, subject) -> train/val/test."""
-    shard_mb: float = 256.0
-
-    def __post_init__(self) -> None:
-        if self.pad_size is not None:
-            self.pad_size = [int(p) for p in self.pad_size]
-            if len(self.pad_size) != 3 or min(self.pad_size) < 1:
-                raise ConfigError(f"preprocess: pad_size must be 3 positive sizes, but got "
-                                  f"{self.pad_size}")
-        if self.image_dtype not in ("float16", "float32"):
-            raise ConfigError(f"preprocess: image_dtype must be float16 or float32, but got "
-                              f"{self.image_dtype!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"preprocess: workers must be >= 1, but got {self.workers}")
-        if not (0 <= self.val_fraction and 0 <= self.test_fraction
-                and self.val_fraction + self.test_fraction < 1):
-            raise ConfigError(f"preprocess: val_fraction + test_fraction must be in [0, 1), "
-                              f"but got {self.val_fraction} + {self.test_fraction}")
 
 
 # --- splits -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The hierarchical (HAD-Net) and plain (AD-Net) 3D PatchGAN discriminators.
 
-Spec (``specs/hadnet.md`` § Networks): block = Conv3d 4x4x4 stride 2 pad 1 -> optional
+As published: block = Conv3d 4x4x4 stride 2 pad 1 -> optional
 InstanceNorm3d (no affine) -> LeakyReLU(0.2). Stage 1 takes concat(logits [4], student input [3])
 -> 4k, no norm. Each following stage concatenates the previous output with one feature pair of the
 segmentation net (the coarser member upsampled, nearest, to the finer one's size) and halves the

@@ -1,6 +1,6 @@
 """The HAD-Net 3D U-Net (teacher and student share the design; only the input width differs).
 
-Spec (``specs/hadnet.md`` § Networks): block = Conv3d 3x3x3 -> InstanceNorm3d(affine) ->
+As published: block = Conv3d 3x3x3 -> InstanceNorm3d(affine) ->
 LeakyReLU(0.01); encoder levels [k, 2k, 4k, 8k] with two blocks each and Dropout3d(0.2) before every
 level except the first; MaxPool 2; bottleneck 16k -> 8k; decoder with nearest upsampling to the
 skip's size, dropout on both paths, a merge conv of the concatenation (+ IN + LeakyReLU) and one

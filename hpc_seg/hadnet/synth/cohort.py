@@ -20,59 +20,17 @@ import logging
 import os
 import shutil
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from hpc_seg.errors import ConfigError
-from hpc_seg.progress import progress_bar
+from hpc_seg.hadnet.synth.config import SynthBratsConfig
+from hpc_seg.storage.generated import GeneratedFolder, UnitDone, generate_units, open_folder
 
 log = logging.getLogger(__name__)
 
 SPLIT_RULE = "case index i: i % 5 == 3 -> val, i % 5 == 4 -> test, otherwise train"
-
-
-@dataclass(kw_only=True)
-class SynthBratsConfig:
-    """What ``synth brats`` generates."""
-
-    cases: int = 20
-    seed: int = 0
-    shape: tuple[int, int, int] = (96, 96, 64)
-    """Grid (x, y, z). (240, 240, 155) with spacing 1.0 is the real BraTS grid."""
-    spacing: float = 2.0
-    """Isotropic voxel size in mm (the head is ~170x200x150 mm whatever the grid; tests use
-    32x32x24 at 6.5 mm)."""
-    noise: float = 0.03
-    """Rician noise sigma as a fraction of the WM T1 intensity."""
-    lgg_fraction: float = 0.25
-    workers: int | None = None
-    """Processes (default: CPU count, at most the number of cases)."""
-    compresslevel: int = 1
-    """gzip level of the .nii.gz files (1 is ~5x faster to write than nibabel's 9, ~10 % larger)."""
-    preview: int = 4
-    """Cases shown in ``OUT/preview.png`` (0: no preview)."""
-
-    def __post_init__(self) -> None:
-        if self.cases < 1:
-            raise ConfigError(f"synth brats: cases must be >= 1, but got {self.cases}")
-        if len(self.shape) != 3 or min(self.shape) < 16:
-            raise ConfigError(f"synth brats: shape must be 3 sizes >= 16, but got {self.shape}")
-        if not 0.5 <= self.spacing <= 8.0:
-            raise ConfigError(f"synth brats: spacing must be in [0.5, 8] mm, "
-                              f"but got {self.spacing}")
-        if not 0.0 <= self.noise <= 0.5:
-            raise ConfigError(f"synth brats: noise must be in [0, 0.5], but got {self.noise}")
-        if not 0.0 <= self.lgg_fraction <= 1.0:
-            raise ConfigError(f"synth brats: lgg_fraction must be in [0, 1], "
-                              f"but got {self.lgg_fraction}")
-        if self.preview < 0:
-            raise ConfigError(f"synth brats: preview must be >= 0, but got {self.preview}")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"synth brats: workers must be >= 1, but got {self.workers}")
-        self.shape = tuple(int(s) for s in self.shape)
 
 
 def subject_name(index: int) -> str:
@@ -157,6 +115,12 @@ def _save_gz(img, path: Path, level: int) -> None:
         fh.write(img.to_bytes())
 
 
+#: the settings that shape a case's bytes; the case count is not one (20 cases are a prefix of 40)
+SETTINGS = ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
+COHORT = GeneratedFolder(what="synthetic BraTS cohort", state_file=".synth-brats.json",
+                         done_dir=".cases")
+
+
 def _cohort_params(cfg: SynthBratsConfig) -> dict:
     return {"generator": "hpc-seg synth brats", "seed": cfg.seed, "shape": list(cfg.shape),
             "spacing_mm": cfg.spacing, "noise": cfg.noise, "lgg_fraction": cfg.lgg_fraction,
@@ -164,20 +128,19 @@ def _cohort_params(cfg: SynthBratsConfig) -> dict:
             "affine": "RAS world; voxel axes x R->L, y A->P, z I->S (as BraTS files)"}
 
 
-def _check_same_cohort(manifest: Path, params: dict) -> None:
-    """Refuse to add cases made with other parameters to an existing cohort."""
-    if not manifest.is_file():
-        return
+def _earlier_settings(out: Path) -> dict | None:
+    """The settings of a cohort written before the state file existed (its manifest has them)."""
     try:
-        old = json.loads(manifest.read_text())
-    except ValueError:
-        raise ConfigError(f"{manifest}: unreadable; remove it or use a new output folder") from None
-    diff = [k for k in ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
-            if old.get(k) != params[k]]
-    if diff:
-        raise ConfigError(f"{manifest}: the cohort there was made with other parameters ("
-                          + ", ".join(f"{k} {old.get(k)} != {params[k]}" for k in diff)
-                          + "); use a new output folder")
+        old = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or old.get("generator") != "hpc-seg synth brats":
+        return None
+    return {k: old.get(k) for k in SETTINGS}
+
+
+def _case_unit(cfg: SynthBratsConfig, out: str, index: int) -> UnitDone:
+    return UnitDone(str(index), _write_case(cfg, out, index))
 
 
 def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
@@ -186,32 +149,16 @@ def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
 
     out = Path(out)
     params = _cohort_params(cfg)
-    _check_same_cohort(out / "manifest.json", params)
-    # The parameters go down first, so an interrupted run cannot be resumed with other ones.
-    atomic_write_bytes(json.dumps({**params, "cases": []}, indent=1).encode(),
-                       out / "manifest.json")
-    for stale in list(out.glob("*/.tmp-*")):
-        shutil.rmtree(stale, ignore_errors=True)
-    workers = min(cfg.workers or os.cpu_count() or 1, cfg.cases)
-    entries: list[dict] = []
-    with progress_bar("synth brats", total=cfg.cases, unit="cases") as bar:
-        if workers == 1:
-            for i in range(cfg.cases):
-                entries.append(_write_case(cfg, str(out), i))
-                bar.advance()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_write_case, cfg, str(out), i) for i in range(cfg.cases)]
-                for fut in as_completed(futures):
-                    entries.append(fut.result())
-                    bar.advance()
-    entries.sort(key=lambda e: e["index"])
-    manifest = {**params, "cases": entries}
+    open_folder(out, COHORT, {k: params[k] for k in SETTINGS}, adopt=_earlier_settings)
+    entries = generate_units(out, COHORT, range(cfg.cases), partial(_case_unit, cfg, str(out)),
+                             str, workers=cfg.workers, label="synth brats", unit="cases")
+    cases = [entries[str(i)] for i in range(cfg.cases)]
+    manifest = {**params, "cases": cases}
     path = atomic_write_bytes(json.dumps(manifest, indent=1).encode(), out / "manifest.json")
     if cfg.preview:
         from hpc_seg.hadnet.synth.preview import preview_png
 
-        preview_png([out / e["dir"] for e in entries[:cfg.preview]], out / "preview.png")
-    log.info("%s: %d case(s) (%d HGG, %d LGG)", out, len(entries),
-             sum(e["grade"] == "HGG" for e in entries), sum(e["grade"] == "LGG" for e in entries))
+        preview_png([out / e["dir"] for e in cases[:cfg.preview]], out / "preview.png")
+    log.info("%s: %d case(s) (%d HGG, %d LGG)", out, len(cases),
+             sum(e["grade"] == "HGG" for e in cases), sum(e["grade"] == "LGG" for e in cases))
     return path

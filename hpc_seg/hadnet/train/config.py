@@ -1,6 +1,6 @@
 """Typed configuration of the HAD-Net stages (the ``[hadnet]`` table of a job TOML).
 
-Defaults are the published values (``specs/hadnet.md`` § Training). A job overrides only what it
+Defaults are the published values (Vadacchino et al., MIDL 2021). A job overrides only what it
 changes; :func:`load_hadnet_config` validates through :func:`hpc_seg.config.from_dict`, so an
 unknown key fails with the list of valid ones.
 """
@@ -16,6 +16,9 @@ from hpc_seg.errors import ConfigError
 
 PUBLISHED_CLASS_WEIGHTS = (1.0, 59.45, 23.32, 71.85)
 
+#: the ``[launch]`` defaults of HAD-Net training: it runs here unless a job asks for SLURM
+LAUNCH_DEFAULTS = {"executor": "local"}
+
 
 @dataclass(kw_only=True)
 class HadnetTrainConfig:
@@ -30,15 +33,19 @@ class HadnetTrainConfig:
     distill_epochs: int = 800
     """distillation epochs (published: 800)"""
     lr: float = 2e-4
+    """learning rate (pre-training and distillation)"""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     """AdamW betas for pre-training"""
     weight_decay: float = 1e-5
+    """AdamW weight decay in pre-training"""
     distill_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     """Adam betas for distillation (G and D)"""
     class_weights: list[float] = field(default_factory=lambda: list(PUBLISHED_CLASS_WEIGHTS))
+    """initial CE weights of background, necrosis, edema, enhancing tumour"""
     weight_decay_per_epoch: float = 0.98
     """class weights are multiplied by this each epoch after the first (floor 1)"""
     weight_floor: float = 1.0
+    """the decaying class weights stop at this value"""
     lambda_adv: float = 0.2
     """weight of the LSGAN term in L_G"""
     d_acc_threshold: float = 0.8
@@ -51,12 +58,15 @@ class HadnetTrainConfig:
     """bf16 autocast where the hardware has bf16 units (CUDA GPUs, CPUs with AMX or AVX-512
     BF16; detected at run time); false = fp32 everywhere"""
     seed: int = 0
+    """seed of the initialisation, the data order and the augmentation"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto, cpu or cuda"""
     threads: int = 0
     """torch CPU threads per rank (0 = the rank's share of the CPU allocation)"""
     validate_every: int = 1
     """epochs between validations"""
     keep_checkpoints: int = 2
+    """epoch checkpoints kept (older ones are deleted)"""
     pre_dir: Path | None = None
     """preprocessed cohort (PRE)"""
     teacher: Path | None = None
@@ -64,6 +74,7 @@ class HadnetTrainConfig:
     student: Path | None = None
     """pre-trained student for distill"""
     variant: Literal["had", "ad"] = "had"
+    """distillation: had (hierarchical discriminator with feature pairs) or ad (logits only, the paper's ablation)"""
 
     def __post_init__(self) -> None:
         for name in ("k", "epochs", "distill_epochs", "grad_accum", "validate_every"):

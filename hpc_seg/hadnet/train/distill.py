@@ -1,6 +1,6 @@
 """Hierarchical adversarial distillation (HAD-Net) and its AD-Net ablation.
 
-Per volume (``specs/hadnet.md`` § Training 2):
+Per volume, as published:
 
 - teacher (frozen, dropout active) -> teacher logits + feature pairs, from all 4 sequences;
 - student -> logits + pairs from FLAIR, T1, T2;
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from hpc_seg.errors import InputError
 from hpc_seg.launch.ddp import DistEnv
 from hpc_seg.hadnet.models.discriminator import build_discriminator
 from hpc_seg.hadnet.models.unet3d import UNet3D
@@ -35,8 +36,9 @@ class DistillTrainer:
     def __init__(self, cfg: HadnetTrainConfig, env: DistEnv, teacher: UNet3D, student: UNet3D,
                  variant: str):
         if teacher.k != student.k:
-            raise ValueError(f"teacher k={teacher.k} and student k={student.k} differ; the "
-                             "discriminator needs feature pairs of equal widths")
+            raise InputError(f"the teacher's base width k {teacher.k} and the student's "
+                             f"{student.k} differ; the discriminator needs feature pairs of "
+                             "equal widths")
         self.cfg, self.env, self.variant = cfg, env, variant
         self.in_channels = STUDENT_CHANNELS
         self.teacher = teacher.to(env.device).train()  # dropout stays active (published)

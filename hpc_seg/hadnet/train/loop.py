@@ -40,7 +40,7 @@ from hpc_seg.runtime.checkpoint import load_latest, rng_state, save_checkpoint, 
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
 from hpc_seg.hadnet.train.data import Case, epoch_steps, rank_slots, sample_seed
 from hpc_seg.runtime.device import autocast
-from hpc_seg.hadnet.metrics import region_dice, validation_metric
+from hpc_seg.hadnet.region_scores import region_dice, validation_metric
 from hpc_seg.hadnet.models.io import save_model_file
 
 log = logging.getLogger(__name__)

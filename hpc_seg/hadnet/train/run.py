@@ -23,7 +23,7 @@ import torch
 
 from hpc_seg.config import to_dict
 from hpc_seg.storage.shards import atomic_write_bytes
-from hpc_seg.errors import ConfigError, InputError
+from hpc_seg.errors import ConfigError, InputError, SettingsChangedError
 from hpc_seg.launch.ddp import DistEnv, cleanup_distributed, init_distributed
 from hpc_seg.hadnet.train.config import HadnetTrainConfig
 from hpc_seg.hadnet.brats.shards import case_index
@@ -109,9 +109,9 @@ def _check_same_run(out_dir: Path, cfg: HadnetTrainConfig, meta: dict[str, Any])
         old = json.loads(path.read_text())
         diff = sorted(k for k in set(old) | set(ident) if old.get(k) != ident.get(k))
         if diff:
-            raise ConfigError(f"{out_dir}: holds a run started with different settings ({', '.join(diff)}:"
-                              f" {[old.get(k) for k in diff]} -> {[ident.get(k) for k in diff]});"
-                              " use another output folder")
+            changed = ", ".join(f"{k} {old.get(k)} -> {ident.get(k)}" for k in diff)
+            raise SettingsChangedError(f"{out_dir}: holds a run started with different settings "
+                                       f"({changed}); use another output folder")
     else:
         atomic_write_bytes(json.dumps(ident, indent=2, default=str).encode(), path)
 

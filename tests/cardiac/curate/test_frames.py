@@ -12,7 +12,7 @@ import pytest
 
 from hpc_seg.cardiac.curate.frames import phase_slots, target_frame_count
 from hpc_seg.cardiac.curate.stack import curate_patient
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 IOP = np.array([1.0, 0, 0, 0, 1, 0])
 N_PHASES, N_SLICES = 30, 14

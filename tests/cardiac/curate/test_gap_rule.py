@@ -40,6 +40,17 @@ def test_both_rules_fill_a_gap_within_1_mm_of_twice_the_spacing(gap):
         assert [i.problem for i in issues] == ["missing_slice"]
 
 
-def test_unknown_rule_is_refused():
-    with pytest.raises(ValueError, match="gap_rule"):
+def test_unknown_rule_is_refused_with_one_error_type_everywhere():
+    """The curation step and the ingest config check the rule in one place (curate/gaps.py):
+    the same ConfigError (the step raised ValueError, the config ConfigError)."""
+    from hpc_seg.cardiac.curate.gaps import gap_fill_count
+    from hpc_seg.cardiac.ingest.config import IngestConfig
+    from hpc_seg.errors import ConfigError
+
+    message = "gap_rule: must be one of published, wide, but got loose"
+    with pytest.raises(ConfigError, match=message):
         _run([0.0, 10.0, 20.0], "loose")
+    with pytest.raises(ConfigError, match=message):
+        gap_fill_count(16.4, 10.0, "loose")
+    with pytest.raises(ConfigError, match=message):
+        IngestConfig(gap_rule="loose")

@@ -1,4 +1,4 @@
-"""Curation steps 1-6 as pure functions on headers (no files): spec cmr_seg_tl.md §1."""
+"""Curation steps 1-6 as pure functions on headers (no files), as published."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hpc_seg.cardiac.curate.steps import (choose_target, dedupe_positions, group
                                  mode_largest, modal_normal, regularise_positions,
                                  set_positions, split_complete_repeats)
 from hpc_seg.cardiac.curate.stack import curate_patient, frame_slots, reference_frame_times
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 
 IOP = np.array([1.0, 0, 0, 0, 1, 0])
 

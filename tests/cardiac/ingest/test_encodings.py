@@ -9,7 +9,7 @@ from __future__ import annotations
 import pydicom
 import pytest
 
-from hpc_seg.cardiac.synth.export_variants import TRANSFER_SYNTAXES
+from hpc_seg.cardiac.synth.reencode import TRANSFER_SYNTAXES
 from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables, stacks,
                                                  variant)
 

@@ -1,5 +1,5 @@
 """Layout discovery: the project tree, the Kaggle unzip, flat and single-patient folders, a
-scanner export; and bad entries (defect 4 of issue 13) as one file's problem."""
+scanner export; and bad entries (loops, broken links) as one file's problem."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from hpc_seg.cardiac.ingest import layout
+from hpc_seg.cardiac.ingest import listing
 from hpc_seg.cardiac.ingest.layout import find_cohort
 from hpc_seg.errors import InputError
 from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables, stacks,
@@ -107,7 +107,7 @@ def test_an_unreadable_folder_is_logged_not_fatal(original, tmp_path, monkeypatc
             raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
         return real(path)
 
-    monkeypatch.setattr(layout.os, "scandir", scandir)
+    monkeypatch.setattr(listing.os, "scandir", scandir)
     cohort = find_cohort(src)
     (p2,) = [p for p in cohort.patients if p.pid == "2"]
     assert [(x.reason, x.file) for x in p2.problems] == [
@@ -133,10 +133,10 @@ def test_export_without_patient_id_uses_the_folder_name(original, tmp_path):
 
 
 def test_patient_folder_travels_to_ray_workers_whole():
-    p = layout.PatientFolder("7", "unsplit", ("a/b.dcm", "c"), 123, True,
-                             (layout.Problem("x.dcm", "broken_symlink", "gone"),))
-    back = layout.PatientFolder.from_json("7", "unsplit", p.to_json())
-    assert back == layout.PatientFolder("7", "unsplit", p.files, 0, True, p.problems)
+    p = listing.PatientFolder("7", "unsplit", ("a/b.dcm", "c"), 123, True,
+                              (listing.Problem("x.dcm", "broken_symlink", "gone"),))
+    back = listing.PatientFolder.from_json("7", "unsplit", p.to_json())
+    assert back == listing.PatientFolder("7", "unsplit", p.files, 0, True, p.problems)
 
 
 def test_a_loop_back_to_an_export_root_is_listed_once(original, tmp_path):

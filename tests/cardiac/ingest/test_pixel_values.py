@@ -8,7 +8,7 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
-from hpc_seg.cardiac.dicom_read import read_frames
+from hpc_seg.cardiac.dicom.read import read_frames
 from tests.cardiac.ingest.dicom_fixtures import write_image
 
 
@@ -35,7 +35,7 @@ def _image(path, **header):
 ])
 def test_stored_values_become_pixels_as_the_header_says(tmp_path, header, expect, note):
     px = _image(tmp_path / "a.dcm", **header)
-    (frame,), skip, _meta = read_frames(tmp_path / "a.dcm", "a.dcm")
+    (frame,), skip, _meta, _log = read_frames(tmp_path / "a.dcm", "a.dcm")
     want = expect(px)
     assert skip is None and frame.pixels.dtype == want.dtype
     assert np.array_equal(frame.pixels, want) and frame.pixel_note == note
@@ -51,7 +51,7 @@ def test_a_dicomdir_and_an_object_without_image_are_recognised(tmp_path):
     fs = FileSet()
     fs.add(ds)
     fs.write(tmp_path / "set")
-    frames, skip, _ = read_frames(tmp_path / "set" / "DICOMDIR", "DICOMDIR")
+    frames, skip, _, _ = read_frames(tmp_path / "set" / "DICOMDIR", "DICOMDIR")
     assert frames == [] and skip.reason == "dicomdir"
     sr = pydicom.Dataset()
     sr.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"       # Basic Text SR
@@ -60,24 +60,24 @@ def test_a_dicomdir_and_an_object_without_image_are_recognised(tmp_path):
     sr.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     sr.file_meta.MediaStorageSOPClassUID = sr.SOPClassUID
     sr.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
-    frames, skip, _ = read_frames(tmp_path / "sr.dcm", "sr.dcm")
+    frames, skip, _, _ = read_frames(tmp_path / "sr.dcm", "sr.dcm")
     assert frames == [] and skip.reason == "not_image"
 
 
 @pytest.mark.parametrize("syntax", ["jpeg-ls", "rle", "deflate"])
 def test_a_cut_compressed_file_is_a_decode_problem_with_its_header_kept(tmp_path, syntax):
-    from hpc_seg.cardiac.synth.export_variants import encode_as, save
+    from hpc_seg.cardiac.synth.reencode import encode_as, save
 
     px = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 7) % 4000
     write_image(tmp_path / "a.dcm", series_uid="1.2.3", ipp=(0, 0, 0), pixels=px)
     ds = pydicom.dcmread(tmp_path / "a.dcm")
     encode_as(ds, px, syntax)
     save(ds, tmp_path / "b.dcm")
-    (frame,), skip, _ = read_frames(tmp_path / "b.dcm", "b.dcm")
+    (frame,), skip, _, _ = read_frames(tmp_path / "b.dcm", "b.dcm")
     assert skip is None and np.array_equal(frame.pixels, px)
     data = (tmp_path / "b.dcm").read_bytes()
     (tmp_path / "b.dcm").write_bytes(data[: len(data) - 200])
-    frames, skip, meta = read_frames(tmp_path / "b.dcm", "b.dcm")
+    frames, skip, meta, _ = read_frames(tmp_path / "b.dcm", "b.dcm")
     assert frames == [] and skip.reason in ("truncated", "decode_error", "not_dicom")
     if syntax != "deflate":        # a cut deflate stream cannot even be parsed
         assert skip.reason != "not_dicom" and any(m[2] == "PatientID" for m in meta)

@@ -1,4 +1,4 @@
-"""Re-runs over changed inputs and damaged outputs (issue 13, defects 3 and 5).
+"""Re-runs over changed inputs and damaged outputs.
 
 A changed input is re-done, never silently kept; a damaged Parquet file of ingest's own is
 re-done too; a damaged file read by a later stage is one line naming the file.
@@ -102,7 +102,7 @@ def test_damaged_volumes_are_one_line_in_labels_and_export(tmp_path, capsys):
 
 @pytest.mark.parametrize("damaged", [(2, 3), (1, 2, 3)], ids=["two_of_5", "majority_3_of_5"])
 def test_a_phase_lost_by_many_slices_stays_aligned_through_ingest(tmp_path, damaged):
-    """Issue 13 defect 1 end to end: remove phase 4 from several slices; every frame k of the
+    """A lost phase end to end: remove phase 4 from several slices; every frame k of the
     stack holds files with one TriggerTime, the lost phase is filled in place, and the damaged
     series are listed as missing_frames."""
     from tests.cardiac.ingest.dicom_fixtures import write_stack

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpc_seg.cardiac.dicom_read import DicomFrame
+from hpc_seg.cardiac.dicom.frame import DicomFrame
 from hpc_seg.cardiac.ingest.series_select import select_sax
 from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tables, stacks,
                                                  variant)
@@ -13,7 +13,8 @@ from tests.cardiac.ingest.variant_cohort import (assert_same_stacks, ingest_tabl
 
 def test_export_with_long_axis_localisers_and_dicomdir_ingests_only_sax(original, tmp_path):
     root, want = original
-    src = variant(root, tmp_path / "src", layout="export", transfer_syntax="jpeg-lossless")
+    src = variant(root, tmp_path / "src", layout="export", transfer_syntax="jpeg-lossless",
+                  exam=False)
     assert (src / "DICOMDIR").is_file()
     t = ingest_tables(src, tmp_path / "out")
     assert_same_stacks(stacks(t["volumes"]), want)

@@ -1,4 +1,4 @@
-"""A tiny synthetic cohort, its ingested stacks, and helpers to compare stacks (issue 15 tests)."""
+"""A tiny synthetic cohort, its ingested stacks, and helpers to compare stacks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hpc_seg.cardiac.ingest.run import IngestConfig, ingest
 from hpc_seg.cardiac.ingest.tables import SCHEMAS
 from hpc_seg.cardiac.synth.cohort import generate_cine_cohort
 from hpc_seg.cardiac.synth.config import CineSynthConfig
-from hpc_seg.cardiac.synth.export_variants import VariantOptions, rewrite_cohort
+from hpc_seg.cardiac.synth.relayout import VariantOptions, rewrite_cohort
 from hpc_seg.storage.shards import decode_array
 
 #: two quirk-free patients (train and validate), 6 slices of 4 frames of 64x52 (JPEG 2000

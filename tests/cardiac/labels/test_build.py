@@ -102,7 +102,7 @@ def test_patient_without_truth_is_in_no_set(tmp_path):
 
 def test_model_predictions_as_label_source(cohort, tmp_path):
     from hpc_seg.cardiac.labels.build import load_stack_masks
-    from hpc_seg.cardiac.predict import label_source
+    from hpc_seg.cardiac.segment import label_source
     from hpc_seg.cardiac.train.loop import train_segmenter
     from tests.cardiac.cohort import tiny_config
 

@@ -169,8 +169,11 @@ def test_deterministic_in_seed_and_pid_whatever_the_worker_count(clean, tmp_path
 
 def test_refuses_existing_output_and_resumes_an_interrupted_run(clean, tmp_path):
     cfg = CineSynthConfig(no_random_quirks=True, **TINY)
-    with pytest.raises(OutputError, match="--overwrite"):
-        generate_cine_cohort(clean, N_PATIENTS, 7, cfg)
+    before = _digest(clean)       # a finished cohort with the same settings: nothing to do
+    assert generate_cine_cohort(clean, N_PATIENTS, 7, cfg) == clean / "manifest.json"
+    assert _digest(clean) == before
+    with pytest.raises(OutputError, match=r"other settings \(seed 7 -> 8\); .* --overwrite"):
+        generate_cine_cohort(clean, N_PATIENTS, 8, cfg)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("precious")
@@ -206,21 +209,23 @@ def test_config_validation():
 
 def test_cli_smoke_and_bad_option(tmp_path, capsys):
     out = tmp_path / "cli"
-    argv = ["synth", "cine", str(out), "--patients", "2", "--seed", "1", "--max-matrix", "64",
-            "--frames", "4", "--workers", "1", "--no-random-quirks",
-            "--force-quirk", "not_dicom=2"]
-    assert main(argv) == 0
+    argv = ["synth", "cine", str(out), "--patients", "2", "--max-matrix", "64",
+            "--n-frames", "4", "--workers", "1", "--no-random-quirks",
+            "--force-quirks", "not_dicom=2"]
+    assert main([*argv, "--seed", "1"]) == 0
     manifest = load_manifest(out)
     assert manifest["generator"]["n_frames"] == 4 and manifest["generator"]["seed"] == 1
     assert manifest["patients"]["2"]["quirks"] == ["not_dicom"]
     assert manifest["patients"]["1"]["quirks"] == []
-    assert main(argv) == 2
+    assert main([*argv, "--seed", "1"]) == 0      # the same cohort again: nothing to do
+    assert main([*argv, "--seed", "2"]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert main(argv + ["--overwrite"]) == 0
+    assert main([*argv, "--seed", "2", "--overwrite"]) == 0
+    assert load_manifest(out)["generator"]["seed"] == 2
     assert main(["synth", "cine", str(tmp_path / "bad"), "--max-matrix", "8"]) == 2
     err = capsys.readouterr().err
     assert "max_matrix" in err and "8" in err and "Traceback" not in err
-    assert main(["synth", "cine", str(tmp_path / "bad"), "--force-quirk", "not_dicom"]) == 2
+    assert main(["synth", "cine", str(tmp_path / "bad"), "--force-quirks", "not_dicom"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
@@ -229,13 +234,13 @@ def test_cli_reads_a_job_table(tmp_path, capsys):
     job = tmp_path / "job.toml"
     job.write_text("[synth_cine]\npatients = 1\nseed = 4\nn_frames = 4\nmax_matrix = 48\n"
                    "no_random_quirks = true\nlabel_error = {none = 1.0}\n")
-    assert main(["synth", "cine", str(tmp_path / "job"), "--config", str(job),
+    assert main(["synth", "cine", str(tmp_path / "job"), "--job", str(job),
                  "--workers", "1"]) == 0
     manifest = load_manifest(tmp_path / "job")
     assert list(manifest["patients"]) == ["1"] and manifest["generator"]["seed"] == 4
     assert manifest["generator"]["max_matrix"] == 48
     job.write_text("[synth_cine]\nn_frame = 4\n")
-    assert main(["synth", "cine", str(tmp_path / "bad"), "--config", str(job)]) == 2
+    assert main(["synth", "cine", str(tmp_path / "bad"), "--job", str(job)]) == 2
     err = capsys.readouterr().err
     assert "n_frame" in err and "valid keys" in err
 

@@ -35,12 +35,12 @@ def test_deterministic_and_shaped_as_7t(tmp_path):
     assert [p.name for p in a] == [p.name for p in b]
     assert all(np.array_equal(pydicom.dcmread(x).pixel_array, pydicom.dcmread(y).pixel_array)
                for x, y in zip(a, b))
-    with pytest.raises(OutputError):      # other settings into the same folder
+    with pytest.raises(OutputError, match=r"other settings \(seed 0 -> 1\)"):
         generate_7t_cohort(tmp_path / "a", Synth7TConfig(**{**TINY, "seed": 1}))
 
 
 def test_config_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="0 <= second_observer <= volunteers, got 22, 30"):
         Synth7TConfig(second_observer=30)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"frames >= 4, got \(14, 18\), \(2, 3\)"):
         Synth7TConfig(frames=(2, 3))

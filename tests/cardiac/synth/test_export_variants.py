@@ -29,7 +29,7 @@ def test_jpeg_lossless_refuses_what_it_does_not_encode():
 
 def test_synth_cine_cli_writes_a_multiframe_rle_scanner_export(tmp_path, capsys):
     out = tmp_path / "export"
-    assert main(["synth", "cine", str(out), "--patients", "1", "--frames", "4",
+    assert main(["synth", "cine", str(out), "--patients", "1", "--n-frames", "4",
                  "--max-matrix", "32", "--no-random-quirks", "--workers", "1",
                  "--layout", "export", "--transfer-syntax", "rle", "--multiframe"]) == 0
     assert "export layout, rle, multi-frame" in capsys.readouterr().out
@@ -44,3 +44,26 @@ def test_synth_cine_cli_writes_a_multiframe_rle_scanner_export(tmp_path, capsys)
     assert (out / "truth.csv").is_file() and (out / "masks" / "1.npz").is_file()
     assert not (tmp_path / ".export.project").exists()                  # staging removed
     assert main(["synth", "cine", str(out), "--patients", "1", "--layout", "flat"]) == 2
+
+
+def test_synth_cine_cli_writes_a_vendors_exam(tmp_path, capsys):
+    out = tmp_path / "exam"
+    assert main(["synth", "cine", str(out), "--patients", "1", "--n-frames", "4",
+                 "--max-matrix", "32", "--no-random-quirks", "--workers", "1",
+                 "--layout", "export", "--vendor", "ge", "--sax-series", "per-slice"]) == 0
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in out.glob("PT*/**/*")
+               if p.is_file()]
+    makers = {str(ds.get("Manufacturer", "")) for ds in headers if ds.Modality == "MR"}
+    assert makers == {"GE MEDICAL SYSTEMS"}
+    kinds = {str(ds.SOPClassUID) for ds in headers}
+    assert {U.MRImageStorage, U.SecondaryCaptureImageStorage, U.EncapsulatedPDFStorage} <= kinds
+    sax = {str(ds.SeriesInstanceUID) for ds in headers
+           if str(ds.get("SeriesDescription", "")).startswith("CINE_segmented_SAX")}
+    assert len(sax) >= 6                       # one series per slice, as asked
+    assert {str(ds.SeriesDescription) for ds in headers} >= {
+        "RT_cine_SAX", "PERF_SR_3slices", "flow_150_AoV", "MOLLI_5(3)3_SAX_mid",
+        "MOLLI_5(3)3_SAX_mid_T1MAP", "LGE_PSIR_SAX", "Report screenshot", "Exam protocol"}
+    capsys.readouterr()
+    assert main(["synth", "cine", str(tmp_path / "flat"), "--patients", "1", "--layout", "flat",
+                 "--vendor", "ge"]) == 2
+    assert "need layout export" in capsys.readouterr().err

@@ -142,8 +142,8 @@ def test_vendor_depth_reaches_the_headers_and_pixels(cohort, tmp_path):
     job.write_text("[synth_cine]\nvendors = ['ge']\nmatrices = [[256, 208]]\nmatrix_weights = [1.0]\n"
                    "label_error = {none = 1.0}\n")
     assert main(["synth", "cine", str(sixteen), "--patients", "1", "--seed", "5", "--variety",
-                 "--max-matrix", "64", "--frames", "6", "--workers", "1", "--no-random-quirks",
-                 "--config", str(job)]) == 0
+                 "--max-matrix", "64", "--n-frames", "6", "--workers", "1", "--no-random-quirks",
+                 "--job", str(job)]) == 0
     m = load_manifest(sixteen)
     assert m["generator"]["variety"] is True and m["patients"]["1"]["model"]["bits_stored"] == 16
     im = next(iter(read_patient(sixteen, "1", m).values()))[0]

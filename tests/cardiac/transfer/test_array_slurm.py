@@ -51,7 +51,7 @@ def test_transfer_array_completes_and_preempted_task_resumes_to_identical_weight
                              capture_output=True, text=True, check=True).stdout.split()
         return {j: s for j, s in (line.split("|") for line in out) if j.startswith(f"{array_id}_")}
 
-    # sacct lags the result files by a few seconds (notes/slurm.md pitfall 8): poll, then assert.
+    # sacct lags the result files by a few seconds: poll, then assert.
     wait_until(lambda: len(states()) == 6 and set(states().values()) == {"COMPLETED"}, 60,
                f"all 6 tasks of array {array_id} COMPLETED in sacct (last: {states()})")
     row = {r["job_id"]: r for r in Lineage(run_dir).refresh(force=True)}[job_id]

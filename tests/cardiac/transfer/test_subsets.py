@@ -68,7 +68,7 @@ def test_deterministic_in_seed_and_independent_of_row_order():
 
 
 def test_errors_and_epochs_and_split():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="need n_v7 >= n_v3 >= n_v1 >= 1, got 2, 3, 1"):
         SubsetConfig(n_v7=2, n_v3=3)
     with pytest.raises(InputError, match="v7 needs 7"):
         make_subsets(_images(volunteers=5))

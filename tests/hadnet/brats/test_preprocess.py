@@ -167,7 +167,7 @@ def test_bad_case_is_skipped_with_its_reason_and_the_cli_says_so(tmp_path, capsy
         write_case(raw, f"S{i}", seed=i)
     (raw / "HGG" / "S1" / "S1_t2.nii.gz").unlink()
     rc = main(["hadnet", "preprocess", str(raw), str(tmp_path / "pre"), "--workers", "1",
-               "--val-fraction", "0", "--test-fraction", "0", "--float32"])
+               "--val-fraction", "0", "--test-fraction", "0", "--image-dtype", "float32"])
     out = capsys.readouterr().out
     assert rc == 1 and "pad size: 16 x 16 x 16" in out and "1 skipped" in out
     skipped = (tmp_path / "pre" / "skipped.csv").read_text().splitlines()

@@ -21,6 +21,7 @@ import torch
 
 from hpc_seg.storage.shards import atomic_write_bytes, decode_array, shard_files
 from hpc_seg.cardiac.slices.stream import binary_column_to_array
+from hpc_seg.cardiac.finite import nonfinite_frames
 from hpc_seg.cardiac.resize import FitPad, fit_pad, to_uint8, unfit_pad
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import InputError
@@ -109,6 +110,16 @@ class StackPredictor:
         self.batch_size = batch_size
 
     def predict_stack(self, pixels: np.ndarray) -> np.ndarray:
+        """Label map ``[frames, slices, rows, cols]``; frames with NaN or infinite pixels are
+        left out (label 0 there: callers see them with :func:`nonfinite_frames`) and do not
+        enter the intensity scaling of the others."""
+        bad = nonfinite_frames(pixels)
+        if bad:
+            good = np.setdiff1d(np.arange(pixels.shape[0]), bad)
+            out = np.zeros(pixels.shape, np.uint8)
+            if good.size:
+                out[good] = self.predict_stack(pixels[good])
+            return out
         frames, slices, rows, cols = pixels.shape
         flat = torch.from_numpy(to_uint8(pixels).reshape(-1, rows, cols))
         out = []

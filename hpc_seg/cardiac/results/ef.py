@@ -1,4 +1,4 @@
-"""Ejection fraction from per-image LV pixel counts, and the published EF table (spec §4).
+"""Ejection fraction from per-image LV pixel counts, and the published EF table.
 
 Per stack and frame the LV pixels are summed over slices; ED is the frame with the most pixels,
 ES the one with the fewest. mL per pixel = max(X, Y)^2 * psX * psY * sliceSpacing / (1000 *

@@ -14,6 +14,7 @@ from typing import Any
 from hpc_seg.cardiac.resize import NORMALISATION
 from hpc_seg.cardiac.train.model_file import CLASSES
 from hpc_seg.errors import InputError
+from hpc_seg.runtime.checkpoint import load_weights
 
 #: keys ``predict`` needs besides the weights (``model``)
 REQUIRED_KEYS = ("model", "classes", "image_size", "normalisation", "encoder", "config")
@@ -33,16 +34,10 @@ class ModelInfo:
 
 def read_model_info(path: str | Path) -> ModelInfo:
     """Load and check ``path`` (``weights_only=True``); InputError naming the file and the gap."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle/zip/torch errors all mean "not a model file"
-        raise InputError(f"{path}: not a readable PyTorch model file "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    state = load_weights(path)      # an unreadable or refused file: one InputError line
     if not isinstance(state, dict):
         raise InputError(f"{path}: not an hpc-seg model file (holds a {type(state).__name__}, "
                          "expected a dict with weights and metadata)")

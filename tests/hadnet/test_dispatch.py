@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from hpc_seg.launch.config import LaunchConfig
-from hpc_seg.hadnet.launch import run_ranks
+from hpc_seg.hadnet.dispatch import run_ranks
 
 
 def _work(x: int) -> int:

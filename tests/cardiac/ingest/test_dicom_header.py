@@ -17,8 +17,9 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
-from hpc_seg.cardiac import dicom_read
-from hpc_seg.cardiac.dicom_read import fast_header, read_frame
+from hpc_seg.cardiac.dicom import read as dicom_read
+from hpc_seg.cardiac.dicom.header import fast_header
+from hpc_seg.cardiac.dicom.read import read_frame
 from hpc_seg.cardiac.synth.cohort import generate_cine_cohort
 from hpc_seg.cardiac.synth.config import QUIRKS, CineSynthConfig
 from tests.cardiac.ingest.dicom_fixtures import write_image
