@@ -15,6 +15,14 @@ from hpc_seg.storage.codecs import Codec
 ENGINES = ("floor", "local", "ray", "dcm2niix")
 #: what ``bench train`` times side by side: precision, and channels_last (``+cl``) or not
 MODES = ("fp32", "bf16", "fp32+cl", "bf16+cl")
+#: ``bench generalise``'s training recipes: TrainConfig keys over the cpu preset ("today" is the
+#: preset as it ships)
+RECIPES: dict[str, dict[str, str]] = {
+    "today": {"augment": "normal", "appearance": "image"},
+    "augment": {"augment": "nnunet", "appearance": "image"},
+    "random": {"augment": "normal", "appearance": "random"},
+    "both": {"augment": "nnunet", "appearance": "random"},
+}
 
 
 @dataclass(kw_only=True)
@@ -103,8 +111,13 @@ class GeneraliseConfig:
     """short-axis slices per stack (min max)"""
     image_size: int = 128
     """slices dataset and model size (the cpu preset's 128)"""
+    recipe: Literal["today", "augment", "random", "both"] = "today"
+    """training recipe: today (published augmentation on the generator's images), augment
+    (nnU-Net's augmentation), random (random appearance rendered from the label maps), both"""
     train: dict[str, Any] = field(default_factory=dict)
-    """TrainConfig keys over the ``cpu`` preset (image_size comes from ``image_size``)."""
+    """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
+    ``image_size``; augment and appearance from the recipe): the same for every recipe, so they
+    share one budget; another loss keeps its results in recipe_<name>-<loss>."""
     workers: int = 2
     """generator and ingest processes"""
 
@@ -116,6 +129,13 @@ class GeneraliseConfig:
         if self.train_seed == self.test_seed:
             raise ConfigError(f"bench generalise: the held-out cohort needs its own seed, but both "
                               f"are {self.train_seed}")
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"bench generalise: unknown recipe {self.recipe!r}; known: "
+                              f"{', '.join(RECIPES)}")
+        clash = {"augment", "appearance"} & set(self.train)
+        if clash:
+            raise ConfigError(f"bench generalise: {sorted(clash)} are set by the recipe "
+                              f"({self.recipe}), not by the train overrides")
         self.workdir = Path(self.workdir)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hpc_seg.bench.generalise import GeneraliseConfig, _cohort_config, _scores, train_config
+from hpc_seg.bench.generalise import (RECIPES, GeneraliseConfig, _cohort_config, _scores, aim_met,
+                                      train_config)
 from hpc_seg.errors import ConfigError
 
 
@@ -15,14 +16,91 @@ def test_cohorts_come_from_their_own_part_of_the_ranges(tmp_path):
     assert train.variety and held.variety
     assert not set(train.vendors) & set(held.vendors)
     assert train.size_scale == cfg.train_sizes and held.size_scale == cfg.test_sizes
-    # Both quirk-free with exact labels: the benchmark measures generalisation only.
+    # Both quirk-free with exact labels: the benchmark measures generalisation only; both write
+    # their label maps (training from them; the cross-generator test renders them).
     for c in (train, held):
-        assert c.no_random_quirks and c.label_error == {"none": 1.0}
+        assert c.no_random_quirks and c.label_error == {"none": 1.0} and c.label_maps
     baseline = _cohort_config(GeneraliseConfig(workdir=tmp_path, train_variety=False), False)
     assert not baseline.variety
     assert train_config(cfg).image_size == 64 and train_config(cfg).confidence_set == "all"
     with pytest.raises(ConfigError, match="own seed"):
         GeneraliseConfig(workdir=tmp_path, train_seed=3, test_seed=3)
+
+
+def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
+    configs = {name: train_config(GeneraliseConfig(workdir=tmp_path, recipe=name,
+                                                   train={"threads": 1}))
+               for name in RECIPES}
+    assert {n: (c.augment, c.appearance) for n, c in configs.items()} == {
+        "today": ("normal", "image"), "augment": ("nnunet", "image"),
+        "random": ("normal", "random"), "both": ("nnunet", "random")}
+    budgets = {(c.epochs_frozen, c.epochs_unfrozen, c.max_train_images, c.batch_size, c.lr,
+                c.threads) for c in configs.values()}
+    assert budgets == {(8, 4, 2000, 16, 1e-3, 1)}           # one budget for all
+    # Another loss for all recipes keeps its runs apart from the preset's.
+    from hpc_seg.bench.generalise import recipe_dir
+    assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="random")).name == "recipe_random"
+    assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="random",
+                                       train={"loss": "softdice"})).name == "recipe_random-softdice"
+    with pytest.raises(ConfigError, match="unknown recipe 'synthseg'"):
+        GeneraliseConfig(workdir=tmp_path, recipe="synthseg")
+    with pytest.raises(ConfigError, match="set by the recipe"):
+        GeneraliseConfig(workdir=tmp_path, recipe="today", train={"augment": "none"})
+
+
+def test_the_command_line_gives_one_config_per_recipe(tmp_path, capsys):
+    from hpc_seg.cli import build_parser
+    from hpc_seg.commands.bench.generalise import recipe_configs
+
+    parser = build_parser()
+    args = parser.parse_args(["bench", "generalise", "--out", str(tmp_path), "--recipe",
+                              "today,random", "--train", "loss=softdice", "--test-patients", "6"])
+    configs = recipe_configs(args)
+    assert [c.recipe for c in configs] == ["today", "random"]
+    assert {(c.workdir, c.test_patients, c.train["loss"]) for c in configs} == {
+        (tmp_path, 6, "softdice")}
+    assert [c.recipe for c in recipe_configs(parser.parse_args(["bench", "generalise"]))] == [
+        "today"]
+    # --loss, issue 27's first spelling, is a shortcut into --train like the earlier ones
+    args = parser.parse_args(["bench", "generalise", "--loss", "focal", "--threads", "1"])
+    assert recipe_configs(args)[0].train == {"loss": "focal", "threads": 1}
+    assert "--loss is now spelt --train loss=VALUE" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="recipe.*must be one of .*'synthseg'"):
+        recipe_configs(parser.parse_args(["bench", "generalise", "--recipe", "today,synthseg"]))
+
+
+def test_recipes_side_by_side_take_turns_with_the_data(tmp_path):
+    import threading
+    import time
+
+    from hpc_seg.bench.generalise import _data_lock
+
+    order = []
+
+    def first():
+        with _data_lock(tmp_path):
+            order.append("first in")
+            time.sleep(0.5)
+            order.append("first out")
+
+    t = threading.Thread(target=first)
+    t.start()
+    while not order:
+        time.sleep(0.01)
+    with _data_lock(tmp_path):
+        order.append("second in")
+    t.join()
+    assert order == ["first in", "first out", "second in"]
+
+
+def test_the_aim_needs_small_cross_errors_and_a_small_ratio():
+    within = {"ef_err": 3.0, "edv_err_pct": 6.0, "esv_err_pct": 8.0}
+    assert aim_met(within, {"ef_err": 4.4, "edv_err_pct": 9.0, "esv_err_pct": 11.9})
+    assert not aim_met(within, {"ef_err": 4.6, "edv_err_pct": 9.0, "esv_err_pct": 11.9})  # 1.53x
+    assert not aim_met(within, {"ef_err": 4.0, "edv_err_pct": 9.0, "esv_err_pct": 12.1})  # > 12 %
+    big = {"ef_err": 6.0, "edv_err_pct": 6.0, "esv_err_pct": 8.0}
+    assert not aim_met(big, big)                                   # ratio 1, but EF 6 > 5
+    assert not aim_met(within, None)
 
 
 def test_scores_are_mean_absolute_errors():
@@ -38,34 +116,56 @@ def test_scores_are_mean_absolute_errors():
     assert missing["edv_err_pct"] == pytest.approx(55.0) and missing["missing"] == 1
 
 
-def test_a_tiny_run_scores_the_held_out_cohort_and_saves_its_results(tmp_path):
-    """End to end on a few tiny patients: what is scored and saved, and that a re-run reuses data."""
+def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
+    """End to end on a few tiny patients, for an image recipe and a label-map recipe: what is
+    scored and saved, the summary of both, and that a re-run reuses the data."""
     import json
 
-    from hpc_seg.bench.generalise import run_bench, save_results, target_met
+    from hpc_seg.bench.generalise import (format_summary, run_bench, save_results, summary_table,
+                                          target_met)
 
-    cfg = GeneraliseConfig(workdir=tmp_path, train_patients=5, test_patients=5, n_frames=4,
-                           max_matrix=64, slices=(6, 6), image_size=32, workers=1,
-                           train={"epochs_frozen": 1, "epochs_unfrozen": 0, "batch_size": 4,
-                                  "max_train_images": 8, "max_val_images": 8, "threads": 1,
-                                  "decoder_channels": [16, 8, 8, 8, 8]})
-    r = run_bench(cfg)
-    assert set(r["scores"]) == {("held_out", "model"), ("held_out", "label masks"),
-                                ("own_test", "model"), ("own_test", "label masks")}
-    # Every held-out patient is scored (all splits), and only with the held-out vendors and sizes.
-    held = r["per_patient_held_out"]
-    assert r["scores"][("held_out", "label masks")]["n"] == 5
-    assert set(held.vendor) <= {"Philips Medical Systems", "Canon Medical Systems"}
-    assert held.size_scale.between(*cfg.test_sizes).all()
-    path = save_results(cfg, r)
-    doc = json.loads(path.read_text())
-    assert path.parent == tmp_path / "train_variety" and doc["config"]["image_size"] == 32
-    assert {(s["cohort"], s["method"]) for s in doc["scores"]} == set(r["scores"])
-    assert doc["target_met"] == target_met(r["scores"][("held_out", "model")])
-    rows = pd.read_csv(path.parent / "held_out_per_patient.csv")
-    assert len(rows) == len(held)
+    tiny = dict(workdir=tmp_path, train_patients=5, test_patients=5, n_frames=4, max_matrix=64,
+                slices=(6, 6), image_size=32, workers=1,
+                train={"epochs_frozen": 1, "epochs_unfrozen": 0, "batch_size": 4,
+                       "max_train_images": 8, "max_val_images": 8, "threads": 1,
+                       "decoder_channels": [16, 8, 8, 8, 8]})
+    results = {}
+    for recipe in ("today", "both"):
+        cfg = GeneraliseConfig(recipe=recipe, **tiny)
+        r = results[recipe] = run_bench(cfg)
+        assert set(r["scores"]) == {(c, m) for c in ("held_out", "cross", "own_test")
+                                    for m in ("model", "label masks")}
+        # Every held-out patient is scored (all splits), in both test cohorts, with the same
+        # label-mask floor (the same anatomy), and only with the held-out vendors and sizes.
+        rows = r["per_patient_held_out"]
+        assert r["scores"][("held_out", "label masks")] == r["scores"][("cross", "label masks")]
+        assert r["scores"][("cross", "model")]["n"] == 5
+        assert set(rows.vendor) <= {"Philips Medical Systems", "Canon Medical Systems"}
+        assert rows.size_scale.between(*cfg.test_sizes).all()
+        assert r["train_images"] == 8 and r["times"]["load_max"] >= r["times"]["load_mean"] > 0
+        path = save_results(cfg, r)
+        doc = json.loads(path.read_text())
+        assert path.parent == tmp_path / "train_variety" / f"recipe_{recipe}"
+        assert doc["config"]["image_size"] == 32 and doc["recipe"] == recipe
+        assert {(s["cohort"], s["method"]) for s in doc["scores"]} == set(r["scores"])
+        assert doc["target_met"] == target_met(r["scores"][("held_out", "model")])
+        assert set(doc["cross_ratios"]) == {"ef_err", "edv_err_pct", "esv_err_pct"}
+        assert len(pd.read_csv(path.parent / "held_out_per_patient.csv")) == len(rows)
+    assert results["both"]["train"].appearance == "random"
+    assert (tmp_path / "train_variety" / "label_slices_32" / "_meta.json").is_file()
+    # The cross-generator images differ from the generator's; the masks are the same.
+    own = pd.read_parquet(tmp_path / "held_out" / "slices_32").sort_values("file")
+    cross = pd.read_parquet(tmp_path / "held_out_kspace" / "slices_32").sort_values("file")
+    assert own.file.tolist() == cross.file.tolist() and (own["mask"].values == cross["mask"].values).all()
+    assert (own.image.values != cross.image.values).mean() > 0.9
+    table = summary_table(tmp_path)
+    assert table.recipe.tolist() == ["both", "today"]
+    assert (tmp_path / "recipes.csv").is_file() and "| variety | both (nnunet, random, ce) |" in \
+        (tmp_path / "recipes.md").read_text()
+    assert format_summary(table).count("\n") == 3
     # A re-run generates nothing again: the cohorts' files keep their modification times.
-    manifest = tmp_path / "held_out" / "cohort" / "manifest.json"
-    before = manifest.stat().st_mtime_ns
-    run_bench(cfg)
-    assert manifest.stat().st_mtime_ns == before
+    stamps = [(tmp_path / p).stat().st_mtime_ns for p in
+              ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")]
+    run_bench(GeneraliseConfig(recipe="today", **tiny))
+    assert [(tmp_path / p).stat().st_mtime_ns for p in
+            ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")] == stamps

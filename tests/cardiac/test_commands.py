@@ -59,3 +59,18 @@ def test_bench_train_times_every_mode_and_both_paths(capsys, tmp_path):
         assert len(row["rounds"]) == 2 and row["images_per_s"] > 0
         assert f"{mode} " in out
     assert figures["training_uses"].split("+")[0] == ("bf16" if figures["cpu_native_bf16"] else "fp32")
+
+
+def test_label_maps_then_train_with_random_appearance(tmp_path, capsys):
+    from tests.cardiac.label_map_fixtures import write_label_maps
+
+    maps = write_label_maps(tmp_path / "maps", 5, split_folders=False, structures_json=False)
+    assert main(["label-maps", str(maps), str(tmp_path / "s"), "--image-size", "64"]) == 2
+    assert "which label ids are lv and myocardium" in capsys.readouterr().err
+    assert main(["label-maps", str(maps), str(tmp_path / "s"), "--image-size", "64",
+                 "--lv", "1,4", "--myocardium", "2"]) == 0
+    assert "--appearance random" in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "s"), str(tmp_path / "run"), "--preset", "debug",
+                 "--appearance", "random", "--augment", "nnunet", "--max-train-images", "16",
+                 "--epochs-unfrozen", "0", "--decoder-channels", "[16,8,8,8,8]"]) == 0
+    assert (tmp_path / "run" / "model.pt").is_file()

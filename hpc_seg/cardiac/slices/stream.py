@@ -6,7 +6,9 @@ group it will use; each epoch it shuffles the row-group order, shards row groups
 workers, decodes one row group at a time (the pixel bytes go straight from the Arrow buffer into a
 numpy array) and mixes rows through a shuffle buffer. It yields ready batches as uint8 tensors
 (``image [B,1,H,W]``, ``mask [B,H,W]``), so a DataLoader runs with ``batch_size=None`` and the
-float conversion and augmentation happen on the training device.
+float conversion and augmentation happen on the training device. A dataset built from label maps
+alone has a ``structures`` column instead of ``image``; ask for it with ``columns``
+(``structures [B,H,W]``).
 
 Everything random derives from ``(seed, epoch, worker)``: an epoch's order is the same in a run
 and in the run resumed after a pre-emption.
@@ -49,12 +51,16 @@ class SliceStream(IterableDataset):
 
     def __init__(self, slices_dir: Path, split: str, *, confidence_set: str = "all",
                  batch_size: int = 32, shuffle: bool = True, seed: int = 0,
-                 shuffle_buffer: int = 2048, max_images: int = 0, with_ids: bool = False):
+                 shuffle_buffer: int = 2048, max_images: int = 0, with_ids: bool = False,
+                 columns: tuple[str, ...] = ("image", "mask")):
         self.slices_dir = Path(slices_dir)
         meta = read_meta(self.slices_dir)
         self.size = int(meta["image_size"])
         self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
         self.seed, self.buffer, self.max_images, self.with_ids = seed, shuffle_buffer, max_images, with_ids
+        self.columns = tuple(columns)
+        if "mask" not in self.columns:
+            raise ValueError(f"SliceStream columns must include 'mask', got {self.columns}")
         self.epoch = 0
         flag = None if confidence_set == "all" else f"in_{confidence_set}"
         self.units: list[tuple[str, int, np.ndarray]] = []
@@ -109,26 +115,31 @@ class SliceStream(IterableDataset):
         for i, unit in enumerate(units):
             pending.append(self._read(*unit))
             last = i == len(units) - 1
-            if sum(len(c["image"]) for c in pending) < threshold and not last:
+            if sum(len(c["mask"]) for c in pending) < threshold and not last:
                 continue
             merged = self._merge(pending, rng)
-            n, pos = len(merged["image"]), 0
+            n, pos = len(merged["mask"]), 0
             while n - pos >= self.batch_size + (0 if last else keep) or (last and pos < n):
                 batch = {k: v[pos:pos + self.batch_size] for k, v in merged.items()}
-                pos += len(batch["image"])
-                produced += len(batch["image"])
+                pos += len(batch["mask"])
+                produced += len(batch["mask"])
                 yield self._tensors(batch)
                 if limit is not None and produced >= limit:
                     return
             pending = [{k: v[pos:] for k, v in merged.items()}] if pos < n else []
 
     def _read(self, path: str, group: int, rows: np.ndarray) -> dict:
-        cols = ["image", "mask"] + (["file"] if self.with_ids else [])
-        table = pq.ParquetFile(path).read_row_group(group, columns=cols)
+        pf = pq.ParquetFile(path)
+        missing = [c for c in self.columns if c not in pf.schema_arrow.names]
+        if missing:
+            raise InputError(f"{path}: slices shard has no {', '.join(missing)} column "
+                             f"(columns: {', '.join(pf.schema_arrow.names)})")
+        table = pf.read_row_group(group, columns=list(self.columns) + (["file"] if self.with_ids
+                                                                       else []))
         if rows.size != table.num_rows:
             table = table.take(pa.array(rows))
-        chunk = {"image": binary_column_to_array(table.column("image"), (self.size, self.size)),
-                 "mask": binary_column_to_array(table.column("mask"), (self.size, self.size))}
+        chunk = {c: binary_column_to_array(table.column(c), (self.size, self.size))
+                 for c in self.columns}
         if self.with_ids:
             chunk["file"] = np.asarray(table.column("file").to_pylist(), dtype=object)
         return chunk
@@ -137,14 +148,16 @@ class SliceStream(IterableDataset):
         merged = pending[0] if len(pending) == 1 else \
             {k: np.concatenate([c[k] for c in pending]) for k in pending[0]}
         if self.shuffle:
-            perm = rng.permutation(len(merged["image"]))
+            perm = rng.permutation(len(merged["mask"]))
             merged = {k: v[perm] for k, v in merged.items()}
         return merged
 
     @staticmethod
     def _tensors(batch: dict) -> dict:
-        out = {"image": torch.from_numpy(np.ascontiguousarray(batch["image"]))[:, None],
-               "mask": torch.from_numpy(np.ascontiguousarray(batch["mask"]))}
+        out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()
+               if k != "file"}
+        if "image" in out:
+            out["image"] = out["image"][:, None]
         if "file" in batch:
             out["file"] = list(batch["file"])
         return out

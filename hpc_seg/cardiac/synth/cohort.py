@@ -3,7 +3,8 @@
 Layout written under OUT:
 ``{train,validate,test}/<pid>/study/{sax_*,2ch_*,4ch_*}/IM-<series>-<frame>.dcm``, ``truth.csv``,
 ``masks/<pid>.npz`` (label source, keyed by SOPInstanceUID), ``truth_masks/<pid>.npz`` (the
-undegraded masks, same keys) and ``manifest.json``.
+undegraded masks, same keys), ``manifest.json`` and, with ``label_maps`` on,
+``label_maps/<split>/<pid>.nii.gz`` + ``label_maps/structures.json`` (:mod:`.label_maps`).
 
 Each patient is a pure function of (seed, pid, config) and is written to a temporary folder that is
 renamed when complete, so an interrupted run leaves no half patient; re-running the same command
@@ -31,6 +32,7 @@ from hpc_seg.cardiac.synth import quirks as cine_quirks
 from hpc_seg.cardiac.synth.config import LABEL_ERROR_KINDS, VARIETY_KEYS, CineSynthConfig
 from hpc_seg.cardiac.synth.dicom import (SeriesWriter, make_uid, truncate_pixels,
                                            write_not_dicom)
+from hpc_seg.cardiac.synth.label_maps import FOLDER as LABEL_MAPS, write_label_map, write_structures
 from hpc_seg.cardiac.synth.phantom import RV_CAVITY
 from hpc_seg.cardiac.synth.plan import LABELS, NOISE, PatientPlan, SeriesPlan, build_plan, stream
 from hpc_seg.cardiac.synth.render import render_series
@@ -136,6 +138,8 @@ def generate_patient(seed: int, pid: int, n_patients: int, config: CineSynthConf
             for m in masks.values():
                 m[m == RV_CAVITY] = 0
         entry = _labels_and_truth(seed, plan, config, masks, uids, out)
+        if config.label_maps:
+            write_label_map(plan, out)
         entry["skipped_files"] = cine_quirks.skipped_files(plan)
         entry["n_files"] = n_files
         if final.exists():
@@ -217,6 +221,8 @@ def generate_cine_cohort(out: Path, n_patients: int, seed: int,
     if not config.variety:  # the ranges do nothing then: keep the shipped manifest (and hash)
         for key in VARIETY_KEYS:
             gen.pop(key)
+    if not config.label_maps:   # likewise: a cohort without label maps keeps its manifest
+        gen.pop("label_maps")
     open_folder(out, COHORT, gen, overwrite=overwrite)
     if (out / "manifest.json").is_file():
         return out / "manifest.json"
@@ -239,6 +245,10 @@ def _write_outputs(out: Path, generator: dict, entries: dict[int, dict], n: int)
                            "2": "LV myocardium", "3": "RV cavity"},
                 "label_error_kinds": list(LABEL_ERROR_KINDS),
                 "patients": {str(pid): entries[pid] for pid in sorted(entries)}}
+    if generator.get("label_maps"):
+        write_structures(out)
+        manifest["label_maps"] = f"{LABEL_MAPS}/<split>/<pid>.nii.gz (ids: " \
+            f"{LABEL_MAPS}/structures.json)"
     path = out / "manifest.json"
     atomic_write_bytes(json.dumps(manifest, indent=1).encode(), path)
     return path

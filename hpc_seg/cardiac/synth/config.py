@@ -91,6 +91,9 @@ class CineSynthConfig:
     """`7t`: shifted contrast, strong B1 inhomogeneity, finer pixels, no quirks, masks 0/1/2."""
     workers: int = 0
     """worker processes; 0 = the CPUs this process is allocated."""
+    label_maps: bool = False
+    """also write each patient's multi-structure label maps (`label_maps/<split>/<pid>.nii.gz`:
+    every structure the phantom draws, for training from label maps alone)."""
     # --- anatomy, contrast and geometry variety (off by default: the shipped cohorts stay
     # byte-identical). On, each patient draws the values below from its own random stream, so
     # turning it on does not change the quirks, label errors or noise draws of a patient.

@@ -27,6 +27,24 @@ N_TISSUES = 9
 # Labels of the masks.
 BG, LV_CAVITY, LV_MYO, RV_CAVITY = 0, 1, 2, 3
 
+# Structures of the multi-structure label maps (what a label-driven renderer draws from): every
+# structure the phantom knows. The mask labels are unions of them: LV cavity = LV blood pool +
+# papillary muscles and trabeculae, LV myocardium, RV cavity = RV blood pool.
+STRUCTURES = ("background", "lv_blood", "lv_myocardium", "rv_blood", "lv_papillary_trabeculae",
+              "rv_wall", "atria_aortic_root", "descending_aorta", "pericardial_fat", "body_fat",
+              "body_wall_muscle", "lungs", "liver", "spine", "soft_tissue")
+(S_BACKGROUND, S_LV_BLOOD, S_LV_MYO, S_RV_BLOOD, S_LV_PAPILLARY, S_RV_WALL, S_ATRIA, S_AORTA,
+ S_PERICARDIAL_FAT, S_BODY_FAT, S_BODY_WALL, S_LUNGS, S_LIVER, S_SPINE, S_SOFT) = \
+    range(len(STRUCTURES))
+STRUCTURE_MASK_LABELS = {LV_CAVITY: (S_LV_BLOOD, S_LV_PAPILLARY), LV_MYO: (S_LV_MYO,),
+                         RV_CAVITY: (S_RV_BLOOD,)}
+# The static tissue classes of `background_classes` are one structure each.
+_BACKGROUND_STRUCTURE = np.zeros(N_TISSUES, dtype=np.uint8)
+for _tissue, _structure in ((AIR, S_BACKGROUND), (LUNG, S_LUNGS), (FAT, S_BODY_FAT),
+                            (MUSCLE, S_BODY_WALL), (LIVER, S_LIVER), (BLOOD, S_AORTA),
+                            (SPINE, S_SPINE), (SOFT, S_SOFT)):
+    _BACKGROUND_STRUCTURE[_tissue] = _structure
+
 
 @dataclass(frozen=True)
 class Anatomy:
@@ -308,6 +326,27 @@ def overlay_heart(anat: Anatomy, st: HeartState, x, y, z, classes: np.ndarray) -
     out[atria] = BLOOD
     out[rv_wall | myo | pap] = MYO
     out[rv_cav | (cavity & ~pap)] = BLOOD
+    return out
+
+
+def structure_labels(anat: Anatomy, st: HeartState, x, y, z) -> np.ndarray:
+    """Multi-structure label map (uint8, ids of :data:`STRUCTURES`) at one instant.
+
+    The same geometry, drawn in the same order, as :func:`overlay_heart` over
+    :func:`background_classes`, with each structure kept apart instead of merged into its tissue;
+    its LV, myocardium and RV are exactly :func:`heart_labels` (``STRUCTURE_MASK_LABELS``).
+    """
+    out = _BACKGROUND_STRUCTURE[background_classes(anat, x, y, z)]
+    cavity, myo, rv_cav, rv_wall, pap, atria = _regions(anat, st, x, y, z)
+    full = np.ones(out.shape, bool)
+    if anat.extra is not None:
+        out[_pericardial_fat(anat, st, x, y, z) & full] = S_PERICARDIAL_FAT
+    out[atria & full] = S_ATRIA
+    out[rv_wall & full] = S_RV_WALL
+    out[myo & full] = S_LV_MYO
+    out[pap & full] = S_LV_PAPILLARY
+    out[rv_cav & full] = S_RV_BLOOD
+    out[cavity & ~pap & full] = S_LV_BLOOD
     return out
 
 

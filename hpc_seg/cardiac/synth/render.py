@@ -125,6 +125,12 @@ def _coords(plane: Plane, r0: int, r1: int, c0: int, c1: int, k: int, offset: fl
     return out[0], out[1], out[2]
 
 
+def pixel_centres(plane: Plane):
+    """Broadcastable heart-frame (x, y, z) of every pixel centre of ``plane`` (its centre plane),
+    where the label masks are evaluated."""
+    return _coords(plane, 0, plane.rows, 0, plane.cols, 1)
+
+
 def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
     if k == 1:
         return a

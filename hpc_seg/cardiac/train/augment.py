@@ -11,6 +11,8 @@ p = 0.5 and rotation +-90 deg. The semantics follow fastai, which the published 
 - brightness and contrast act on logits: ``sigmoid(logit(x) * contrast + logit(brightness))``, so
   brightness 0.5 and contrast 1 change nothing.
 
+``"nnunet"``: nnU-Net's 2D pipeline from MONAI transforms (:mod:`.augment_nnunet`).
+
 Image and mask go through one sampling grid per image (bilinear for the image, nearest for the
 mask; outside the image is zero = background). Parameters are drawn on the CPU from an explicit
 ``torch.Generator`` so that a run, and a resumed run, sees the same augmentations on any device.
@@ -163,7 +165,11 @@ def _lighting(x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor)
 
 def augment_batch(images: torch.Tensor, masks: torch.Tensor, mode: str,
                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment a batch with the published "normal"/"extreme" transforms ("none" returns it)."""
+    """Augment a batch with the published "normal"/"extreme" transforms, or nnU-Net's ("nnunet");
+    "none" returns it."""
     if mode == "none":
         return images, masks
+    if mode == "nnunet":
+        from hpc_seg.cardiac.train.augment_nnunet import augment_nnunet
+        return augment_nnunet(images, masks, generator)
     return apply_params(images, masks, sample_params(mode, images.shape[0], generator))

@@ -30,8 +30,12 @@ class TrainConfig:
     """ce (cross-entropy), focal or softdice"""
     image_size: int = 256
     """must match the slices dataset"""
-    augment: Literal["none", "normal", "extreme"] = "normal"
-    """none, normal (the published transforms) or extreme"""
+    augment: Literal["none", "normal", "extreme", "nnunet"] = "normal"
+    """published fastai transforms (normal, extreme), nnU-Net's 2D pipeline from MONAI
+    transforms (nnunet), or none"""
+    appearance: Literal["image", "random"] = "image"
+    """image: train on the stored images; random: render every training image from its label
+    map with random appearance (a slices dataset from `hpc-seg label-maps`)"""
     confidence_set: Literal["p05", "p10", "p15", "all"] = "p05"
     """patients whose label confidence score is within 5/10/15 % (train and validate)"""
     lr: float = 1e-4

@@ -7,6 +7,11 @@ validation pass over the ``validate`` split, a checkpoint (model, optimiser, epo
 states, history), a row in ``history.csv``, and a call to ``report`` (the Tune trainable forwards
 it). Data order and augmentations derive from ``(seed, epoch)`` only, so a run that is killed and
 resumed ends with the same weights as one that was not.
+
+``appearance = "random"`` trains from label maps alone (a slices dataset of ``structures``, from
+``hpc-seg label-maps``): every training image is rendered on the fly with random appearance
+(:mod:`.appearance`) before the augmentation; such a dataset's validation images are rendered the
+same way from one fixed seed, so every epoch validates on the same images.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from hpc_seg.cardiac.slices.stream import SliceStream
 from hpc_seg.cardiac.slices.build import read_meta
 from hpc_seg.errors import ConfigError, InputError, SettingsChangedError
 from hpc_seg.cardiac.models.unet2d import Unet2d
+from hpc_seg.cardiac.train.appearance import render_batch
 from hpc_seg.cardiac.train.augment import augment_batch
 from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, load_weights, rng_state,
                                       save_checkpoint, set_rng_state)
@@ -47,6 +53,7 @@ __all__ = ["TrainConfig", "TrainResult", "place_model", "train_segmenter", "trai
 
 log = logging.getLogger(__name__)
 
+VALIDATION_RENDER_SEED = 99991
 HISTORY_FIELDS = ["epoch", "stage", "lr", "train_loss", "val_loss", *METRIC_NAMES, "images_per_s",
                   "seconds", "checkpoint"]
 
@@ -89,15 +96,17 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
         if done is not None and done.get("config") == config:
             log.info("%s: finished model with this config exists; skipping training", model_path)
             return _result(model_path, history_path, done.get("history", []), 0)
+    train_columns, val_columns = _columns(cfg, meta, slices_dir)
     configure_torch_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     train_ds = SliceStream(slices_dir, "train", confidence_set=cfg.confidence_set,
                            batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
-                           shuffle_buffer=cfg.shuffle_buffer, max_images=cfg.max_train_images)
+                           shuffle_buffer=cfg.shuffle_buffer, max_images=cfg.max_train_images,
+                           columns=train_columns)
     val_ds = SliceStream(slices_dir, "validate", confidence_set=cfg.confidence_set,
                          batch_size=max(cfg.batch_size, 32), shuffle=False, seed=cfg.seed,
-                         max_images=cfg.max_val_images)
+                         max_images=cfg.max_val_images, columns=val_columns)
     for ds in (train_ds, val_ds):
         if ds.n_rows == 0:
             raise InputError(f"{slices_dir}: no {ds.split} images in confidence set "
@@ -115,9 +124,10 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
     schedules = {"frozen": OneCycle(cfg.lr, cfg.epochs_frozen * spe),
                  "unfrozen": OneCycle(cfg.lr * cfg.unfrozen_lr_factor, cfg.epochs_unfrozen * spe)}
     loss_fn = LOSSES[cfg.loss]
-    log.info("training %s/%s/%s on %s: %d train, %d validate images, %d epochs, device %s",
-             cfg.encoder, cfg.loss, cfg.confidence_set, slices_dir, train_ds.images_per_epoch,
-             val_ds.n_rows, cfg.epochs, device)
+    log.info("training %s/%s/%s on %s: %d train, %d validate images, %d epochs, device %s, "
+             "augment %s, appearance %s", cfg.encoder, cfg.loss, cfg.confidence_set, slices_dir,
+             train_ds.images_per_epoch, val_ds.n_rows, cfg.epochs, device, cfg.augment,
+             cfg.appearance)
     loader_kw = {"batch_size": None, "num_workers": cfg.num_workers,
                  "pin_memory": device.type == "cuda"}
     for epoch in range(run.epoch, cfg.epochs):
@@ -163,13 +173,17 @@ def place_model(model: Unet2d, cfg: TrainConfig, device: torch.device) -> Unet2d
 def train_step(model: Unet2d, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
                cfg: TrainConfig, loss_fn: Callable, device: torch.device,
                gen: torch.Generator) -> tuple[torch.Tensor, int]:
-    """One optimiser step on a batch of uint8 images and masks: augment, forward under mixed
-    precision where the hardware has it, float32 loss, backward, update.
+    """One optimiser step on a batch of uint8 images (or, with ``appearance = "random"``, label
+    maps rendered here with random appearance) and masks: augment, forward under mixed precision
+    where the hardware has it, float32 loss, backward, update.
 
     Returns the (detached) loss and the batch size. ``hpc-seg bench train`` times this function.
     """
-    images = batch["image"].to(device, non_blocking=True).float().div_(255.0)
     masks = batch["mask"].to(device, non_blocking=True).long()
+    if cfg.appearance == "random":
+        images, masks, _ = render_batch(batch["structures"].to(device).long(), masks, gen)
+    else:
+        images = batch["image"].to(device, non_blocking=True).float().div_(255.0)
     images, masks = augment_batch(images, masks, cfg.augment, gen)
     if use_channels_last(device, cfg.channels_last):
         images = images.contiguous(memory_format=torch.channels_last)
@@ -202,13 +216,21 @@ def _train_epoch(cfg: TrainConfig, run: _Run, loader: DataLoader, loss_fn, sched
 @torch.no_grad()
 def evaluate_stream(model: torch.nn.Module, loader, loss_fn, cfg: TrainConfig,
                     device: torch.device) -> dict[str, float]:
-    """Mean loss and mean per-image metrics over a validation stream."""
+    """Mean loss and mean per-image metrics over a validation stream.
+
+    A stream of label maps (``structures``, no images) is rendered with random appearance from
+    one fixed seed, so that each call sees the same images.
+    """
     model.eval()
     sums = dict.fromkeys(("val_loss", *METRIC_NAMES), 0.0)
     n = 0
+    gen = torch.Generator().manual_seed(cfg.seed * 100003 + VALIDATION_RENDER_SEED)
     for batch in loader:
-        images = batch["image"].to(device).float().div_(255.0)
         masks = batch["mask"].to(device).long()
+        if "image" in batch:
+            images = batch["image"].to(device).float().div_(255.0)
+        else:
+            images, masks, _ = render_batch(batch["structures"].to(device).long(), masks, gen)
         if use_channels_last(device, cfg.channels_last):
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, cfg.amp):
@@ -218,6 +240,21 @@ def evaluate_stream(model: torch.nn.Module, loader, loss_fn, cfg: TrainConfig,
             sums[k] += float(v.sum())
         n += images.shape[0]
     return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _columns(cfg: TrainConfig, meta: dict, slices_dir: Path
+             ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The slices columns the training and the validation streams read."""
+    has_images = meta.get("images", True)
+    has_structures = "structures" in meta
+    if cfg.appearance == "random" and not has_structures:
+        raise ConfigError(f"{slices_dir}: appearance = \"random\" renders images from label maps, "
+                          "but this dataset has none; build one with `hpc-seg label-maps`")
+    if cfg.appearance == "image" and not has_images:
+        raise ConfigError(f"{slices_dir}: built from label maps alone (no images); train it with "
+                          "appearance = \"random\"")
+    train = ("structures", "mask") if cfg.appearance == "random" else ("image", "mask")
+    return train, ("image", "mask") if has_images else ("structures", "mask")
 
 
 def _save(run: _Run, ckpt_dir: Path, config: dict, stage: str, keep: int) -> Path:

@@ -33,8 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (streaming)")
-    parser.add_argument("--augment", default="normal", choices=["none", "normal", "extreme"],
-                        help="augmentation of each batch (default normal)")
+    parser.add_argument("--augment", default="normal",
+                        choices=["none", "normal", "extreme", "nnunet"],
+                        help="augmentation of each batch (default normal; nnunet: nnU-Net's 2D "
+                             "pipeline)")
     parser.add_argument("--streaming", action=BoolOption, default=True,
                         help="also compare streaming from shards with an in-memory tensor "
                              "(default on)")

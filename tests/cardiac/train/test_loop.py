@@ -13,6 +13,7 @@ from hpc_seg.cardiac.segment import predict_slices
 from hpc_seg.cardiac.train.loop import train_segmenter
 from hpc_seg.cardiac.train.model_file import load_model
 from tests.cardiac.cohort import tiny_config
+from tests.cardiac.label_map_fixtures import label_map_slices  # noqa: F401 - fixture
 
 REPORT_KEYS = {"epoch", "val_loss", "dice_lv", "dice_my", "dice_fg", "accuracy", "checkpoint"}
 
@@ -104,3 +105,46 @@ def test_wrong_size_or_empty_set_is_a_clear_error(cohort, tmp_path):
         train_segmenter(tiny_config(image_size=128), cohort["slices"], tmp_path / "a")
     with pytest.raises(InputError, match="not a slices dataset"):
         train_segmenter(tiny_config(), tmp_path, tmp_path / "b")
+
+
+@pytest.mark.parametrize("augment", ["nnunet", "none"])
+def test_label_maps_alone_train_with_random_appearance_and_resume_exactly(label_map_slices, tmp_path,
+                                                                          augment):
+    """Random appearance (+ nnU-Net augmentation): seeded per epoch, so a killed and resumed run
+    ends with the uninterrupted run's weights; validation renders the same images every epoch."""
+    cfg = tiny_config(epochs_frozen=1, epochs_unfrozen=1, appearance="random", augment=augment,
+                      seed=3)
+    full = train_segmenter(cfg, label_map_slices, tmp_path / "full")
+    with pytest.raises(Killed):
+        train_segmenter(cfg, label_map_slices, tmp_path / "killed", report=_raise)
+    resumed = train_segmenter(cfg, label_map_slices, tmp_path / "killed")
+    assert resumed.resumed_from_epoch == 1
+    a = torch.load(full.model_path, weights_only=True)["model"]
+    b = torch.load(resumed.model_path, weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert pd.read_csv(full.history_path).val_loss.notna().all()
+
+
+def test_validation_of_label_maps_renders_one_fixed_set(label_map_slices):
+    from torch.utils.data import DataLoader
+
+    from hpc_seg.cardiac.slices.stream import SliceStream
+    from hpc_seg.cardiac.train.losses import LOSSES
+    from hpc_seg.cardiac.train.loop import evaluate_stream
+    from hpc_seg.cardiac.train.model_file import build_model
+
+    cfg = tiny_config(appearance="random")
+    model = build_model(cfg, init=True)
+    val = SliceStream(label_map_slices, "validate", batch_size=8, shuffle=False,
+                      columns=("structures", "mask"))
+    runs = [evaluate_stream(model, DataLoader(val, batch_size=None), LOSSES["ce"], cfg,
+                            torch.device("cpu")) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_appearance_must_match_what_the_dataset_holds(cohort, label_map_slices, tmp_path):
+    with pytest.raises(ConfigError, match="has none; build one with `hpc-seg label-maps`"):
+        train_segmenter(tiny_config(appearance="random"), cohort["slices"], tmp_path / "a")
+    with pytest.raises(ConfigError, match="label maps alone"):
+        train_segmenter(tiny_config(), label_map_slices, tmp_path / "b")
