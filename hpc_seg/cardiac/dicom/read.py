@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
+from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from hpc_seg.cardiac.decode_budget import (DEFLATED, file_too_large, header_too_large,
                                            inflated_too_large)
@@ -38,7 +38,6 @@ from hpc_seg.cardiac.dicom.pixels import (colour_reason, first_line, header_to_p
                                           view_pixels)
 
 MetaRow = tuple[str, str, str, str, str]
-MEDIA_DIRECTORY_UID = "1.2.840.10008.1.3.10"
 #: Secondary Capture Image Storage and its multi-frame variants: screenshots, scanned reports
 SECONDARY_CAPTURE_UIDS = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -152,7 +151,7 @@ def _not_an_mr_image(ds: pydicom.Dataset, h: dict[str, str], rel: str) -> FileSk
     secondary capture, or a colour image."""
     meta_class = ds.file_meta.get("MediaStorageSOPClassUID", "") if hasattr(ds, "file_meta") else ""
     sop_class = h.get("SOPClassUID") or str(meta_class)
-    if MEDIA_DIRECTORY_UID in (meta_class, sop_class) or "DirectoryRecordSequence" in ds:
+    if MediaStorageDirectoryStorage in (meta_class, sop_class) or "DirectoryRecordSequence" in ds:
         return FileSkip(rel, "dicomdir", "a DICOMDIR (media directory), not an image")
     if "Rows" not in h and "PixelData" not in ds and "PerFrameFunctionalGroupsSequence" not in ds:
         return FileSkip(rel, "not_image", f"no image in this object (SOP class "
