@@ -169,3 +169,12 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
     run_bench(GeneraliseConfig(recipe="today", **tiny))
     assert [(tmp_path / p).stat().st_mtime_ns for p in
             ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")] == stamps
+
+
+def test_a_resumed_training_reports_the_time_of_every_epoch(tmp_path):
+    """The train wall of a recipe resumed after an interruption counts the epochs run before."""
+    from hpc_seg.bench.generalise import _trained_seconds
+
+    (tmp_path / "history.csv").write_text("epoch,seconds\n1,600.5\n2,480.0\n3,30.0\n")
+    assert _trained_seconds(tmp_path) == 1110.5
+    assert _trained_seconds(tmp_path / "missing") == 0.0
