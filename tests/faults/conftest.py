@@ -43,6 +43,13 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
+def _interactive_sigint() -> None:
+    """Ctrl-C as in a terminal: a test run started in the background (``cmd &`` in a script,
+    ``nohup``) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt, so the
+    Ctrl-C tests would test nothing but the shell that started pytest."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Run:
     """One `hpc-seg` subprocess in its own session."""
 
@@ -51,7 +58,7 @@ class Run:
         self._fh = self.log.open("w")
         self.proc = subprocess.Popen([*HPC_SEG, *args], env=fault_env(tmp_path), cwd=tmp_path,
                                      stdout=self._fh, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_interactive_sigint)
         self.sid = self.proc.pid
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
