@@ -83,3 +83,15 @@ def test_a_folder_written_before_state_files_is_adopted(tmp_path):
     with pytest.raises(OutputError, match="other settings"):
         open_folder(tmp_path / "old", GeneratedFolder("toy cohort", ".other.json", ".u"),
                     {"seed": 2}, adopt=adopt)
+
+
+def test_a_setting_added_later_at_its_default_resumes_an_older_folder(tmp_path):
+    """A folder made before a setting existed resumes when the setting is at the default it had
+    then; another value is another folder."""
+    out = tmp_path / "out"
+    open_folder(out, KIND, {"n": 2})                                 # made before "rim" existed
+    before = (out / KIND.state_file).read_text()
+    open_folder(out, KIND, {"n": 2, "rim": 0.0}, later={"rim": 0.0})  # resumes, same state
+    assert (out / KIND.state_file).read_text() == before
+    with pytest.raises(OutputError, match=r"other settings \(rim None -> 8\.0\)"):
+        open_folder(out, KIND, {"n": 2, "rim": 8.0}, later={"rim": 0.0})

@@ -61,13 +61,17 @@ def worker_count(workers: int, units: int) -> int:
 
 def open_folder(out: Path, kind: GeneratedFolder, settings: dict[str, Any], *,
                 overwrite: bool = False,
-                adopt: Callable[[Path], dict[str, Any] | None] | None = None) -> None:
+                adopt: Callable[[Path], dict[str, Any] | None] | None = None,
+                later: dict[str, Any] | None = None) -> None:
     """Make OUT ready for a run with ``settings``: new, resumed, or (``overwrite``) replaced.
 
     ``adopt(out)`` may return the settings of a folder the generator made before it wrote state
-    files (None: not such a folder). Raises :class:`OutputError` for a foreign folder or one made
-    with other settings.
+    files (None: not such a folder). ``later`` names settings added to the generator after
+    folders were made, with the default that leaves its output as it was: at that default they
+    are left out of the settings (and their hash), so such an older folder still resumes.
+    Raises :class:`OutputError` for a foreign folder or one made with other settings.
     """
+    settings = _without_defaults(settings, later or {})
     state = {"generator": settings, "hash": config_hash(settings)}
     state_path = out / kind.state_file
     if out.exists() and any(out.iterdir()):
@@ -75,6 +79,7 @@ def open_folder(out: Path, kind: GeneratedFolder, settings: dict[str, Any], *,
             previous: dict[str, Any] | None = json.loads(state_path.read_text())
         else:
             old = adopt(out) if adopt is not None else None
+            old = None if old is None else _without_defaults(old, later or {})
             previous = None if old is None else {"generator": old, "hash": config_hash(old)}
         ours = previous is not None
         same = ours and previous.get("hash") == state["hash"]
@@ -100,6 +105,10 @@ def open_folder(out: Path, kind: GeneratedFolder, settings: dict[str, Any], *,
     except OSError as exc:
         raise output_error(out, exc) from None
     atomic_write_bytes(json.dumps(state, indent=1).encode(), state_path)
+
+
+def _without_defaults(settings: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if not (k in later and v == later[k])}
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -116,9 +116,8 @@ def _save_gz(img, path: Path, level: int) -> None:
 
 
 #: the settings that shape a case's bytes; the case count is not one (20 cases are a prefix of 40)
-SETTINGS = ("seed", "shape", "spacing_mm", "noise", "lgg_fraction")
-#: a setting added later: part of the settings only when not its default, so that a cohort made
-#: before it existed (with the default) keeps its state hash and resumes
+SETTINGS = ("seed", "shape", "spacing_mm", "noise", "lgg_fraction", "et_min_mm")
+#: settings added later, with the default that cohorts made before them had (see open_folder)
 LATER_SETTINGS = {"et_min_mm": 0.0}
 COHORT = GeneratedFolder(what="synthetic BraTS cohort", state_file=".synth-brats.json",
                          done_dir=".cases")
@@ -139,14 +138,7 @@ def _earlier_settings(out: Path) -> dict | None:
         return None
     if not isinstance(old, dict) or old.get("generator") != "hpc-seg synth brats":
         return None
-    return _settings({**LATER_SETTINGS, **old})
-
-
-def _settings(params: dict) -> dict:
-    settings = {k: params.get(k) for k in SETTINGS}
-    settings.update({k: params[k] for k, default in LATER_SETTINGS.items()
-                     if params.get(k, default) != default})
-    return settings
+    return {k: old.get(k, LATER_SETTINGS.get(k)) for k in SETTINGS}
 
 
 def _case_unit(cfg: SynthBratsConfig, out: str, index: int) -> UnitDone:
@@ -159,7 +151,8 @@ def synth_brats(out: Path, cfg: SynthBratsConfig) -> Path:
 
     out = Path(out)
     params = _cohort_params(cfg)
-    open_folder(out, COHORT, _settings(params), adopt=_earlier_settings)
+    open_folder(out, COHORT, {k: params[k] for k in SETTINGS}, adopt=_earlier_settings,
+                later=LATER_SETTINGS)
     entries = generate_units(out, COHORT, range(cfg.cases), partial(_case_unit, cfg, str(out)),
                              str, workers=cfg.workers, label="synth brats", unit="cases")
     cases = [entries[str(i)] for i in range(cfg.cases)]
