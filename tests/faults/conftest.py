@@ -124,3 +124,18 @@ def pytest_terminal_summary(terminalreporter) -> None:
     for name, outcomes in sorted(getattr(fuzz, "REPORT", {}).items()):
         shown = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
         terminalreporter.write_line(f"fuzz {name}: {sum(outcomes.values())} examples tried ({shown})")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A debug-preset cardiac model file (seed 0), for the tests that feed predict."""
+    import torch
+
+    from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
+    from hpc_seg.cardiac.train.model_file import build_model, model_state
+
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    cfg = TrainConfig(**PRESETS["debug"], device="cpu")
+    torch.manual_seed(0)
+    torch.save(model_state(build_model(cfg), cfg), path)
+    return path

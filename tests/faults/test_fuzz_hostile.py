@@ -158,20 +158,6 @@ def _argv(command: str, src: Path, out: Path, model: Path) -> list[str]:
             else ["predict", str(model), str(src), str(out), *budget, "--batch-size", "16"])
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    import torch
-
-    from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
-    from hpc_seg.cardiac.train.model_file import build_model, model_state
-
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    cfg = TrainConfig(**PRESETS["debug"], device="cpu")
-    torch.manual_seed(0)
-    torch.save(model_state(build_model(cfg), cfg), path)
-    return path
-
-
 def _tree(root: Path) -> set[str]:
     return {str(p) for p in root.rglob("*")}
 

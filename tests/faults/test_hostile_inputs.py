@@ -72,18 +72,6 @@ def _err_line(capsys) -> str:
     return err[0]
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
-    from hpc_seg.cardiac.train.model_file import build_model, model_state
-
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    cfg = TrainConfig(**PRESETS["debug"], device="cpu")
-    torch.manual_seed(0)
-    torch.save(model_state(build_model(cfg), cfg), path)
-    return path
-
-
 # --- 1, 7, 8: names from headers and file names ----------------------------------------------
 
 def test_safe_name_is_one_bounded_unique_component(tmp_path):
