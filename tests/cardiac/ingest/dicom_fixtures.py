@@ -26,19 +26,26 @@ def pixel_positions(ipp, iop, spacing, rows: int, cols: int) -> np.ndarray:
             + jj[..., None] * spacing[0] * iop[3:])
 
 
+def mr_dataset() -> pydicom.Dataset:
+    """An empty MR Image Storage dataset with its file meta (a new SOPInstanceUID, explicit VR
+    little endian): the tests add the elements they need."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    return ds
+
+
 def write_image(path: Path, *, pid: str = "1", series_number: int = 1, series_uid: str,
                 ipp, iop=(1, 0, 0, 0, 1, 0), spacing=(1.5, 1.5), pixels: np.ndarray,
                 trigger_ms: float = 0.0, instance: int = 1, series_time: str = "100000",
                 with_pixels: bool = True) -> str:
     """Write one MR image; returns its SOPInstanceUID."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    sop = generate_uid()
-    meta.MediaStorageSOPInstanceUID = sop
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
+    ds = mr_dataset()
+    sop = ds.SOPInstanceUID
     ds.PatientID, ds.PatientAge, ds.PatientSex = pid, "045Y", "F"
     ds.StudyInstanceUID = "1.2.3.4"
     ds.SeriesInstanceUID, ds.SeriesNumber, ds.SeriesTime = series_uid, series_number, series_time

@@ -16,19 +16,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, MRImageStorage,
-                         RLELossless, generate_uid)
+from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, RLELossless,
+                         generate_uid)
+
+from tests.cardiac.ingest.dicom_fixtures import mr_dataset
 
 
 def _image(rows: int = 16, cols: int = 16) -> pydicom.Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    sop = generate_uid()
-    meta.MediaStorageSOPInstanceUID = sop
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
+    ds = mr_dataset()
     ds.PatientID, ds.Modality = "1", "MR"
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.SeriesNumber, ds.InstanceNumber = 1, 1
