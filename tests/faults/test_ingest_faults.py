@@ -42,15 +42,25 @@ def table_rows(out: Path) -> dict[str, list[str]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
-    """The cohort and its clean ingest (the reference every faulted run is compared with)."""
-    root = tmp_path_factory.mktemp("faults")
-    src = make_cohort(root / "src")
+def _cohort_and_clean_tables(root: Path, patients: int) -> tuple[Path, dict[str, list[str]]]:
+    src = make_cohort(root / "src", patients)
     clean = root / "clean"
     run = Run(["ingest", str(src), str(clean), "--workers", "2"], root, "clean")
     assert run.finish(300) == 0, run.output()
     return src, table_rows(clean)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    """The cohort and its clean ingest (the reference every faulted run is compared with)."""
+    return _cohort_and_clean_tables(tmp_path_factory.mktemp("faults"), 6)
+
+
+@pytest.fixture(scope="module")
+def long_cohort(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    """A cohort whose ingest outlasts the first shard by far: on an idle machine the 6-patient
+    one finished in 0.3 s, before a Ctrl-C sent at its first shard could land."""
+    return _cohort_and_clean_tables(tmp_path_factory.mktemp("faults_long"), 40)
 
 
 def _ingest(runs, src: Path, out: Path, name: str) -> Run:
@@ -68,8 +78,8 @@ def _first_shard(out: Path) -> bool:
 @pytest.mark.parametrize("sig, point", [(signal.SIGKILL, "workers_started"),
                                         (signal.SIGINT, "first_shard")],
                          ids=["kill9-workers_started", "sigint-first_shard"])
-def test_interrupted_ingest_reruns_to_the_clean_tables(cohort, tmp_path, runs, sig, point):
-    src, clean = cohort
+def test_interrupted_ingest_reruns_to_the_clean_tables(request, tmp_path, runs, sig, point):
+    src, clean = request.getfixturevalue("long_cohort" if point == "first_shard" else "cohort")
     out = tmp_path / "out"
     first = _ingest(runs, src, out, "first")
     first.wait_for((lambda: _workers_started(first)) if point == "workers_started"
