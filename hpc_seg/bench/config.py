@@ -22,6 +22,8 @@ RECIPES: dict[str, dict[str, str]] = {
     "augment": {"augment": "nnunet", "appearance": "image"},
     "random": {"augment": "normal", "appearance": "random"},
     "both": {"augment": "nnunet", "appearance": "random"},
+    "tissue": {"augment": "normal", "appearance": "tissue"},
+    "hybrid": {"augment": "normal", "appearance": "hybrid"},
 }
 
 
@@ -111,9 +113,11 @@ class GeneraliseConfig:
     """short-axis slices per stack (min max)"""
     image_size: int = 128
     """slices dataset and model size (the cpu preset's 128)"""
-    recipe: Literal["today", "augment", "random", "both"] = "today"
+    recipe: Literal["today", "augment", "random", "both", "tissue", "hybrid"] = "today"
     """training recipe: today (published augmentation on the generator's images), augment
-    (nnU-Net's augmentation), random (random appearance rendered from the label maps), both"""
+    (nnU-Net's augmentation), random (random appearance rendered from the label maps, a mean per
+    structure), both (augment + random), tissue (random appearance, a mean per tissue), hybrid
+    (half the generator's images, half tissue renderings)"""
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
     ``image_size``; augment and appearance from the recipe): the same for every recipe, so they

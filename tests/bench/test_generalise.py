@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -33,7 +34,8 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
                for name in RECIPES}
     assert {n: (c.augment, c.appearance) for n, c in configs.items()} == {
         "today": ("normal", "image"), "augment": ("nnunet", "image"),
-        "random": ("normal", "random"), "both": ("nnunet", "random")}
+        "random": ("normal", "random"), "both": ("nnunet", "random"),
+        "tissue": ("normal", "tissue"), "hybrid": ("normal", "hybrid")}
     budgets = {(c.epochs_frozen, c.epochs_unfrozen, c.max_train_images, c.batch_size, c.lr,
                 c.threads) for c in configs.values()}
     assert budgets == {(8, 4, 2000, 16, 1e-3, 1)}           # one budget for all
@@ -117,8 +119,9 @@ def test_scores_are_mean_absolute_errors():
 
 
 def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
-    """End to end on a few tiny patients, for an image recipe and a label-map recipe: what is
-    scored and saved, the summary of both, and that a re-run reuses the data."""
+    """End to end on a few tiny patients, for an image recipe and a label-map recipe (hybrid: the
+    label maps joined with the images): what is scored and saved, the summary of both, and that a
+    re-run reuses the data."""
     import json
 
     from hpc_seg.bench.generalise import (format_summary, run_bench, save_results, summary_table,
@@ -130,7 +133,7 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
                        "max_train_images": 8, "max_val_images": 8, "threads": 1,
                        "decoder_channels": [16, 8, 8, 8, 8]})
     results = {}
-    for recipe in ("today", "both"):
+    for recipe in ("today", "hybrid"):
         cfg = GeneraliseConfig(recipe=recipe, **tiny)
         r = results[recipe] = run_bench(cfg)
         assert set(r["scores"]) == {(c, m) for c in ("held_out", "cross", "own_test")
@@ -151,24 +154,52 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
         assert doc["target_met"] == target_met(r["scores"][("held_out", "model")])
         assert set(doc["cross_ratios"]) == {"ef_err", "edv_err_pct", "esv_err_pct"}
         assert len(pd.read_csv(path.parent / "held_out_per_patient.csv")) == len(rows)
-    assert results["both"]["train"].appearance == "random"
+    assert results["hybrid"]["train"].appearance == "hybrid"
     assert (tmp_path / "train_variety" / "label_slices_32" / "_meta.json").is_file()
+    hybrid = pd.read_parquet(tmp_path / "train_variety" / "hybrid_slices_32")
+    assert {"image", "structures", "mask"} <= set(hybrid.columns)
     # The cross-generator images differ from the generator's; the masks are the same.
     own = pd.read_parquet(tmp_path / "held_out" / "slices_32").sort_values("file")
     cross = pd.read_parquet(tmp_path / "held_out_kspace" / "slices_32").sort_values("file")
     assert own.file.tolist() == cross.file.tolist() and (own["mask"].values == cross["mask"].values).all()
     assert (own.image.values != cross.image.values).mean() > 0.9
     table = summary_table(tmp_path)
-    assert table.recipe.tolist() == ["both", "today"]
-    assert (tmp_path / "recipes.csv").is_file() and "| variety | both (nnunet, random, ce) |" in \
+    assert table.recipe.tolist() == ["hybrid", "today"]
+    assert (tmp_path / "recipes.csv").is_file() and "| variety | hybrid (normal, hybrid, ce) |" in \
         (tmp_path / "recipes.md").read_text()
     assert format_summary(table).count("\n") == 3
+    assert "One pixel of LV border" in (tmp_path / "recipes.md").read_text()
     # A re-run generates nothing again: the cohorts' files keep their modification times.
     stamps = [(tmp_path / p).stat().st_mtime_ns for p in
               ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")]
     run_bench(GeneraliseConfig(recipe="today", **tiny))
     assert [(tmp_path / p).stat().st_mtime_ns for p in
             ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")] == stamps
+
+
+def test_one_pixel_of_border_is_scored_on_the_true_masks(tmp_path):
+    """ED: a 10 x 10 LV (100 px), grown by one pixel 4-connected: 140; ES: 6 x 6 (36) -> 60."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hpc_seg.bench.generalise import border_sensitivity, format_summary
+
+    def square(n: int) -> bytes:
+        m = np.zeros((32, 32), np.uint8)
+        m[8:8 + n, 8:8 + n] = 1
+        m[0, 0] = 2                                   # myocardium is not LV
+        return m.tobytes()
+
+    rows = [{"patient_id": p, "is_ed": ed, "is_es": not ed, "mask": square(10 if ed else 6),
+             "shape": [32, 32]} for p in ("1", "2") for ed in (True, False)]
+    rows.append({"patient_id": "3", "is_ed": True, "is_es": False, "mask": square(0),
+                 "shape": [32, 32]})                    # no LV at all: left out
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "part-0.parquet")
+    b = border_sensitivity(tmp_path)
+    assert b["edv_pct"] == pytest.approx(40.0) and b["esv_pct"] == pytest.approx(60 / 36 * 100 - 100)
+    assert b["ef"] == pytest.approx(abs((1 - 60 / 140) - (1 - 36 / 100)) * 100)
+    line = format_summary(pd.DataFrame(), {"image_size": 32, **b}).splitlines()[-1]
+    assert line.endswith("at 32 px: EF 6.9, EDV 40.0 %, ESV 66.7 %.")
 
 
 def test_a_resumed_training_reports_the_time_of_every_epoch(tmp_path):

@@ -63,3 +63,35 @@ def label_map_slices(tmp_path_factory):
     root = tmp_path_factory.mktemp("label_maps")
     maps = write_label_maps(root / "maps")
     return build_label_map_slices(maps, root / "slices_64", 64)
+
+
+def image_slices_of(label_slices: Path, out: Path) -> Path:
+    """An image slices dataset of the same slices as ``label_slices`` (as ``hpc-seg labels``
+    would write for the cases the maps were drawn from): a fixed grey value per structure id,
+    the ``structures`` column dropped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hpc_seg.storage.shards import shard_files
+
+    lut = np.arange(256, dtype=np.uint8) * 40
+    out.mkdir(parents=True)
+    for shard in shard_files(label_slices):
+        t = pq.read_table(shard)
+        images = [lut[np.frombuffer(s, np.uint8)].tobytes() for s in t.column("structures").to_pylist()]
+        t = t.drop_columns(["structures"]).append_column("image", pa.array(images, pa.binary()))
+        pq.write_table(t, out / shard.name)
+    meta = json.loads((label_slices / "_meta.json").read_text())
+    meta = {k: v for k, v in meta.items() if k not in ("structures", "label_maps_dir")}
+    (out / "_meta.json").write_text(json.dumps({**meta, "images": True}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def hybrid_slices(label_map_slices, tmp_path_factory):
+    """The label-map slices joined with an image slices dataset of the same slices."""
+    from hpc_seg.cardiac.slices.hybrid import build_hybrid_slices
+
+    root = tmp_path_factory.mktemp("hybrid")
+    return build_hybrid_slices(label_map_slices, image_slices_of(label_map_slices, root / "images"),
+                               root / "hybrid_64")

@@ -69,8 +69,24 @@ def test_label_maps_then_train_with_random_appearance(tmp_path, capsys):
     assert "which label ids are lv and myocardium" in capsys.readouterr().err
     assert main(["label-maps", str(maps), str(tmp_path / "s"), "--image-size", "64",
                  "--lv", "1,4", "--myocardium", "2"]) == 0
-    assert "--appearance random" in capsys.readouterr().out
+    assert "--appearance tissue or random" in capsys.readouterr().out
     assert main(["train", str(tmp_path / "s"), str(tmp_path / "run"), "--preset", "debug",
                  "--appearance", "random", "--augment", "nnunet", "--max-train-images", "16",
                  "--epochs-unfrozen", "0", "--decoder-channels", "[16,8,8,8,8]"]) == 0
+    assert (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_label_maps_with_images_then_train_hybrid(tmp_path, capsys):
+    from tests.cardiac.label_map_fixtures import image_slices_of, write_label_maps
+
+    maps = write_label_maps(tmp_path / "maps", 5)
+    assert main(["label-maps", str(maps), str(tmp_path / "only"), "--image-size", "64"]) == 0
+    images = image_slices_of(tmp_path / "only", tmp_path / "images")
+    assert main(["label-maps", str(maps), str(tmp_path / "h"), "--image-size", "64",
+                 "--images", str(images)]) == 0
+    assert "--appearance hybrid" in capsys.readouterr().out
+    assert (tmp_path / "h" / "label_maps_only" / "_meta.json").is_file()
+    assert main(["train", str(tmp_path / "h"), str(tmp_path / "run"), "--preset", "debug",
+                 "--appearance", "hybrid", "--max-train-images", "16", "--epochs-unfrozen", "0",
+                 "--decoder-channels", "[16,8,8,8,8]"]) == 0
     assert (tmp_path / "run" / "model.pt").is_file()

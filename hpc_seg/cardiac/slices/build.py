@@ -131,8 +131,7 @@ def build_slices(volumes_dir: Path, labels_dir: Path, out_dir: Path, image_size:
             if left[name] == 0:
                 atomic_write_table(pa.Table.from_pylist(pending.pop(name)), out_dir / name,
                                    row_group_size=ROW_GROUP)
-    meta["complete"] = True
-    atomic_write_bytes(json.dumps(meta, indent=1).encode(), meta_path)
+    mark_complete(out_dir, meta)
     log.info("slices: %d shards in %s", len(plan), out_dir)
     return out_dir
 
@@ -156,6 +155,29 @@ def _plan(stacks: pd.DataFrame, labelled: set[str]) -> dict[str, list[str]]:
         plan[name].append(sid)
         current[split] = (name, count + n)
     return plan
+
+
+def done_or_cleared(out_dir: Path, meta: dict, what: str) -> bool:
+    """True when ``out_dir`` already holds a complete dataset built with exactly ``meta`` (logged
+    as skipped); otherwise its shards, temporaries and ``_meta.json`` are removed, for a build
+    from scratch that :func:`mark_complete` ends."""
+    meta_path = Path(out_dir) / META
+    if meta_path.is_file():
+        old = json.loads(meta_path.read_text())
+        if old.get("complete") and {k: v for k, v in old.items() if k != "complete"} == meta:
+            log.info("%s already built in %s; skipping", what, out_dir)
+            return True
+    remove_stale_temporaries(out_dir)
+    for f in shard_files(out_dir):
+        f.unlink()
+    meta_path.unlink(missing_ok=True)
+    return False
+
+
+def mark_complete(out_dir: Path, meta: dict) -> Path:
+    """Write ``meta`` as the finished dataset's ``_meta.json`` (last, atomically)."""
+    return atomic_write_bytes(json.dumps({**meta, "complete": True}, indent=1).encode(),
+                              Path(out_dir) / META)
 
 
 def read_meta(slices_dir: Path) -> dict:

@@ -10,8 +10,9 @@ Output: the slices layout (``part-<split>-<n>.parquet`` + ``_meta.json``) with a
 column (the label map fitted into ``size x size`` like the masks, nearest neighbour; the padding
 outside the field of view is :data:`PAD` = 255) and the ``mask`` column (0 / 1 LV / 2 myocardium)
 derived from it, but no ``image`` column: ``_meta.json`` says ``"images": false``. Images are
-rendered from the structures on the fly by the training loop (``appearance = "random"``), never
-stored. A re-run with the same inputs (names, sizes, modification times) and size is skipped.
+rendered from the structures on the fly by the training loop (``appearance = "random"`` or
+``"tissue"``), never stored; :mod:`.hybrid` adds a matching image slices dataset's images
+(``appearance = "hybrid"``). A re-run with the same inputs (names, sizes, modification times) and size is skipped.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ import pyarrow as pa
 import torch
 
 from hpc_seg.cardiac.resize import FitPad, fit_pad
-from hpc_seg.cardiac.slices.build import IMAGES_PER_SHARD, META, ROW_GROUP
+from hpc_seg.cardiac.slices.build import (IMAGES_PER_SHARD, ROW_GROUP, done_or_cleared,
+                                          mark_complete)
 from hpc_seg.errors import InputError
 from hpc_seg.progress import progress_bar
-from hpc_seg.storage.shards import (atomic_write_bytes, atomic_write_table, remove_stale_temporaries,
-                                    shard_files)
+from hpc_seg.storage.shards import atomic_write_table
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +173,8 @@ def build_label_map_slices(folder: Path, out_dir: Path, image_size: int, *,
             "label_maps_dir": str(folder),
             "inputs": [[c.split, c.case_id, c.path.stat().st_size, c.path.stat().st_mtime_ns]
                        for c in cases]}
-    meta_path = out_dir / META
-    if meta_path.is_file():
-        old = json.loads(meta_path.read_text())
-        if old.get("complete") and {k: v for k, v in old.items() if k != "complete"} == meta:
-            log.info("slices from label maps already built in %s; skipping", out_dir)
-            return out_dir
-    remove_stale_temporaries(out_dir)
-    for f in shard_files(out_dir):
-        f.unlink()
-    meta_path.unlink(missing_ok=True)
+    if done_or_cleared(out_dir, meta, "slices from label maps"):
+        return out_dir
     pending: list[dict] = []
     counters: dict[str, int] = {}
 
@@ -199,7 +192,6 @@ def build_label_map_slices(folder: Path, out_dir: Path, image_size: int, *,
             if len(pending) >= IMAGES_PER_SHARD or last_of_split:
                 flush(case.split)
             bar.advance()
-    meta["complete"] = True
-    atomic_write_bytes(json.dumps(meta, indent=1).encode(), meta_path)
+    mark_complete(out_dir, meta)
     log.info("label-map slices: %d cases into %s", len(cases), out_dir)
     return out_dir

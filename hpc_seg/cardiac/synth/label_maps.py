@@ -9,7 +9,7 @@ is evaluated where the masks are (pixel centres of each slice's centre plane, at
 its LV, myocardium and RV are exactly the truth masks, pixel for pixel.
 
 These maps are what a label-driven renderer draws from: training images with random appearance
-(``hpc-seg train --appearance random``) or an independently written renderer of the same anatomy
+(``hpc-seg train --appearance tissue``, ``random`` or ``hybrid``) or an independently written renderer of the same anatomy
 (:mod:`hpc_seg.cardiac.synth.kspace_render`).
 """
 

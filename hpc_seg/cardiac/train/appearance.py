@@ -9,7 +9,12 @@ network never sees the same appearance twice and only shape tells the structures
    smooth random displacement field (Gaussian displacements on a coarse grid, bicubic upsampled),
    applied with one sampling grid to the structures and the mask (nearest neighbour);
 2. **intensities**: a Gaussian mixture drawn anew for every sample: each structure id gets a mean
-   ~ U(0, 1) and a standard deviation ~ U(0, ``max_std``);
+   ~ U(0, 1) and a standard deviation ~ U(0, ``max_std``). With ``groups`` (``appearance =
+   "tissue"``), structures of one tissue share their mean, up to a small jitter: SynthSeg's
+   *generation classes*. Why: with a mean per structure the network learns that a differently
+   coloured atrium or papillary muscle marks "not LV cavity" or "LV cavity" by its grey value, a
+   cue no scanner gives (all blood pools look alike, papillary muscles look like myocardium); in
+   ``bench generalise`` that model took basal atria for LV at end-systole (ESV +40 %);
 3. **partial volume and resolution**: a Gaussian blur of random width, then, with probability
    ``p_lowres``, an acquisition at a random coarser resolution per axis (down and up again);
 4. **bias field**: ``exp`` of a smooth random field (a coarse Gaussian grid, bicubic upsampled);
@@ -32,6 +37,27 @@ import torch.nn.functional as F
 PAD = 255      # structure id of the padding outside the field of view (slices.label_maps.PAD)
 N_IDS = 256
 
+#: Structures (by their ``structures.json`` name) that are one tissue: they share a random mean
+#: under ``appearance = "tissue"``. Every other name is a tissue of its own.
+TISSUES: dict[str, tuple[str, ...]] = {
+    "blood": ("lv_blood", "rv_blood", "atria_aortic_root", "descending_aorta"),
+    "muscle": ("lv_myocardium", "lv_papillary_trabeculae", "rv_wall", "body_wall_muscle"),
+    "fat": ("pericardial_fat", "body_fat"),
+}
+
+
+def tissue_groups(names: dict[int, str]) -> torch.Tensor:
+    """``[N_IDS]`` long: the tissue group of each structure id (ids of one tissue in
+    :data:`TISSUES` share a group; any other id, named or not, is a group of its own)."""
+    tissue_of = {n: t for t, members in TISSUES.items() for n in members}
+    groups = torch.arange(N_IDS)
+    first: dict[str, int] = {}
+    for i in sorted(names):
+        tissue = tissue_of.get(names[i])
+        if tissue is not None:
+            groups[int(i)] = first.setdefault(tissue, int(i))
+    return groups
+
 
 @dataclass(frozen=True)
 class AppearanceSpec:
@@ -47,6 +73,8 @@ class AppearanceSpec:
     """std of the displacements on the coarse grid, as a fraction of the image size"""
     max_std: float = 0.1
     """upper bound of each structure's intensity standard deviation (means are in [0, 1])"""
+    max_group_jitter: float = 0.05
+    """with tissue groups: each structure's mean is its tissue's plus N(0, s), s ~ U(0, this)"""
     max_blur_px: float = 1.0
     p_lowres: float = 0.5
     lowres: tuple[float, float] = (1.0, 3.0)
@@ -60,8 +88,8 @@ class AppearanceSpec:
 
     def without_appearance_noise(self) -> "AppearanceSpec":
         """The deformation and the per-structure means only: each structure one grey value."""
-        return replace(self, max_std=0.0, max_blur_px=0.0, p_lowres=0.0, max_bias=0.0,
-                       max_noise=0.0, gamma_std=0.0)
+        return replace(self, max_std=0.0, max_group_jitter=0.0, max_blur_px=0.0, p_lowres=0.0,
+                       max_bias=0.0, max_noise=0.0, gamma_std=0.0)
 
 
 def _u(g: torch.Generator, lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -139,10 +167,11 @@ def _normalise(x: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
 
 
 def render_batch(structures: torch.Tensor, masks: torch.Tensor, generator: torch.Generator,
-                 spec: AppearanceSpec = AppearanceSpec()
+                 spec: AppearanceSpec = AppearanceSpec(), groups: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Render ``structures [B, H, W]`` (ids; :data:`PAD` outside the field of view) with random
-    appearance; ``masks [B, H, W]`` follow the same deformation.
+    appearance; ``masks [B, H, W]`` follow the same deformation. ``groups`` (:func:`tissue_groups`)
+    ties the means of one tissue's structures; None draws every structure's mean on its own.
 
     Returns (images ``[B, 1, H, W]`` float in [0, 1], masks ``[B, H, W]``, deformed structures).
     """
@@ -156,7 +185,12 @@ def render_batch(structures: torch.Tensor, masks: torch.Tensor, generator: torch
     ids = torch.where(ids < 0, PAD, ids)
     out_mask = F.grid_sample(masks[:, None].float(), grid, mode="nearest", padding_mode="zeros",
                              align_corners=False)[:, 0].round().to(masks.dtype)
-    means = torch.rand(b, N_IDS, generator=g, dtype=torch.float64).float().to(device)
+    means = torch.rand(b, N_IDS, generator=g, dtype=torch.float64)
+    if groups is not None:
+        jitter = _u(g, 0.0, spec.max_group_jitter, b)[:, None] \
+            * torch.randn(b, N_IDS, generator=g, dtype=torch.float64)
+        means = (means[:, groups.cpu()] + jitter).clamp(0, 1)
+    means = means.float().to(device)
     stds = (torch.rand(b, N_IDS, generator=g, dtype=torch.float64) * spec.max_std).float().to(device)
     flat = ids.view(b, -1)
     x = means.gather(1, flat) + stds.gather(1, flat) * \

@@ -33,9 +33,12 @@ class TrainConfig:
     augment: Literal["none", "normal", "extreme", "nnunet"] = "normal"
     """published fastai transforms (normal, extreme), nnU-Net's 2D pipeline from MONAI
     transforms (nnunet), or none"""
-    appearance: Literal["image", "random"] = "image"
+    appearance: Literal["image", "random", "tissue", "hybrid"] = "image"
     """image: train on the stored images; random: render every training image from its label
-    map with random appearance (a slices dataset from `hpc-seg label-maps`)"""
+    map with random appearance, a random mean per structure (a slices dataset from `hpc-seg
+    label-maps`); tissue: the same, but structures of one tissue (blood pools; myocardium,
+    papillary muscles and other muscle; fat) share their random mean; hybrid: half of each batch
+    the stored images, half tissue renderings (`hpc-seg label-maps --images`)"""
     confidence_set: Literal["p05", "p10", "p15", "all"] = "p05"
     """patients whose label confidence score is within 5/10/15 % (train and validate)"""
     lr: float = 1e-4

@@ -13,7 +13,7 @@ from hpc_seg.cardiac.segment import predict_slices
 from hpc_seg.cardiac.train.loop import train_segmenter
 from hpc_seg.cardiac.train.model_file import load_model
 from tests.cardiac.cohort import tiny_config
-from tests.cardiac.label_map_fixtures import label_map_slices  # noqa: F401 - fixture
+from tests.cardiac.label_map_fixtures import hybrid_slices, label_map_slices  # noqa: F401
 
 REPORT_KEYS = {"epoch", "val_loss", "dice_lv", "dice_my", "dice_fg", "accuracy", "checkpoint"}
 
@@ -107,12 +107,16 @@ def test_wrong_size_or_empty_set_is_a_clear_error(cohort, tmp_path):
         train_segmenter(tiny_config(), tmp_path, tmp_path / "b")
 
 
-@pytest.mark.parametrize("augment", ["nnunet", "none"])
-def test_label_maps_alone_train_with_random_appearance_and_resume_exactly(label_map_slices, tmp_path,
-                                                                          augment):
-    """Random appearance (+ nnU-Net augmentation): seeded per epoch, so a killed and resumed run
-    ends with the uninterrupted run's weights; validation renders the same images every epoch."""
-    cfg = tiny_config(epochs_frozen=1, epochs_unfrozen=1, appearance="random", augment=augment,
+@pytest.mark.parametrize("augment, appearance", [("nnunet", "random"), ("none", "tissue"),
+                                                  ("none", "hybrid")])
+def test_label_maps_train_with_random_appearance_and_resume_exactly(request, tmp_path, augment,
+                                                                    appearance):
+    """Random appearance (+ nnU-Net augmentation; per structure, per tissue, or mixed with the
+    stored images): seeded per epoch, so a killed and resumed run ends with the uninterrupted
+    run's weights; validation renders the same images every epoch."""
+    label_map_slices = request.getfixturevalue("hybrid_slices" if appearance == "hybrid"
+                                               else "label_map_slices")
+    cfg = tiny_config(epochs_frozen=1, epochs_unfrozen=1, appearance=appearance, augment=augment,
                       seed=3)
     full = train_segmenter(cfg, label_map_slices, tmp_path / "full")
     with pytest.raises(Killed):
@@ -143,8 +147,52 @@ def test_validation_of_label_maps_renders_one_fixed_set(label_map_slices):
     assert runs[0] == runs[1]
 
 
+def test_tissue_appearance_groups_the_datasets_named_structures_and_says_when_it_cannot(caplog):
+    from hpc_seg.cardiac.train.loop import _groups
+
+    named = {"structures": {"0": "background", "1": "lv_blood", "2": "lv_myocardium",
+                            "3": "rv_blood", "4": "lv_papillary_trabeculae"}}
+    assert _groups(tiny_config(appearance="random"), named) is None
+    with caplog.at_level("INFO"):
+        groups = _groups(tiny_config(appearance="tissue"), named)
+    assert groups[3] == groups[1] and groups[4] == groups[2] and groups[1] != groups[2]
+    assert "shared means for lv_blood, lv_myocardium, lv_papillary_trabeculae, rv_blood" \
+        in caplog.text
+    with caplog.at_level("WARNING"):
+        own = _groups(tiny_config(appearance="tissue"),
+                      {"structures": {"1": "cavity", "2": "wall"}})
+    assert torch.equal(own, torch.arange(256))
+    assert "no two structures" in caplog.text and "cavity, wall" in caplog.text
+
+
+def test_hybrid_renders_about_half_of_each_batch_and_keeps_the_rest_as_stored(hybrid_slices):
+    from hpc_seg.cardiac.train.loop import mix_renderings
+
+    rows = pd.read_parquet(hybrid_slices).head(16)
+    as_tensor = lambda col: torch.stack([torch.frombuffer(bytearray(b), dtype=torch.uint8)
+                                         .view(64, 64) for b in rows[col]])
+    images = as_tensor("image").float()[:, None] / 255
+    masks, structures = as_tensor("mask").long(), as_tensor("structures")
+    picked = []
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        out, out_masks, pick = mix_renderings(images, masks, structures, gen)
+        assert torch.equal(out[~pick], images[~pick]) and torch.equal(out_masks[~pick], masks[~pick])
+        for i in torch.nonzero(pick).flatten():
+            assert not torch.equal(out[i], images[i])       # a rendering, not the stored image
+        picked.append(pick)
+    share = float(torch.cat(picked).float().mean())
+    assert 0.35 < share < 0.65, share                     # 128 draws of p = 0.5
+    again = mix_renderings(images, masks, structures, torch.Generator().manual_seed(0))
+    assert torch.equal(again[2], picked[0])                 # seeded: a resumed run mixes alike
+
+
 def test_appearance_must_match_what_the_dataset_holds(cohort, label_map_slices, tmp_path):
     with pytest.raises(ConfigError, match="has none; build one with `hpc-seg label-maps`"):
         train_segmenter(tiny_config(appearance="random"), cohort["slices"], tmp_path / "a")
     with pytest.raises(ConfigError, match="label maps alone"):
         train_segmenter(tiny_config(), label_map_slices, tmp_path / "b")
+    with pytest.raises(ConfigError, match="add the images with `hpc-seg label-maps --images`"):
+        train_segmenter(tiny_config(appearance="hybrid"), label_map_slices, tmp_path / "c")
+    with pytest.raises(ConfigError, match="has none; build one"):
+        train_segmenter(tiny_config(appearance="hybrid"), cohort["slices"], tmp_path / "d")
