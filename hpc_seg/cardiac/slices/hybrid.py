@@ -62,13 +62,12 @@ def build_hybrid_slices(label_slices: Path, image_slices: Path, out_dir: Path) -
             found = images.to_table(columns=["file", "image", "mask"],
                                     filter=pc.field("file").isin(files))
             by_file = {f: i for i, f in enumerate(found.column("file").to_pylist())}
-            order, missing = [], []
-            for f in files.to_pylist():
-                (missing if f not in by_file else order).append(by_file.get(f, f))
+            wanted = files.to_pylist()
+            missing = [f for f in wanted if f not in by_file]
             if missing:
                 raise InputError(f"{image_slices}: no image for {len(missing)} slices of "
                                  f"{shard.name}, e.g. {missing[0]}; build both from one cohort")
-            picked = found.take(pa.array(order))
+            picked = found.take(pa.array([by_file[f] for f in wanted]))
             differ = pc.invert(pc.equal(picked.column("mask"), table.column("mask")))
             if pc.any(differ).as_py():
                 first = files[pc.index(differ, True).as_py()].as_py()

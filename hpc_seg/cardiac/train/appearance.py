@@ -13,8 +13,8 @@ network never sees the same appearance twice and only shape tells the structures
    "tissue"``), structures of one tissue share their mean, up to a small jitter: SynthSeg's
    *generation classes*. Why: with a mean per structure the network learns that a differently
    coloured atrium or papillary muscle marks "not LV cavity" or "LV cavity" by its grey value, a
-   cue no scanner gives (all blood pools look alike, papillary muscles look like myocardium); in
-   ``bench generalise`` that model took basal atria for LV at end-systole (ESV +40 %);
+   cue no scanner gives (all blood pools look alike, papillary muscles look like myocardium). In
+   ``bench generalise`` the two tied (README), so this is a prior, not a measured gain;
 3. **partial volume and resolution**: a Gaussian blur of random width, then, with probability
    ``p_lowres``, an acquisition at a random coarser resolution per axis (down and up again);
 4. **bias field**: ``exp`` of a smooth random field (a coarse Gaussian grid, bicubic upsampled);
