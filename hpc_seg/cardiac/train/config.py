@@ -26,8 +26,9 @@ class TrainConfig:
     """local torchvision ImageNet .pth for the encoder (never downloaded)"""
     decoder_channels: list[int] = field(default_factory=lambda: list(DEFAULT_DECODER_CHANNELS))
     """5 decoder widths (smp default)"""
-    loss: Literal["ce", "focal", "softdice"] = "ce"
-    """ce (cross-entropy), focal or softdice"""
+    loss: Literal["ce", "focal", "softdice", "dicece"] = "ce"
+    """ce (cross-entropy), focal, softdice (generalised Dice) or dicece (nnU-Net's Dice +
+    cross-entropy)"""
     image_size: int = 256
     """must match the slices dataset"""
     augment: Literal["none", "normal", "extreme", "nnunet"] = "normal"

@@ -53,12 +53,12 @@ def recipe_configs(args: argparse.Namespace) -> list[GeneraliseConfig]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hpc_seg.bench.generalise import (format_report, format_summary, held_out_border,
-                                          run_bench, save_results, size_breakdown, summary_table)
+    from hpc_seg.bench.generalise import (format_report, run_bench, save_results, size_breakdown,
+                                          summary_markdown, summary_table)
 
     if args.summary:
         table = summary_table(Path(args.out))
-        print(format_summary(table, held_out_border(Path(args.out))) if not table.empty else
+        print(summary_markdown(Path(args.out), table) if not table.empty else
               f"{args.out}: no finished recipe yet")
         return 0
     configs = recipe_configs(args)
@@ -68,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
         print("model errors by test cohort and vendor:\n"
               + size_breakdown(result["per_patient_held_out"]))
         print(f"results: {save_results(cfg, result)}")
-    print(format_summary(summary_table(configs[0].workdir), held_out_border(configs[0].workdir)))
+    print(summary_markdown(configs[0].workdir))
     return 0
