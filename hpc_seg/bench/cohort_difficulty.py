@@ -54,13 +54,19 @@ def border_sensitivity(slices_dir: Path) -> dict[str, float]:
         if rows else {}
 
 
-def held_out_border(workdir: Path) -> dict[str, float]:
-    """:func:`border_sensitivity` of the work folder's held-out cohort ({} before it exists)."""
+def _test_slices(workdir: Path, folder: str) -> Path | None:
+    """The finished slices dataset of a test cohort's folder in the work folder (None before)."""
     from hpc_seg.cardiac.slices.build import META
 
-    found = sorted(p.parent for p in Path(workdir).glob(f"held_out/slices_*/{META}"))
-    return {"image_size": int(found[0].name.split("_")[-1]), **border_sensitivity(found[0])} \
-        if found else {}
+    found = sorted(p.parent for p in Path(workdir).glob(f"{folder}/slices_*/{META}"))
+    return found[0] if found else None
+
+
+def held_out_border(workdir: Path) -> dict[str, float]:
+    """:func:`border_sensitivity` of the work folder's held-out cohort ({} before it exists)."""
+    slices = _test_slices(workdir, "held_out")
+    return {"image_size": int(slices.name.split("_")[-1]), **border_sensitivity(slices)} \
+        if slices else {}
 
 
 def _cnr(inside: np.ndarray, outside: np.ndarray) -> float:
@@ -102,13 +108,11 @@ def unseen_border(contrast: pd.DataFrame) -> pd.DataFrame:
 def cohort_contrast(workdir: Path) -> dict[str, pd.DataFrame]:
     """:func:`border_contrast` of the work folder's test cohorts that exist (``held_out``,
     ``cross``)."""
-    from hpc_seg.cardiac.slices.build import META
-
     out = {}
     for cohort, folder in (("held_out", "held_out"), ("cross", "held_out_kspace")):
-        found = sorted(p.parent for p in Path(workdir).glob(f"{folder}/slices_*/{META}"))
-        if found:
-            out[cohort] = border_contrast(found[0])
+        slices = _test_slices(workdir, folder)
+        if slices:
+            out[cohort] = border_contrast(slices)
     return out
 
 

@@ -347,11 +347,13 @@ def save_results(cfg: GeneraliseConfig, r: dict[str, Any]) -> Path:
     return path
 
 
-def summary_table(workdir: Path) -> pd.DataFrame:
-    """One row per finished recipe under ``workdir`` (any training cohort)."""
+def summary_table(workdir: Path, contrast: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per finished recipe under ``workdir`` (any training cohort). ``contrast``: the
+    work folder's :func:`~hpc_seg.bench.cohort_difficulty.cohort_contrast`, when already read."""
     import json
 
-    unseen = {c: set(unseen_border(df).patient_id) for c, df in cohort_contrast(workdir).items()}
+    contrast = cohort_contrast(workdir) if contrast is None else contrast
+    unseen = {c: set(unseen_border(df).patient_id) for c, df in contrast.items()}
     rows = []
     for path in sorted(Path(workdir).glob("train_*/recipe_*/results.json")):
         doc = json.loads(path.read_text())
@@ -390,18 +392,24 @@ def write_summary(workdir: Path) -> Path | None:
     """``recipes.csv`` and ``recipes.md`` (a Markdown table) in ``workdir``."""
     from hpc_seg.storage.shards import atomic_write_bytes
 
-    df = summary_table(workdir)
-    if df.empty:
+    df, text = _summary(workdir)
+    if text is None:
         return None
     atomic_write_bytes(df.to_csv(index=False).encode(), Path(workdir) / "recipes.csv")
-    return atomic_write_bytes((summary_markdown(workdir, df) + "\n").encode(),
-                              Path(workdir) / "recipes.md")
+    return atomic_write_bytes((text + "\n").encode(), Path(workdir) / "recipes.md")
 
 
-def summary_markdown(workdir: Path, table: pd.DataFrame | None = None) -> str:
-    """:func:`format_summary` of the work folder, with its border and contrast lines."""
-    table = summary_table(workdir) if table is None else table
-    return format_summary(table, held_out_border(workdir), cohort_contrast(workdir))
+def summary_markdown(workdir: Path) -> str | None:
+    """:func:`format_summary` of the work folder, with its border and contrast lines (None before
+    any recipe has finished)."""
+    return _summary(workdir)[1]
+
+
+def _summary(workdir: Path) -> tuple[pd.DataFrame, str | None]:
+    """The recipe table and its Markdown; the test cohorts' images are read once for both."""
+    contrast = cohort_contrast(workdir)
+    df = summary_table(workdir, contrast)
+    return df, None if df.empty else format_summary(df, held_out_border(workdir), contrast)
 
 
 def format_summary(df: pd.DataFrame, border: dict[str, float] | None = None,
