@@ -17,13 +17,14 @@ ENGINES = ("floor", "local", "ray", "dcm2niix")
 MODES = ("fp32", "bf16", "fp32+cl", "bf16+cl")
 #: ``bench generalise``'s training recipes: TrainConfig keys over the cpu preset ("today" is the
 #: preset as it ships)
-RECIPES: dict[str, dict[str, str]] = {
+RECIPES: dict[str, dict[str, str | float]] = {
     "today": {"augment": "normal", "appearance": "image"},
     "augment": {"augment": "nnunet", "appearance": "image"},
     "random": {"augment": "normal", "appearance": "random"},
     "both": {"augment": "nnunet", "appearance": "random"},
     "tissue": {"augment": "normal", "appearance": "tissue"},
     "hybrid": {"augment": "normal", "appearance": "hybrid"},
+    "hybrid_gin": {"augment": "normal", "appearance": "hybrid", "intensity_remap": 0.5},
 }
 
 
@@ -113,14 +114,15 @@ class GeneraliseConfig:
     """short-axis slices per stack (min max)"""
     image_size: int = 128
     """slices dataset and model size (the cpu preset's 128)"""
-    recipe: Literal["today", "augment", "random", "both", "tissue", "hybrid"] = "today"
+    recipe: Literal["today", "augment", "random", "both", "tissue", "hybrid", "hybrid_gin"] = "today"
     """training recipe: today (published augmentation on the generator's images), augment
     (nnU-Net's augmentation), random (random appearance rendered from the label maps, a mean per
     structure), both (augment + random), tissue (random appearance, a mean per tissue), hybrid
-    (half the generator's images, half tissue renderings)"""
+    (half the generator's images, half tissue renderings), hybrid_gin (hybrid, and half of the
+    images remapped through a random convolutional network)"""
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
-    ``image_size``; augment and appearance from the recipe): the same for every recipe, so they
+    ``image_size``; the recipe's keys from the recipe): the same for every recipe, so they
     share one budget; another loss keeps its results in recipe_<name>-<loss>."""
     workers: int = 2
     """generator and ingest processes"""
@@ -136,7 +138,7 @@ class GeneraliseConfig:
         if self.recipe not in RECIPES:
             raise ConfigError(f"bench generalise: unknown recipe {self.recipe!r}; known: "
                               f"{', '.join(RECIPES)}")
-        clash = {"augment", "appearance"} & set(self.train)
+        clash = set(RECIPES[self.recipe]) & set(self.train)
         if clash:
             raise ConfigError(f"bench generalise: {sorted(clash)} are set by the recipe "
                               f"({self.recipe}), not by the train overrides")

@@ -32,10 +32,11 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
     configs = {name: train_config(GeneraliseConfig(workdir=tmp_path, recipe=name,
                                                    train={"threads": 1}))
                for name in RECIPES}
-    assert {n: (c.augment, c.appearance) for n, c in configs.items()} == {
-        "today": ("normal", "image"), "augment": ("nnunet", "image"),
-        "random": ("normal", "random"), "both": ("nnunet", "random"),
-        "tissue": ("normal", "tissue"), "hybrid": ("normal", "hybrid")}
+    assert {n: (c.augment, c.appearance, c.intensity_remap) for n, c in configs.items()} == {
+        "today": ("normal", "image", 0), "augment": ("nnunet", "image", 0),
+        "random": ("normal", "random", 0), "both": ("nnunet", "random", 0),
+        "tissue": ("normal", "tissue", 0), "hybrid": ("normal", "hybrid", 0),
+        "hybrid_gin": ("normal", "hybrid", 0.5)}
     budgets = {(c.epochs_frozen, c.epochs_unfrozen, c.max_train_images, c.batch_size, c.lr,
                 c.threads) for c in configs.values()}
     assert budgets == {(8, 4, 2000, 16, 1e-3, 1)}           # one budget for all
@@ -48,6 +49,8 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
         GeneraliseConfig(workdir=tmp_path, recipe="synthseg")
     with pytest.raises(ConfigError, match="set by the recipe"):
         GeneraliseConfig(workdir=tmp_path, recipe="today", train={"augment": "none"})
+    with pytest.raises(ConfigError, match="set by the recipe"):
+        GeneraliseConfig(workdir=tmp_path, recipe="hybrid_gin", train={"intensity_remap": 1.0})
 
 
 def test_the_command_line_gives_one_config_per_recipe(tmp_path, capsys):

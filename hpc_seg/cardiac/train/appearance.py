@@ -151,7 +151,7 @@ def _low_resolution(x: torch.Tensor, on: torch.Tensor, factors: torch.Tensor) ->
     return out
 
 
-def _normalise(x: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+def percentile_to_unit(x: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     """0 .. the 99.5th percentile of the field of view -> [0, 1], clipped; outside it 0.
 
     The percentile is the nearest rank, from one batched ``topk`` (``torch.quantile`` per sample
@@ -211,4 +211,4 @@ def render_batch(structures: torch.Tensor, masks: torch.Tensor, generator: torch
         lo = x.amin((2, 3), keepdim=True)
         span = (x.amax((2, 3), keepdim=True) - lo).clamp_min(1e-6)
         x = ((x - lo) / span).clamp(0, 1) ** gamma.float().to(device).view(-1, 1, 1, 1)
-    return _normalise(x, inside), out_mask, ids
+    return percentile_to_unit(x, inside), out_mask, ids

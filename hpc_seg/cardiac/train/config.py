@@ -40,6 +40,10 @@ class TrainConfig:
     label-maps`); tissue: the same, but structures of one tissue (blood pools; myocardium,
     papillary muscles and other muscle; fat) share their random mean; hybrid: half of each batch
     the stored images, half tissue renderings (`hpc-seg label-maps --images`)"""
+    intensity_remap: float = 0.0
+    """probability that a training image (after the augmentation) is remapped through a random
+    shallow convolutional network (GIN, Ouyang et al. 2023): new tissue contrasts and textures, the
+    same shapes. 0 = off"""
     confidence_set: Literal["p05", "p10", "p15", "all"] = "p05"
     """patients whose label confidence score is within 5/10/15 % (train and validate)"""
     lr: float = 1e-4
@@ -85,6 +89,8 @@ class TrainConfig:
     cgroup quota)"""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.intensity_remap <= 1.0:
+            raise ConfigError(f"intensity_remap must be in [0, 1], but got {self.intensity_remap}")
         for name in ("image_size", "batch_size", "num_classes", "keep_checkpoints", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, but got {getattr(self, name)}")

@@ -41,6 +41,7 @@ from hpc_seg.errors import ConfigError, InputError, SettingsChangedError
 from hpc_seg.cardiac.models.unet2d import Unet2d
 from hpc_seg.cardiac.train.appearance import render_batch, tissue_groups
 from hpc_seg.cardiac.train.augment import augment_batch
+from hpc_seg.cardiac.train.intensity_remap import random_conv_remap
 from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, load_weights, rng_state,
                                       save_checkpoint, set_rng_state)
 from hpc_seg.cardiac.train.config import TrainConfig
@@ -136,9 +137,9 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
                  "unfrozen": OneCycle(cfg.lr * cfg.unfrozen_lr_factor, cfg.epochs_unfrozen * spe)}
     loss_fn = LOSSES[cfg.loss]
     log.info("training %s/%s/%s on %s: %d train, %d validate images, %d epochs, device %s, "
-             "augment %s, appearance %s", cfg.encoder, cfg.loss, cfg.confidence_set, slices_dir,
-             train_ds.images_per_epoch, val_ds.n_rows, cfg.epochs, device, cfg.augment,
-             cfg.appearance)
+             "augment %s, appearance %s, intensity remap %g", cfg.encoder, cfg.loss,
+             cfg.confidence_set, slices_dir, train_ds.images_per_epoch, val_ds.n_rows, cfg.epochs,
+             device, cfg.augment, cfg.appearance, cfg.intensity_remap)
     loader_kw = {"batch_size": None, "num_workers": cfg.num_workers,
                  "pin_memory": device.type == "cuda"}
     for epoch in range(run.epoch, cfg.epochs):
@@ -188,7 +189,8 @@ def train_step(model: Unet2d, opt: torch.optim.Optimizer, batch: dict[str, torch
                ) -> tuple[torch.Tensor, int]:
     """One optimiser step on a batch of uint8 images (or, with ``appearance = "random"`` or
     ``"tissue"``, label maps rendered here with random appearance; ``groups`` ties the tissues;
-    ``"hybrid"`` renders a random half of the batch) and masks: augment, forward under mixed
+    ``"hybrid"`` renders a random half of the batch) and masks: augment, remap the intensities
+    (``intensity_remap``), forward under mixed
     precision where the hardware has it, float32 loss, backward, update.
 
     Returns the (detached) loss and the batch size. ``hpc-seg bench train`` times this function.
@@ -202,6 +204,7 @@ def train_step(model: Unet2d, opt: torch.optim.Optimizer, batch: dict[str, torch
     if cfg.appearance == "hybrid":
         images, masks, _ = mix_renderings(images, masks, batch["structures"], gen, groups)
     images, masks = augment_batch(images, masks, cfg.augment, gen)
+    images = random_conv_remap(images, gen, cfg.intensity_remap)
     if use_channels_last(device, cfg.channels_last):
         images = images.contiguous(memory_format=torch.channels_last)
     with autocast(device, cfg.amp):
@@ -349,8 +352,11 @@ def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
     state = load_latest(ckpt_dir, map_location="cpu")
     if state is None:
         return 0
-    if state.get("config") != config:
-        diff = sorted(k for k in config if state.get("config", {}).get(k) != config[k])
+    # A key that TrainConfig gained after the checkpoint was written is that checkpoint's at its
+    # default (the behaviour before the key existed), so an upgrade does not strand a run.
+    saved = {**to_dict(TrainConfig()), **state.get("config", {})}
+    if saved != config:
+        diff = sorted(k for k in config if saved.get(k) != config[k])
         raise SettingsChangedError(f"{ckpt_dir}: checkpoints were written with another config "
                                    f"(differs in {', '.join(diff)}); use another output folder "
                                    "or --restart")

@@ -84,6 +84,25 @@ def test_checkpoints_of_another_config_are_refused(cohort, tmp_path):
         train_segmenter(tiny_config(seed=2), cohort["slices"], out)
 
 
+def test_a_key_added_since_the_checkpoint_resumes_at_its_default_only(cohort, tmp_path):
+    """A checkpoint written before TrainConfig had a key (here: intensity_remap) was written with
+    that key's default: the run resumes under the default, and only under it."""
+    from hpc_seg.runtime.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    cfg = tiny_config(epochs_frozen=1, epochs_unfrozen=1)
+    with pytest.raises(Killed):
+        train_segmenter(cfg, cohort["slices"], out, report=_raise)
+    (path,) = list_checkpoints(out / "checkpoints")
+    state = torch.load(path, weights_only=True)
+    del state["config"]["intensity_remap"]
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match="another config.*intensity_remap"):
+        train_segmenter(tiny_config(epochs_frozen=1, epochs_unfrozen=1, intensity_remap=0.5),
+                        cohort["slices"], out)
+    assert train_segmenter(cfg, cohort["slices"], out).resumed_from_epoch == 1
+
+
 def _raise(metrics):
     raise Killed
 
@@ -107,17 +126,19 @@ def test_wrong_size_or_empty_set_is_a_clear_error(cohort, tmp_path):
         train_segmenter(tiny_config(), tmp_path, tmp_path / "b")
 
 
-@pytest.mark.parametrize("augment, appearance", [("nnunet", "random"), ("none", "tissue"),
-                                                  ("none", "hybrid")])
+@pytest.mark.parametrize("augment, appearance, remap", [("nnunet", "random", 0.0),
+                                                         ("none", "tissue", 0.0),
+                                                         ("none", "hybrid", 0.5)])
 def test_label_maps_train_with_random_appearance_and_resume_exactly(request, tmp_path, augment,
-                                                                    appearance):
+                                                                    appearance, remap):
     """Random appearance (+ nnU-Net augmentation; per structure, per tissue, or mixed with the
-    stored images): seeded per epoch, so a killed and resumed run ends with the uninterrupted
-    run's weights; validation renders the same images every epoch."""
+    stored images and remapped by random convolutions): seeded per epoch, so a killed and resumed
+    run ends with the uninterrupted run's weights; validation renders the same images every
+    epoch."""
     label_map_slices = request.getfixturevalue("hybrid_slices" if appearance == "hybrid"
                                                else "label_map_slices")
     cfg = tiny_config(epochs_frozen=1, epochs_unfrozen=1, appearance=appearance, augment=augment,
-                      seed=3)
+                      intensity_remap=remap, seed=3)
     full = train_segmenter(cfg, label_map_slices, tmp_path / "full")
     with pytest.raises(Killed):
         train_segmenter(cfg, label_map_slices, tmp_path / "killed", report=_raise)
