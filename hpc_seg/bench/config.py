@@ -25,6 +25,7 @@ RECIPES: dict[str, dict[str, str | float]] = {
     "tissue": {"augment": "normal", "appearance": "tissue"},
     "hybrid": {"augment": "normal", "appearance": "hybrid"},
     "hybrid_gin": {"augment": "normal", "appearance": "hybrid", "intensity_remap": 0.5},
+    "hybrid_zoom_out": {"augment": "normal", "appearance": "hybrid", "min_zoom": 0.7},
 }
 
 
@@ -114,12 +115,14 @@ class GeneraliseConfig:
     """short-axis slices per stack (min max)"""
     image_size: int = 128
     """slices dataset and model size (the cpu preset's 128)"""
-    recipe: Literal["today", "augment", "random", "both", "tissue", "hybrid", "hybrid_gin"] = "today"
+    recipe: Literal["today", "augment", "random", "both", "tissue", "hybrid", "hybrid_gin",
+                    "hybrid_zoom_out"] = "today"
     """training recipe: today (published augmentation on the generator's images), augment
     (nnU-Net's augmentation), random (random appearance rendered from the label maps, a mean per
     structure), both (augment + random), tissue (random appearance, a mean per tissue), hybrid
     (half the generator's images, half tissue renderings), hybrid_gin (hybrid, and half of the
-    images remapped through a random convolutional network)"""
+    images remapped through a random convolutional network), hybrid_zoom_out (hybrid, the zoom
+    from 0.7, nnU-Net's smallest scale, instead of 1: smaller hearts)"""
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
     ``image_size``; the recipe's keys from the recipe): the same for every recipe, so they

@@ -32,11 +32,12 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
     configs = {name: train_config(GeneraliseConfig(workdir=tmp_path, recipe=name,
                                                    train={"threads": 1}))
                for name in RECIPES}
-    assert {n: (c.augment, c.appearance, c.intensity_remap) for n, c in configs.items()} == {
-        "today": ("normal", "image", 0), "augment": ("nnunet", "image", 0),
-        "random": ("normal", "random", 0), "both": ("nnunet", "random", 0),
-        "tissue": ("normal", "tissue", 0), "hybrid": ("normal", "hybrid", 0),
-        "hybrid_gin": ("normal", "hybrid", 0.5)}
+    assert {n: (c.augment, c.appearance, c.intensity_remap, c.min_zoom)
+            for n, c in configs.items()} == {
+        "today": ("normal", "image", 0, 1), "augment": ("nnunet", "image", 0, 1),
+        "random": ("normal", "random", 0, 1), "both": ("nnunet", "random", 0, 1),
+        "tissue": ("normal", "tissue", 0, 1), "hybrid": ("normal", "hybrid", 0, 1),
+        "hybrid_gin": ("normal", "hybrid", 0.5, 1), "hybrid_zoom_out": ("normal", "hybrid", 0, 0.7)}
     budgets = {(c.epochs_frozen, c.epochs_unfrozen, c.max_train_images, c.batch_size, c.lr,
                 c.threads) for c in configs.values()}
     assert budgets == {(8, 4, 2000, 16, 1e-3, 1)}           # one budget for all

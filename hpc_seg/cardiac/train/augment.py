@@ -1,6 +1,7 @@
 """Published training augmentations as batched torch ops (run on the GPU next to the model).
 
-"normal" (the published transforms): random crop, symmetric warp +-0.2, rotation +-20 deg, zoom 1-1.2, brightness
+"normal" (the published transforms): random crop, symmetric warp +-0.2, rotation +-20 deg, zoom 1-1.2
+(``min_zoom`` below 1 also shrinks: hearts smaller than the training set's), brightness
 0.3-0.7, contrast x0.6-1.667, each with p = 0.75. "extreme": the same plus a left-right flip with
 p = 0.5 and rotation +-90 deg. The semantics follow fastai, which the published models used:
 
@@ -21,7 +22,7 @@ mask; outside the image is zero = background). Parameters are drawn on the CPU f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -62,9 +63,13 @@ class AugmentParams:
                    torch.zeros(n, 4), torch.full((n,), 0.5), torch.ones(n))
 
 
-def sample_params(mode: str, n: int, generator: torch.Generator) -> AugmentParams:
-    """Draw the published random parameters for ``n`` images."""
+def sample_params(mode: str, n: int, generator: torch.Generator,
+                  min_zoom: float = 1.0) -> AugmentParams:
+    """Draw the published random parameters for ``n`` images; ``min_zoom`` below 1 lets the zoom
+    also shrink the image (zoom ~ U(min_zoom, 1.2))."""
     spec = SPECS[mode]
+    if min_zoom != spec.zoom[0]:
+        spec = replace(spec, zoom=(min_zoom, spec.zoom[1]))
     g = generator
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -164,12 +169,13 @@ def _lighting(x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor)
 
 
 def augment_batch(images: torch.Tensor, masks: torch.Tensor, mode: str,
-                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment a batch with the published "normal"/"extreme" transforms, or nnU-Net's ("nnunet");
-    "none" returns it."""
+                  generator: torch.Generator, min_zoom: float = 1.0
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment a batch with the published "normal"/"extreme" transforms (their zoom from
+    ``min_zoom``), or nnU-Net's ("nnunet"); "none" returns it."""
     if mode == "none":
         return images, masks
     if mode == "nnunet":
         from hpc_seg.cardiac.train.augment_nnunet import augment_nnunet
         return augment_nnunet(images, masks, generator)
-    return apply_params(images, masks, sample_params(mode, images.shape[0], generator))
+    return apply_params(images, masks, sample_params(mode, images.shape[0], generator, min_zoom))

@@ -40,6 +40,9 @@ class TrainConfig:
     label-maps`); tissue: the same, but structures of one tissue (blood pools; myocardium,
     papillary muscles and other muscle; fat) share their random mean; hybrid: half of each batch
     the stored images, half tissue renderings (`hpc-seg label-maps --images`)"""
+    min_zoom: float = 1.0
+    """smallest zoom of the normal/extreme augmentation (the published 1.0 only enlarges); below 1
+    it also shrinks the image, for scans of hearts smaller than the training set's"""
     intensity_remap: float = 0.0
     """probability that a training image (after the augmentation) is remapped through a random
     shallow convolutional network (GIN, Ouyang et al. 2023): new tissue contrasts and textures, the
@@ -89,6 +92,9 @@ class TrainConfig:
     cgroup quota)"""
 
     def __post_init__(self) -> None:
+        if not 0.1 <= self.min_zoom <= 1.2:
+            raise ConfigError(f"min_zoom must be in [0.1, 1.2] (the zoom's upper end), but got "
+                              f"{self.min_zoom}")
         if not 0.0 <= self.intensity_remap <= 1.0:
             raise ConfigError(f"intensity_remap must be in [0, 1], but got {self.intensity_remap}")
         for name in ("image_size", "batch_size", "num_classes", "keep_checkpoints", "shuffle_buffer"):

@@ -137,9 +137,9 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
                  "unfrozen": OneCycle(cfg.lr * cfg.unfrozen_lr_factor, cfg.epochs_unfrozen * spe)}
     loss_fn = LOSSES[cfg.loss]
     log.info("training %s/%s/%s on %s: %d train, %d validate images, %d epochs, device %s, "
-             "augment %s, appearance %s, intensity remap %g", cfg.encoder, cfg.loss,
+             "augment %s (min zoom %g), appearance %s, intensity remap %g", cfg.encoder, cfg.loss,
              cfg.confidence_set, slices_dir, train_ds.images_per_epoch, val_ds.n_rows, cfg.epochs,
-             device, cfg.augment, cfg.appearance, cfg.intensity_remap)
+             device, cfg.augment, cfg.min_zoom, cfg.appearance, cfg.intensity_remap)
     loader_kw = {"batch_size": None, "num_workers": cfg.num_workers,
                  "pin_memory": device.type == "cuda"}
     for epoch in range(run.epoch, cfg.epochs):
@@ -203,7 +203,7 @@ def train_step(model: Unet2d, opt: torch.optim.Optimizer, batch: dict[str, torch
         images = batch["image"].to(device, non_blocking=True).float().div_(255.0)
     if cfg.appearance == "hybrid":
         images, masks, _ = mix_renderings(images, masks, batch["structures"], gen, groups)
-    images, masks = augment_batch(images, masks, cfg.augment, gen)
+    images, masks = augment_batch(images, masks, cfg.augment, gen, cfg.min_zoom)
     images = random_conv_remap(images, gen, cfg.intensity_remap)
     if use_channels_last(device, cfg.channels_last):
         images = images.contiguous(memory_format=torch.channels_last)

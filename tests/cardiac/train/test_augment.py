@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from hpc_seg.cardiac.train.config import TrainConfig
+from hpc_seg.errors import ConfigError
 from hpc_seg.cardiac.train.augment import (AugmentParams, apply_params, augment_batch, sample_params,
                                    warp_homographies)
 
@@ -44,6 +46,33 @@ def test_zoom_2_centred_shows_the_middle_half():
     p.zoom = torch.tensor([2.0])
     _, out_mask = apply_params(torch.zeros(1, 1, 8, 8), masks, p)
     assert bool((out_mask == 1).all())
+
+
+def test_zoom_half_centred_shows_the_image_at_half_size_in_empty_surroundings():
+    images = torch.ones(1, 1, 16, 16)
+    masks = torch.ones(1, 16, 16, dtype=torch.long)
+    p = AugmentParams.identity(1)
+    p.zoom = torch.tensor([0.5])
+    out, out_mask = apply_params(images, masks, p)
+    assert torch.equal(out_mask[0, 4:12, 4:12], torch.ones(8, 8, dtype=torch.long))
+    assert int(out_mask.sum()) == 64 and float(out[0, 0, 4:12, 4:12].min()) > 0.99
+    assert float(out[0, 0, :3].max()) == 0.0       # outside the shrunk image: empty
+
+
+def test_min_zoom_below_one_also_shrinks_and_changes_nothing_else():
+    """``min_zoom`` moves the zoom's lower end only: every other draw is the published one, and the
+    default (1) draws exactly the published parameters."""
+    published = sample_params("normal", 4000, torch.Generator().manual_seed(0))
+    assert torch.equal(sample_params("normal", 4000, torch.Generator().manual_seed(0), 1.0).zoom,
+                       published.zoom)
+    wide = sample_params("normal", 4000, torch.Generator().manual_seed(0), min_zoom=0.7)
+    applied = wide.zoom != 1
+    assert wide.zoom.min() >= 0.7 and wide.zoom.max() <= 1.2
+    assert (wide.zoom[applied] < 1).float().mean().item() == pytest.approx(0.6, abs=0.03)
+    for name in ("angle_deg", "crop_pct", "warp", "brightness", "contrast"):
+        assert torch.equal(getattr(wide, name), getattr(published, name)), name
+    with pytest.raises(ConfigError, match="min_zoom must be in"):
+        TrainConfig(min_zoom=1.5)
 
 
 def test_lighting_formulas():
