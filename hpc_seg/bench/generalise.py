@@ -204,14 +204,29 @@ def _train_name(cfg: GeneraliseConfig) -> str:
     return "train_variety" if cfg.train_variety else "train_shipped"
 
 
+#: TrainConfig keys that change what the network sees, beyond the recipe's augment and
+#: appearance: a ``--train`` override of one gets its own folder, and the summary names them.
+DATA_KEYS = ("min_zoom", "intensity_remap")
+
+
 def recipe_dir(cfg: GeneraliseConfig) -> Path:
-    """Where a recipe keeps its model, evaluations and results (``recipe_<name>``, and
-    ``-<loss>`` when the loss is not the preset's)."""
+    """Where a recipe keeps its model, evaluations and results (``recipe_<name>``, ``-<loss>``
+    when the loss is not the preset's, ``-<key><value>`` for each :data:`DATA_KEYS` override)."""
     from hpc_seg.cardiac.train.config import PRESETS, TrainConfig
 
     loss = cfg.train.get("loss", PRESETS["cpu"].get("loss", TrainConfig.loss))
     suffix = "" if loss == PRESETS["cpu"].get("loss", TrainConfig.loss) else f"-{loss}"
+    suffix += "".join(f"-{k}{float(cfg.train[k]):g}" for k in DATA_KEYS if k in cfg.train)
     return cfg.workdir / _train_name(cfg) / f"recipe_{cfg.recipe}{suffix}"
+
+
+def _data_keys(train: dict[str, Any]) -> str:
+    """``", min_zoom 0.5"`` etc.: the :data:`DATA_KEYS` of a run's TrainConfig off their defaults
+    ("" when none is)."""
+    from hpc_seg.cardiac.train.config import TrainConfig
+
+    return "".join(f", {k} {train[k]:g}" for k in DATA_KEYS
+                   if train.get(k, getattr(TrainConfig, k)) != getattr(TrainConfig, k))
 
 
 @contextmanager
@@ -362,6 +377,7 @@ def summary_table(workdir: Path, contrast: dict[str, pd.DataFrame] | None = None
         row = {"training cohort": "variety" if doc["train_variety"] else "shipped",
                "recipe": doc["recipe"], "augment": train["augment"],
                "appearance": train["appearance"], "loss": train["loss"],
+               "data keys": _data_keys(train),
                "budget": f"{train['epochs_frozen']}+{train['epochs_unfrozen']} epochs x "
                          f"{train['max_train_images'] or 'all'} images",
                "images trained": doc["train_images"]}
@@ -423,7 +439,8 @@ def format_summary(df: pd.DataFrame, border: dict[str, float] | None = None,
                           for i, v in enumerate(vals))
 
     visible = "cross visible EF" in df.columns
-    lines = ["| training cohort | recipe (augment, appearance, loss) | within-generator EF / EDV % / "
+    lines = ["| training cohort | recipe (augment, appearance, loss[, data keys]) | "
+             "within-generator EF / EDV % / "
              "ESV % | cross-generator EF / EDV % / ESV % | "
              + ("cross, visible border | " if visible else "")
              + "cross / within | own test | label-mask floor within; cross | budget (images "
@@ -434,7 +451,7 @@ def format_summary(df: pd.DataFrame, border: dict[str, float] | None = None,
                             for k in ("EF", "EDV", "ESV"))
         lines.append(
             f"| {r['training cohort']} | {r['recipe']} ({r['augment']}, {r['appearance']}, "
-            f"{r['loss']}) | "
+            f"{r['loss']}{r.get('data keys') or ''}) | "
             f"{triple(r, 'within')} | {triple(r, 'cross')} | "
             + (f"{triple(r, 'cross visible')} | " if visible else "")
             + f"{ratios} | {triple(r, 'own test')} | "

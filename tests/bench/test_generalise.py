@@ -46,6 +46,12 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
     assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="random")).name == "recipe_random"
     assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="random",
                                        train={"loss": "softdice"})).name == "recipe_random-softdice"
+    # So does an override of a key that changes what the network sees, and the summary names it.
+    from hpc_seg.bench.generalise import _data_keys
+    assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="hybrid", train={
+        "loss": "dicece", "min_zoom": 0.5})).name == "recipe_hybrid-dicece-min_zoom0.5"
+    assert _data_keys({"min_zoom": 0.5, "intensity_remap": 0.0}) == ", min_zoom 0.5"
+    assert _data_keys({"min_zoom": 1.0}) == _data_keys({}) == ""
     with pytest.raises(ConfigError, match="unknown recipe 'synthseg'"):
         GeneraliseConfig(workdir=tmp_path, recipe="synthseg")
     with pytest.raises(ConfigError, match="set by the recipe"):
