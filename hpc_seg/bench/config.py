@@ -126,7 +126,8 @@ class GeneraliseConfig:
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
     ``image_size``; the recipe's keys from the recipe): the same for every recipe, so they
-    share one budget; another loss keeps its results in recipe_<name>-<loss>."""
+    share one budget; another loss keeps its results in recipe_<name>-<loss>, an override of a
+    ``DATA_KEYS`` key (min_zoom, intensity_remap) in recipe_<name>[-<loss>]-<key><value>."""
     workers: int = 2
     """generator and ingest processes"""
 

@@ -13,9 +13,11 @@ on two test cohorts:
 
 The training recipe (:data:`RECIPES`) is today's (published fastai augmentation on the generator's
 images), nnU-Net's augmentation, random appearance rendered from the training cohort's label maps
-alone (SynthSeg-style: a mean per structure, or per tissue), both (nnU-Net's + random), or hybrid
-(half the generator's images, half tissue renderings); every recipe trains with the same budget (the ``cpu`` preset's
-epochs and images per epoch, unless overridden for all). The training cohort can also be the
+alone (SynthSeg-style: a mean per structure, or per tissue), both (nnU-Net's + random), hybrid
+(half the generator's images, half tissue renderings), and hybrid with a random-convolution
+intensity remap (``hybrid_gin``) or a zoom that also shrinks (``hybrid_zoom_out``); every recipe
+trains with the same budget (the ``cpu`` preset's epochs and images per epoch, unless overridden
+for all). The training cohort can also be the
 shipped generator (``train_variety = False``), the "before" of the variety generator.
 
 Every step is the project's own: ``synth cine`` -> ``ingest`` -> ``labels`` -> ``slices`` (or
@@ -216,7 +218,8 @@ def recipe_dir(cfg: GeneraliseConfig) -> Path:
 
     loss = cfg.train.get("loss", PRESETS["cpu"].get("loss", TrainConfig.loss))
     suffix = "" if loss == PRESETS["cpu"].get("loss", TrainConfig.loss) else f"-{loss}"
-    suffix += "".join(f"-{k}{float(cfg.train[k]):g}" for k in DATA_KEYS if k in cfg.train)
+    suffix += "".join(f"-{k}{float(cfg.train[k]):g}" for k in DATA_KEYS
+                      if k in cfg.train and float(cfg.train[k]) != getattr(TrainConfig, k))
     return cfg.workdir / _train_name(cfg) / f"recipe_{cfg.recipe}{suffix}"
 
 
@@ -479,7 +482,8 @@ def format_report(cfg: GeneraliseConfig, r: dict[str, Any]) -> str:
     """The benchmark's printed table."""
     tcfg = r["train"]
     lines = [f"bench generalise: recipe {cfg.recipe} (augment {tcfg.augment}, appearance "
-             f"{tcfg.appearance}), trained on {'variety' if cfg.train_variety else 'shipped'} "
+             f"{tcfg.appearance}{_data_keys(vars(tcfg))}), trained on "
+             f"{'variety' if cfg.train_variety else 'shipped'} "
              f"cohort ({cfg.train_patients} patients, seed {cfg.train_seed}"
              + (f", vendors {','.join(cfg.train_vendors)}, sizes {cfg.train_sizes}"
                 if cfg.train_variety else "") + ")",

@@ -28,7 +28,7 @@ def test_cohorts_come_from_their_own_part_of_the_ranges(tmp_path):
         GeneraliseConfig(workdir=tmp_path, train_seed=3, test_seed=3)
 
 
-def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
+def test_recipes_differ_only_in_what_the_network_sees(tmp_path):
     configs = {name: train_config(GeneraliseConfig(workdir=tmp_path, recipe=name,
                                                    train={"threads": 1}))
                for name in RECIPES}
@@ -52,6 +52,8 @@ def test_recipes_differ_only_in_augmentation_and_appearance(tmp_path):
         "loss": "dicece", "min_zoom": 0.5})).name == "recipe_hybrid-dicece-min_zoom0.5"
     assert _data_keys({"min_zoom": 0.5, "intensity_remap": 0.0}) == ", min_zoom 0.5"
     assert _data_keys({"min_zoom": 1.0}) == _data_keys({}) == ""
+    assert recipe_dir(GeneraliseConfig(workdir=tmp_path, recipe="hybrid", train={
+        "min_zoom": 1})).name == "recipe_hybrid"          # the default is the recipe itself
     with pytest.raises(ConfigError, match="unknown recipe 'synthseg'"):
         GeneraliseConfig(workdir=tmp_path, recipe="synthseg")
     with pytest.raises(ConfigError, match="set by the recipe"):

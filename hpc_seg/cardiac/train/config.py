@@ -95,6 +95,9 @@ class TrainConfig:
         if not 0.1 <= self.min_zoom <= 1.2:
             raise ConfigError(f"min_zoom must be in [0.1, 1.2] (the zoom's upper end), but got "
                               f"{self.min_zoom}")
+        if self.min_zoom != 1.0 and self.augment not in ("normal", "extreme"):
+            raise ConfigError(f"min_zoom {self.min_zoom} needs augment normal or extreme (the "
+                              f"published zoom), not {self.augment!r}")
         if not 0.0 <= self.intensity_remap <= 1.0:
             raise ConfigError(f"intensity_remap must be in [0, 1], but got {self.intensity_remap}")
         for name in ("image_size", "batch_size", "num_classes", "keep_checkpoints", "shuffle_buffer"):

@@ -9,7 +9,7 @@ small neighbourhood: tissues keep their shapes and their boundaries, but their o
 their contrasts and their textures change. The network then has to find the heart by shape.
 
 Per picked image: ``layers`` convolutions (``width`` channels in between; each layer's kernel,
-per image, 1x1 or 3x3 with equal odds; weights and biases ~ N(0, 1), scaled by the fan-in) with a
+per image, 1x1 or 3x3 with equal odds; weights ~ N(0, 1 / fan-in), biases ~ N(0, 1)) with a
 leaky ReLU between them; the result, standardised over the image, is blended with the standardised
 input by ``alpha ~ U(0, 1)`` and scaled back to [0, 1] (minimum .. 99.5th percentile, clipped, as
 the stored images are). Images that are not picked are returned as they were. All draws come from

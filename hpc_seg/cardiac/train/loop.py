@@ -104,7 +104,7 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
     config = to_dict(cfg)
     if resume and model_path.is_file():
         done = _finished_model(model_path)
-        if done is not None and done.get("config") == config:
+        if done is not None and _with_defaults(done.get("config", {})) == config:
             log.info("%s: finished model with this config exists; skipping training", model_path)
             return _result(model_path, history_path, done.get("history", []), 0)
     train_columns, val_columns = _columns(cfg, meta, slices_dir)
@@ -346,17 +346,21 @@ def _finished_model(path: Path) -> dict[str, Any] | None:
     return done
 
 
+def _with_defaults(saved: dict) -> dict:
+    """A saved run's config with every key TrainConfig gained since at its default: the behaviour
+    before the key existed, so an upgrade neither strands a run nor re-trains a finished one."""
+    return {**to_dict(TrainConfig()), **saved}
+
+
 def _restore(run: _Run, ckpt_dir: Path, config: dict) -> int:
     # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and
     # optimiser moments to the parameters' device.
     state = load_latest(ckpt_dir, map_location="cpu")
     if state is None:
         return 0
-    # A key that TrainConfig gained after the checkpoint was written is that checkpoint's at its
-    # default (the behaviour before the key existed), so an upgrade does not strand a run.
-    saved = {**to_dict(TrainConfig()), **state.get("config", {})}
+    saved = _with_defaults(state.get("config", {}))
     if saved != config:
-        diff = sorted(k for k in config if saved.get(k) != config[k])
+        diff = sorted(k for k in saved.keys() | config.keys() if saved.get(k) != config.get(k))
         raise SettingsChangedError(f"{ckpt_dir}: checkpoints were written with another config "
                                    f"(differs in {', '.join(diff)}); use another output folder "
                                    "or --restart")

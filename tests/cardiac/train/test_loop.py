@@ -84,6 +84,26 @@ def test_checkpoints_of_another_config_are_refused(cohort, tmp_path):
         train_segmenter(tiny_config(seed=2), cohort["slices"], out)
 
 
+def test_train_step_zooms_and_remaps_as_configured(monkeypatch):
+    """``min_zoom`` reaches the augmentation and ``intensity_remap`` the remap, after it."""
+    from hpc_seg.cardiac.train import loop
+    from hpc_seg.cardiac.train.losses import LOSSES
+    from hpc_seg.cardiac.train.model_file import build_model
+
+    calls = []
+    monkeypatch.setattr(loop, "augment_batch", lambda im, m, mode, g, min_zoom: (
+        calls.append(("augment", mode, min_zoom)) or (im, m)))
+    monkeypatch.setattr(loop, "random_conv_remap", lambda im, g, p: (
+        calls.append(("remap", p)) or im))
+    cfg = tiny_config(min_zoom=0.6, intensity_remap=0.3)
+    model = build_model(cfg)
+    batch = {"image": torch.zeros(2, 1, cfg.image_size, cfg.image_size, dtype=torch.uint8),
+             "mask": torch.zeros(2, cfg.image_size, cfg.image_size, dtype=torch.uint8)}
+    loop.train_step(model, torch.optim.SGD(model.parameters(), lr=0.0), batch, cfg,
+                    LOSSES[cfg.loss], torch.device("cpu"), torch.Generator())
+    assert calls == [("augment", cfg.augment, 0.6), ("remap", 0.3)]
+
+
 def test_a_key_added_since_the_checkpoint_resumes_at_its_default_only(cohort, tmp_path):
     """A checkpoint written before TrainConfig had a key (here: intensity_remap) was written with
     that key's default: the run resumes under the default, and only under it."""
@@ -101,6 +121,12 @@ def test_a_key_added_since_the_checkpoint_resumes_at_its_default_only(cohort, tm
         train_segmenter(tiny_config(epochs_frozen=1, epochs_unfrozen=1, intensity_remap=0.5),
                         cohort["slices"], out)
     assert train_segmenter(cfg, cohort["slices"], out).resumed_from_epoch == 1
+    # Finished, and its model.pt written before the key: a re-run skips it.
+    done = torch.load(out / "model.pt", weights_only=True)
+    del done["config"]["intensity_remap"]
+    torch.save(done, out / "model.pt")
+    assert train_segmenter(cfg, cohort["slices"], out,
+                           report=lambda m: pytest.fail("ran")).resumed_from_epoch == 0
 
 
 def _raise(metrics):
