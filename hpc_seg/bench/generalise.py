@@ -218,18 +218,22 @@ def recipe_dir(cfg: GeneraliseConfig) -> Path:
 
     loss = cfg.train.get("loss", PRESETS["cpu"].get("loss", TrainConfig.loss))
     suffix = "" if loss == PRESETS["cpu"].get("loss", TrainConfig.loss) else f"-{loss}"
-    suffix += "".join(f"-{k}{float(cfg.train[k]):g}" for k in DATA_KEYS
-                      if k in cfg.train and float(cfg.train[k]) != getattr(TrainConfig, k))
+    suffix += "".join(f"-{k}{v:g}" for k, v in _off_default(cfg.train).items())
     return cfg.workdir / _train_name(cfg) / f"recipe_{cfg.recipe}{suffix}"
+
+
+def _off_default(train: dict[str, Any]) -> dict[str, float]:
+    """The :data:`DATA_KEYS` that ``train`` (TrainConfig keys) sets off their defaults."""
+    from hpc_seg.cardiac.train.config import TrainConfig
+
+    return {k: float(train[k]) for k in DATA_KEYS
+            if k in train and float(train[k]) != getattr(TrainConfig, k)}
 
 
 def _data_keys(train: dict[str, Any]) -> str:
     """``", min_zoom 0.5"`` etc.: the :data:`DATA_KEYS` of a run's TrainConfig off their defaults
     ("" when none is)."""
-    from hpc_seg.cardiac.train.config import TrainConfig
-
-    return "".join(f", {k} {train[k]:g}" for k in DATA_KEYS
-                   if train.get(k, getattr(TrainConfig, k)) != getattr(TrainConfig, k))
+    return "".join(f", {k} {v:g}" for k, v in _off_default(train).items())
 
 
 @contextmanager
