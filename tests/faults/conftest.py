@@ -25,7 +25,10 @@ def fault_env(tmp_path: Path) -> dict[str, str]:
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
             "RAY_AUTH_MODE": "disabled", "HPC_SEG_PLAIN_LOGS": "1",
-            "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+            "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+            # A run that hangs is sent SIGABRT (Run.finish): Python then prints every thread's
+            # stack into the run's log, so a failed test says where it hung.
+            "PYTHONFAULTHANDLER": "1"}
 
 
 def session_processes(sid: int) -> list[int]:
@@ -77,6 +80,15 @@ class Run:
     def finish(self, timeout: float = 120) -> int:
         try:
             return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)       # the stacks, into the log (fault_env)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+            self._fh.flush()
+            pytest.fail(f"still running after {timeout} s; its stacks (SIGABRT) and log:\n"
+                        f"{self.log.read_text(errors='replace')[-12000:]}")
         finally:
             self._fh.close()
 

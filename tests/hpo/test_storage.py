@@ -98,3 +98,36 @@ def test_a_locked_database_is_retried_and_then_reported():
 
     with pytest.raises(optuna.exceptions.StorageInternalError):
         _retry_locked(always_locked, tries=3, first_wait_s=0.001)
+
+
+def test_an_interrupted_session_no_longer_holds_the_write_lock(tmp_path):
+    """A Ctrl-C inside a commit can leave the driver's session in a write transaction: the FAIL
+    writes after the interrupt must not wait behind it."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from hpc_seg.hpo.tuner import _end_interrupted_session
+
+    db = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{db}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    session = storage.scoped_session()
+    session.execute(text("UPDATE studies SET study_name = study_name"))   # write lock, no commit
+
+    def writable() -> bool:
+        con = sqlite3.connect(db, timeout=0.2)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.rollback()
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            con.close()
+
+    assert not writable()
+    _end_interrupted_session(study._storage)        # the study's wrapper, as the tuner passes
+    assert writable()
+    _end_interrupted_session(storage)               # nothing open: a no-op
+    assert writable()
