@@ -125,6 +125,23 @@ def fail_own_trials(storage: BaseStorage, study_name: str, reason: str) -> list[
     return failed
 
 
+def end_interrupted_session(storage: BaseStorage) -> None:
+    """Roll back whatever database session this thread still has open.
+
+    Optuna closes its session in a ``finally``, but a Ctrl-C that lands inside SQLAlchemy's
+    commit or close can leave the thread's connection in a transaction. On SQLite that
+    transaction holds the write lock, so each FAIL write after it would wait out the 30 s busy
+    timeout. Removing the session rolls it back, and costs nothing when none is open.
+    """
+    scoped = getattr(getattr(storage, "_backend", storage), "scoped_session", None)
+    if scoped is None:
+        return
+    try:
+        scoped.remove()
+    except Exception as exc:  # a broken connection: the FAIL writes open a new one
+        log.debug("closing the interrupted database session: %s", exc)
+
+
 def _retry_locked(write: Callable[[], Any], tries: int = 8, first_wait_s: float = 0.1) -> Any:
     """``write()``, again after a short wait while SQLite says the database is locked: on Ctrl-C
     the trial workers are still committing their last reports when the driver fails its trials."""

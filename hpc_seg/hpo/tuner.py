@@ -29,7 +29,8 @@ from hpc_seg.errors import ConfigError, InputError, LaunchError
 from hpc_seg.hpo.search_config import SearchConfig
 from hpc_seg.hpo.space import to_distributions
 from hpc_seg.hpo.storage import (Heartbeat, default_storage_url, driver_identity,
-                                 fail_own_trials, fail_stale_trials, open_storage, redact)
+                                 end_interrupted_session, fail_own_trials, fail_stale_trials,
+                                 open_storage, redact)
 from hpc_seg.hpo.trainable import TrialContext, trial_slices_dir, trial_train_config
 from hpc_seg.logs import verbose_enabled
 from hpc_seg.storage.names import safe_name
@@ -290,28 +291,11 @@ def _fit(cfg: SearchConfig, study: optuna.Study, storage: BaseStorage,
             tuner.fit()
         finally:
             # Ctrl-C or a driver error: nothing may stay RUNNING in the study.
-            _end_interrupted_session(storage)
+            end_interrupted_session(storage)
             left = searcher.fail_live_trials("driver stopped before the trial ended")
             left += fail_own_trials(storage, cfg.study_name, "driver stopped before the trial ended")
             if left:
                 log.warning("marked trial(s) %s FAIL: the driver stopped before they ended", left)
-
-
-def _end_interrupted_session(storage: BaseStorage) -> None:
-    """Roll back whatever database session this thread still has open.
-
-    Optuna closes its session in a ``finally``, but a Ctrl-C that lands inside SQLAlchemy's
-    commit or close can leave the thread's connection in a transaction. On SQLite that
-    transaction holds the write lock, so each FAIL write below would wait out the 30 s busy
-    timeout. Removing the session rolls it back, and costs nothing when none is open.
-    """
-    scoped = getattr(getattr(storage, "_backend", storage), "scoped_session", None)
-    if scoped is None:
-        return
-    try:
-        scoped.remove()
-    except Exception as exc:  # a broken connection: the FAIL writes open a new one
-        log.debug("closing the interrupted database session: %s", exc)
 
 
 @contextmanager

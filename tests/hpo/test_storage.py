@@ -12,8 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from hpc_seg.errors import ConfigError
-from hpc_seg.hpo.storage import (default_storage_url, driver_identity, fail_stale_trials,
-                                 open_storage, redact)
+from hpc_seg.hpo.storage import (default_storage_url, driver_identity, end_interrupted_session,
+                                 fail_stale_trials, open_storage, redact)
 
 
 def _dead_driver() -> dict:
@@ -107,8 +107,6 @@ def test_an_interrupted_session_no_longer_holds_the_write_lock(tmp_path):
 
     from sqlalchemy import text
 
-    from hpc_seg.hpo.tuner import _end_interrupted_session
-
     db = tmp_path / "study.db"
     storage = open_storage(f"sqlite:///{db}")
     study = optuna.create_study(study_name="s", storage=storage)
@@ -127,7 +125,7 @@ def test_an_interrupted_session_no_longer_holds_the_write_lock(tmp_path):
             con.close()
 
     assert not writable()
-    _end_interrupted_session(study._storage)        # the study's wrapper, as the tuner passes
+    end_interrupted_session(study._storage)         # through the study's cached wrapper too
     assert writable()
-    _end_interrupted_session(storage)               # nothing open: a no-op
+    end_interrupted_session(storage)                # nothing open: a no-op
     assert writable()
