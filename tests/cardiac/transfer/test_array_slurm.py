@@ -38,7 +38,13 @@ def test_transfer_array_completes_and_preempted_task_resumes_to_identical_weight
     index = [s["name"] for s in specs].index("v1-TL2")
     (job_id,) = [r["job_id"] for r in rows if r["task_index"] == index]
     # What submitit's own pre-emption test does: SIGTERM, then USR2 -> checkpoint -> requeue.
+    # USR2 only once the SIGTERM is in: slurmd may deliver two back-to-back scancels in the other
+    # order, and a late SIGTERM then also kills submitit's `scontrol requeue` (seen once in CI:
+    # the task FAILED instead of requeueing).
     subprocess.check_call(["scancel", job_id, "--signal", "SIGTERM"])
+    task_log = run_dir / "submitit" / f"{job_id}_0_log.out"
+    wait_until(lambda: "Bypassing signal SIGTERM" in task_log.read_text(errors="replace"), 60,
+               f"the SIGTERM in {task_log}")
     subprocess.check_call(["scancel", job_id, "--signal", "USR2"])
     worker.join(timeout=500)
     assert not worker.is_alive() and result["tasks"] == 6
