@@ -86,9 +86,8 @@ class Run:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
-            self._fh.flush()
             pytest.fail(f"still running after {timeout} s; its stacks (SIGABRT) and log:\n"
-                        f"{self.log.read_text(errors='replace')[-12000:]}")
+                        f"{self.output()[-12000:]}")
         finally:
             self._fh.close()
 
