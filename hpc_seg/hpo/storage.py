@@ -126,20 +126,27 @@ def fail_own_trials(storage: BaseStorage, study_name: str, reason: str) -> list[
 
 
 def end_interrupted_session(storage: BaseStorage) -> None:
-    """Roll back whatever database session this thread still has open.
+    """Release every database connection an interrupt may have left holding the write lock.
 
-    Optuna closes its session in a ``finally``, but a Ctrl-C that lands inside SQLAlchemy's
-    commit or close can leave the thread's connection in a transaction. On SQLite that
-    transaction holds the write lock, so each FAIL write after it would wait out the 30 s busy
-    timeout. Removing the session rolls it back, and costs nothing when none is open.
+    A Ctrl-C that lands inside SQLAlchemy's commit, close or pool check-in can leave a
+    connection in a write transaction: either still in this thread's session, or back in the
+    engine's pool without the rollback its check-in normally does (seen about once in a hundred
+    writes interrupted at random moments). On SQLite either one
+    holds the write lock, so the FAIL writes that follow would wait out the 30 s busy timeout
+    again and again. Removing the session rolls the first back; disposing the engine closes the
+    pooled connections, and closing rolls the second back. The next write opens a new
+    connection, so this costs nothing when nothing was left open.
     """
-    scoped = getattr(getattr(storage, "_backend", storage), "scoped_session", None)
-    if scoped is None:
-        return
-    try:
-        scoped.remove()
-    except Exception as exc:  # a broken connection: the FAIL writes open a new one
-        log.debug("closing the interrupted database session: %s", exc)
+    backend = getattr(storage, "_backend", storage)
+    scoped = getattr(backend, "scoped_session", None)
+    if scoped is not None:
+        try:
+            scoped.remove()
+        except Exception as exc:  # a broken connection: the FAIL writes open a new one
+            log.debug("closing the interrupted database session: %s", exc)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _retry_locked(write: Callable[[], Any], tries: int = 8, first_wait_s: float = 0.1) -> Any:

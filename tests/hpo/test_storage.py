@@ -129,3 +129,38 @@ def test_an_interrupted_session_no_longer_holds_the_write_lock(tmp_path):
     assert writable()
     end_interrupted_session(storage)                # nothing open: a no-op
     assert writable()
+
+
+def test_a_pooled_connection_left_in_a_write_transaction_is_released(tmp_path, monkeypatch):
+    """An interrupt during the pool's check-in can return a connection without its rollback
+    (seen with SIGINTs at random moments of Optuna writes): a FAIL write after it must not wait
+    behind that connection's write lock, and the storage must still work afterwards."""
+    import sqlite3
+
+    db = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{db}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial_id = study.ask()._trial_id
+    conn = storage.engine.pool.connect()
+    conn.dbapi_connection.execute("BEGIN IMMEDIATE")                 # holds the write lock
+    monkeypatch.setattr(storage.engine.dialect, "do_rollback", lambda dbapi_conn: None)
+    conn.close()                                                     # checked in, still locked
+    monkeypatch.undo()
+    assert storage.engine.pool.checkedin() >= 1
+
+    def writable() -> bool:
+        con = sqlite3.connect(db, timeout=0.2)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.rollback()
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            con.close()
+
+    assert not writable()
+    end_interrupted_session(storage)
+    assert writable()
+    storage.set_trial_user_attr(trial_id, "failed_reason", "driver stopped")
+    assert study.trials[0].user_attrs["failed_reason"] == "driver stopped"
