@@ -26,6 +26,7 @@ RECIPES: dict[str, dict[str, str | float]] = {
     "hybrid": {"augment": "normal", "appearance": "hybrid"},
     "hybrid_gin": {"augment": "normal", "appearance": "hybrid", "intensity_remap": 0.5},
     "hybrid_zoom_out": {"augment": "normal", "appearance": "hybrid", "min_zoom": 0.7},
+    "hybrid_bands": {"augment": "normal", "appearance": "hybrid", "min_zoom": 0.7, "banding": 0.3},
 }
 
 
@@ -116,18 +117,19 @@ class GeneraliseConfig:
     image_size: int = 128
     """slices dataset and model size (the cpu preset's 128)"""
     recipe: Literal["today", "augment", "random", "both", "tissue", "hybrid", "hybrid_gin",
-                    "hybrid_zoom_out"] = "today"
+                    "hybrid_zoom_out", "hybrid_bands"] = "today"
     """training recipe: today (published augmentation on the generator's images), augment
     (nnU-Net's augmentation), random (random appearance rendered from the label maps, a mean per
     structure), both (augment + random), tissue (random appearance, a mean per tissue), hybrid
     (half the generator's images, half tissue renderings), hybrid_gin (hybrid, and half of the
     images remapped through a random convolutional network), hybrid_zoom_out (hybrid, the zoom
-    from 0.7, nnU-Net's smallest scale, instead of 1: smaller hearts)"""
+    from 0.7, nnU-Net's smallest scale, instead of 1: smaller hearts), hybrid_bands
+    (hybrid_zoom_out, and 30 % of the images with a random dark off-resonance band)"""
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
     ``image_size``; the recipe's keys from the recipe): the same for every recipe, so they
     share one budget; another loss keeps its results in recipe_<name>-<loss>, an override of a
-    ``DATA_KEYS`` key (min_zoom, intensity_remap) in recipe_<name>[-<loss>]-<key><value>."""
+    ``DATA_KEYS`` key (min_zoom, intensity_remap, banding) in recipe_<name>[-<loss>]-<key><value>."""
     workers: int = 2
     """generator and ingest processes"""
 

@@ -47,6 +47,9 @@ class TrainConfig:
     """probability that a training image (after the augmentation) is remapped through a random
     shallow convolutional network (GIN, Ouyang et al. 2023): new tissue contrasts and textures, the
     same shapes. 0 = off"""
+    banding: float = 0.0
+    """probability that a training image (after the augmentation, before the remap) gets a random
+    dark band, as balanced SSFP's off-resonance banding draws across a scan. 0 = off"""
     confidence_set: Literal["p05", "p10", "p15", "all"] = "p05"
     """patients whose label confidence score is within 5/10/15 % (train and validate)"""
     lr: float = 1e-4
@@ -100,6 +103,8 @@ class TrainConfig:
                               f"published zoom), not {self.augment!r}")
         if not 0.0 <= self.intensity_remap <= 1.0:
             raise ConfigError(f"intensity_remap must be in [0, 1], but got {self.intensity_remap}")
+        if not 0.0 <= self.banding <= 1.0:
+            raise ConfigError(f"banding must be in [0, 1], but got {self.banding}")
         for name in ("image_size", "batch_size", "num_classes", "keep_checkpoints", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, but got {getattr(self, name)}")
