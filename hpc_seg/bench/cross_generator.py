@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from hpc_seg.errors import InputError
@@ -27,6 +29,31 @@ log = logging.getLogger(__name__)
 
 DONE = "_complete.json"
 STREAM = 7      # the renderer's random stream per patient: [seed, pid, STREAM]
+
+
+def patient_protocol(seed: int, patient_id: int) -> tuple[Any, np.random.Generator]:
+    """A cross patient's k-space protocol and the random stream that renders its images after it.
+    The render and :func:`protocol_table` both draw it here, so the table names the protocol each
+    patient's images were made with."""
+    from hpc_seg.cardiac.synth.kspace_render import draw_protocol
+
+    rng = np.random.default_rng([seed, int(patient_id), STREAM])
+    return draw_protocol(rng), rng
+
+
+def protocol_table(patient_ids: list[str], seed: int) -> pd.DataFrame:
+    """Per patient, what the k-space renderer made its images with: sequence, flip angle, SNR,
+    phase-encoding resolution, window, ghost amplitude and off-resonance band depth (``kspace_*``
+    columns): which kinds of scan a model fails on, in the per-patient rows."""
+    rows = []
+    for pid in patient_ids:
+        p, _ = patient_protocol(seed, int(pid))
+        rows.append({"patient_id": str(pid), "kspace_sequence": p.sequence,
+                     "kspace_flip_deg": round(p.flip_deg, 1), "kspace_snr": round(p.snr, 1),
+                     "kspace_pe_fraction": round(p.pe_fraction, 2),
+                     "kspace_window": round(p.window, 2), "kspace_ghost": round(p.ghost[0], 3),
+                     "kspace_band_depth": round(p.band[3], 2)})
+    return pd.DataFrame(rows)
 
 
 def render_cross_volumes(volumes_dir: Path, cohort: Path, out_dir: Path, seed: int) -> Path:
@@ -59,8 +86,8 @@ def render_cross_volumes(volumes_dir: Path, cohort: Path, out_dir: Path, seed: i
                 raise InputError(f"{path}: label map does not match stack {row['stack_id']} "
                                  f"(shape {labels.shape} vs {tuple(row['shape'])}, or its classes "
                                  "differ from the stack's mask)")
-            pixels = render_stack(labels, names, np.random.default_rng(
-                [seed, int(row["patient_id"]), STREAM]))
+            protocol, rng = patient_protocol(seed, int(row["patient_id"]))
+            pixels = render_stack(labels, names, rng, protocol)
             row["pixels"], _, row["dtype"] = encode_array(pixels)
             bar.advance()
     atomic_write_table(pa.Table.from_pylist(rows), out_dir / "part-00000.parquet")

@@ -324,6 +324,8 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
         for method, grp in df.groupby("method"):
             key = "model" if method == "model" else "label masks"
             scores[(cohort, key)] = _scores(grp)
+    from hpc_seg.bench.cross_generator import protocol_table
+
     manifest_patients = _manifest_patients(test_data["cohort"])
     rows = []
     for cohort, data in (("held_out", test_data), ("cross", cross_data)):
@@ -336,6 +338,9 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
             scores[(cohort, "model, visible border")] = visible
         df["size_scale"] = df.patient_id.map(lambda p: manifest_patients[p].get("size_scale"))
         df["vendor"] = df.patient_id.map(lambda p: manifest_patients[p].get("vendor"))
+        if cohort == "cross":
+            df = df.merge(protocol_table(sorted(set(df.patient_id)), cfg.test_seed),
+                          on="patient_id", how="left")
         rows.append(df)
     history = pd.read_csv(result.history_path)    # images per epoch = rate x seconds
     return {"scores": scores, "times": times, "per_patient_held_out": pd.concat(rows,
@@ -525,5 +530,13 @@ def size_breakdown(rows: pd.DataFrame) -> str:
     df["esv_err"] = (df.pred_esv_ml - df.true_esv_ml).abs() / df.true_esv_ml * 100
     df["ef_err"] = df.abs_diff * 100
     out = df.groupby(["cohort", "vendor"])[["ef_err", "edv_err", "esv_err"]].mean().round(1)
-    return out.to_string() + f"\n  (size_scale {np.nanmin(df.size_scale):.2f}.." \
+    text = out.to_string() + f"\n  (size_scale {np.nanmin(df.size_scale):.2f}.." \
         f"{np.nanmax(df.size_scale):.2f})"
+    if "kspace_sequence" in df:
+        cross = df[df.cohort == "cross"].copy()
+        cross["scan"] = cross.kspace_sequence.where(cross.kspace_band_depth == 0,
+                                                    cross.kspace_sequence + " with a band")
+        by_scan = cross.groupby("scan")[["ef_err", "edv_err", "esv_err"]].agg("mean").round(1)
+        by_scan["patients"] = cross.groupby("scan").size()
+        text += "\ncross-generator errors by k-space protocol:\n" + by_scan.to_string()
+    return text

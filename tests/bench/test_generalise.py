@@ -138,8 +138,8 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
     re-run reuses the data."""
     import json
 
-    from hpc_seg.bench.generalise import (format_summary, run_bench, save_results, summary_table,
-                                          target_met)
+    from hpc_seg.bench.generalise import (format_summary, run_bench, save_results, size_breakdown,
+                                          summary_table, target_met)
 
     tiny = dict(workdir=tmp_path, train_patients=5, test_patients=5, n_frames=4, max_matrix=64,
                 slices=(6, 6), image_size=32, workers=1,
@@ -171,6 +171,10 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
         assert doc["target_met"] == target_met(r["scores"][("held_out", "model")])
         assert set(doc["cross_ratios"]) == {"ef_err", "edv_err_pct", "esv_err_pct"}
         assert len(pd.read_csv(path.parent / "held_out_per_patient.csv")) == len(rows)
+        # The cross rows name each patient's k-space protocol; the summary breaks errors down by it.
+        assert rows[rows.cohort == "cross"].kspace_sequence.isin(["bssfp", "gre"]).all()
+        assert rows[rows.cohort == "held_out"].kspace_sequence.isna().all()
+        assert "cross-generator errors by k-space protocol" in size_breakdown(rows)
     assert results["hybrid"]["train"].appearance == "hybrid"
     assert (tmp_path / "train_variety" / "label_slices_32" / "_meta.json").is_file()
     hybrid = pd.read_parquet(tmp_path / "train_variety" / "hybrid_slices_32")
@@ -202,3 +206,25 @@ def test_a_resumed_training_reports_the_time_of_every_epoch(tmp_path):
     (tmp_path / "history.csv").write_text("epoch,seconds\n1,600.5\n2,480.0\n3,30.0\n")
     assert _trained_seconds(tmp_path) == 1110.5
     assert _trained_seconds(tmp_path / "missing") == 0.0
+
+
+def test_the_protocol_table_names_what_each_cross_patient_was_rendered_with():
+    """The per-patient k-space columns come from the same draw as the patient's images: rendering
+    with the table's protocol gives the renderer's own images, and each column is that draw's."""
+    import numpy as np
+
+    from hpc_seg.bench.cross_generator import STREAM, patient_protocol, protocol_table
+    from hpc_seg.cardiac.synth.kspace_render import render_stack
+    from tests.cardiac.synth.test_kspace_render import NAMES, _phantom
+
+    labels = _phantom()
+    table = protocol_table(["3", "12"], seed=1000).set_index("patient_id")
+    for pid in (3, 12):
+        protocol, rng = patient_protocol(1000, pid)
+        own = render_stack(labels, NAMES, np.random.default_rng([1000, pid, STREAM]))
+        assert np.array_equal(render_stack(labels, NAMES, rng, protocol), own)
+        row = table.loc[str(pid)]
+        assert row.kspace_sequence == protocol.sequence
+        assert row.kspace_snr == round(protocol.snr, 1)
+        assert row.kspace_band_depth == round(protocol.band[3], 2)
+    assert protocol_table(["3"], seed=1001).kspace_snr[0] != table.loc["3"].kspace_snr
