@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,13 +25,16 @@ from hpc_seg.progress import progress_bar
 from hpc_seg.storage.shards import (atomic_write_bytes, atomic_write_table, decode_array,
                                     encode_array, iter_rows, shard_files)
 
+if TYPE_CHECKING:
+    from hpc_seg.cardiac.synth.kspace_render import Protocol
+
 log = logging.getLogger(__name__)
 
 DONE = "_complete.json"
 STREAM = 7      # the renderer's random stream per patient: [seed, pid, STREAM]
 
 
-def patient_protocol(seed: int, patient_id: int) -> tuple[Any, np.random.Generator]:
+def patient_protocol(seed: int, patient_id: int) -> tuple[Protocol, np.random.Generator]:
     """A cross patient's k-space protocol and the random stream that renders its images after it.
     The render and :func:`protocol_table` both draw it here, so the table names the protocol each
     patient's images were made with."""

@@ -130,12 +130,12 @@ def end_interrupted_session(storage: BaseStorage) -> None:
 
     A Ctrl-C that lands inside SQLAlchemy's commit, close or pool check-in can leave a
     connection in a write transaction: either still in this thread's session, or back in the
-    engine's pool without the rollback its check-in normally does (seen about once in a hundred
-    writes interrupted at random moments). On SQLite either one
-    holds the write lock, so the FAIL writes that follow would wait out the 30 s busy timeout
-    again and again. Removing the session rolls the first back; disposing the engine closes the
-    pooled connections, and closing rolls the second back. The next write opens a new
-    connection, so this costs nothing when nothing was left open.
+    engine's pool without the rollback its check-in normally does (seen a few times in a few
+    hundred Optuna writes interrupted at random moments). On SQLite either one holds the write
+    lock, so the FAIL writes that follow would wait out the 30 s busy timeout again and again.
+    Removing the session rolls the first back; disposing the engine closes the pooled
+    connections, and closing rolls the second back. The next write opens a new connection, so
+    this costs nothing when nothing was left open.
     """
     backend = getattr(storage, "_backend", storage)
     scoped = getattr(backend, "scoped_session", None)
