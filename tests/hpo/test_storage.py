@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -100,11 +102,22 @@ def test_a_locked_database_is_retried_and_then_reported():
         _retry_locked(always_locked, tries=3, first_wait_s=0.001)
 
 
+def _writable(db: Path) -> bool:
+    """Whether another connection can take SQLite's write lock on ``db`` now."""
+    con = sqlite3.connect(db, timeout=0.2)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.rollback()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        con.close()
+
+
 def test_an_interrupted_session_no_longer_holds_the_write_lock(tmp_path):
     """A Ctrl-C inside a commit can leave the driver's session in a write transaction: the FAIL
     writes after the interrupt must not wait behind it."""
-    import sqlite3
-
     from sqlalchemy import text
 
     db = tmp_path / "study.db"
@@ -113,30 +126,17 @@ def test_an_interrupted_session_no_longer_holds_the_write_lock(tmp_path):
     session = storage.scoped_session()
     session.execute(text("UPDATE studies SET study_name = study_name"))   # write lock, no commit
 
-    def writable() -> bool:
-        con = sqlite3.connect(db, timeout=0.2)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            con.rollback()
-            return True
-        except sqlite3.OperationalError:
-            return False
-        finally:
-            con.close()
-
-    assert not writable()
+    assert not _writable(db)
     end_interrupted_session(study._storage)         # through the study's cached wrapper too
-    assert writable()
+    assert _writable(db)
     end_interrupted_session(storage)                # nothing open: a no-op
-    assert writable()
+    assert _writable(db)
 
 
 def test_a_pooled_connection_left_in_a_write_transaction_is_released(tmp_path, monkeypatch):
     """An interrupt during the pool's check-in can return a connection without its rollback
     (seen with SIGINTs at random moments of Optuna writes): a FAIL write after it must not wait
     behind that connection's write lock, and the storage must still work afterwards."""
-    import sqlite3
-
     db = tmp_path / "study.db"
     storage = open_storage(f"sqlite:///{db}")
     study = optuna.create_study(study_name="s", storage=storage)
@@ -148,19 +148,8 @@ def test_a_pooled_connection_left_in_a_write_transaction_is_released(tmp_path, m
     monkeypatch.undo()
     assert storage.engine.pool.checkedin() >= 1
 
-    def writable() -> bool:
-        con = sqlite3.connect(db, timeout=0.2)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            con.rollback()
-            return True
-        except sqlite3.OperationalError:
-            return False
-        finally:
-            con.close()
-
-    assert not writable()
+    assert not _writable(db)
     end_interrupted_session(storage)
-    assert writable()
+    assert _writable(db)
     storage.set_trial_user_attr(trial_id, "failed_reason", "driver stopped")
     assert study.trials[0].user_attrs["failed_reason"] == "driver stopped"
