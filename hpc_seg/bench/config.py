@@ -27,6 +27,8 @@ RECIPES: dict[str, dict[str, str | float]] = {
     "hybrid_gin": {"augment": "normal", "appearance": "hybrid", "intensity_remap": 0.5},
     "hybrid_zoom_out": {"augment": "normal", "appearance": "hybrid", "min_zoom": 0.7},
     "hybrid_bands": {"augment": "normal", "appearance": "hybrid", "min_zoom": 0.7, "banding": 0.3},
+    "hybrid_coils": {"augment": "normal", "appearance": "hybrid", "min_zoom": 0.7,
+                     "coil_noise": 0.5},
 }
 
 
@@ -117,22 +119,23 @@ class GeneraliseConfig:
     image_size: int = 128
     """slices dataset and model size (the cpu preset's 128)"""
     recipe: Literal["today", "augment", "random", "both", "tissue", "hybrid", "hybrid_gin",
-                    "hybrid_zoom_out", "hybrid_bands"] = "today"
+                    "hybrid_zoom_out", "hybrid_bands", "hybrid_coils"] = "today"
     """training recipe: today (published augmentation on the generator's images), augment
     (nnU-Net's augmentation), random (random appearance rendered from the label maps, a mean per
     structure), both (augment + random), tissue (random appearance, a mean per tissue), hybrid
     (half the generator's images, half tissue renderings), hybrid_gin (hybrid, and half of the
     images remapped through a random convolutional network), hybrid_zoom_out (hybrid, the zoom
     from 0.7, nnU-Net's smallest scale, instead of 1: smaller hearts), hybrid_bands
-    (hybrid_zoom_out, and 30 % of the images with a random dark off-resonance band)"""
+    (hybrid_zoom_out, and 30 % of the images with a random dark off-resonance band), hybrid_coils
+    (hybrid_zoom_out, and half of the images received through a random array of surface coils:
+    shading and the root-sum-of-squares noise floor)"""
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig keys over the ``cpu`` preset and the recipe (image_size comes from
     ``image_size``; the recipe's keys from the recipe): the same for every recipe, so they
     share one budget; another loss keeps its results in recipe_<name>-<loss>, an override of a
-    ``DATA_KEYS`` key (min_zoom, intensity_remap, banding) in recipe_<name>[-<loss>]-<key><value>."""
+    ``DATA_KEYS`` key (min_zoom, intensity_remap, banding, coil_noise) in recipe_<name>[-<loss>]-<key><value>."""
     workers: int = 2
     """generator and ingest processes"""
-
     def __post_init__(self) -> None:
         if self.train_patients < 5 or self.test_patients < 5:
             raise ConfigError("bench generalise: need >= 5 patients per cohort (the split rule "

@@ -208,7 +208,7 @@ def _train_name(cfg: GeneraliseConfig) -> str:
 
 #: TrainConfig keys that change what the network sees, beyond the recipe's augment and
 #: appearance: a ``--train`` override of one gets its own folder, and the summary names them.
-DATA_KEYS = ("min_zoom", "intensity_remap", "banding")
+DATA_KEYS = ("min_zoom", "intensity_remap", "banding", "coil_noise")
 
 
 def recipe_dir(cfg: GeneraliseConfig) -> Path:

@@ -32,14 +32,15 @@ def test_recipes_differ_only_in_what_the_network_sees(tmp_path):
     configs = {name: train_config(GeneraliseConfig(workdir=tmp_path, recipe=name,
                                                    train={"threads": 1}))
                for name in RECIPES}
-    assert {n: (c.augment, c.appearance, c.intensity_remap, c.min_zoom, c.banding)
+    assert {n: (c.augment, c.appearance, c.intensity_remap, c.min_zoom, c.banding, c.coil_noise)
             for n, c in configs.items()} == {
-        "today": ("normal", "image", 0, 1, 0), "augment": ("nnunet", "image", 0, 1, 0),
-        "random": ("normal", "random", 0, 1, 0), "both": ("nnunet", "random", 0, 1, 0),
-        "tissue": ("normal", "tissue", 0, 1, 0), "hybrid": ("normal", "hybrid", 0, 1, 0),
-        "hybrid_gin": ("normal", "hybrid", 0.5, 1, 0),
-        "hybrid_zoom_out": ("normal", "hybrid", 0, 0.7, 0),
-        "hybrid_bands": ("normal", "hybrid", 0, 0.7, 0.3)}
+        "today": ("normal", "image", 0, 1, 0, 0), "augment": ("nnunet", "image", 0, 1, 0, 0),
+        "random": ("normal", "random", 0, 1, 0, 0), "both": ("nnunet", "random", 0, 1, 0, 0),
+        "tissue": ("normal", "tissue", 0, 1, 0, 0), "hybrid": ("normal", "hybrid", 0, 1, 0, 0),
+        "hybrid_gin": ("normal", "hybrid", 0.5, 1, 0, 0),
+        "hybrid_zoom_out": ("normal", "hybrid", 0, 0.7, 0, 0),
+        "hybrid_bands": ("normal", "hybrid", 0, 0.7, 0.3, 0),
+        "hybrid_coils": ("normal", "hybrid", 0, 0.7, 0, 0.5)}
     budgets = {(c.epochs_frozen, c.epochs_unfrozen, c.max_train_images, c.batch_size, c.lr,
                 c.threads) for c in configs.values()}
     assert budgets == {(8, 4, 2000, 16, 1e-3, 1)}           # one budget for all

@@ -22,14 +22,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from hpc_seg.cardiac.train.draws import apply_to_some
+from hpc_seg.cardiac.train.draws import uniform as _u
+
 MAX_CYCLES = 2.0
 MAX_WARP_RAD = math.pi / 2
 WIDTH_RAD = (0.15, 0.5)
 DEPTH = (0.4, 0.95)
-
-
-def _u(g: torch.Generator, lo: float, hi: float, *shape: int) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(*shape, generator=g)
 
 
 def band_fields(g: torch.Generator, n: int, h: int, w: int) -> torch.Tensor:
@@ -51,13 +50,6 @@ def band_fields(g: torch.Generator, n: int, h: int, w: int) -> torch.Tensor:
 def random_banding(images: torch.Tensor, generator: torch.Generator, p: float) -> torch.Tensor:
     """Darken each image of ``images [B, 1, H, W]`` (float, [0, 1]) with probability ``p`` by its
     own random band field (:func:`band_fields`). ``p = 0`` draws nothing from ``generator``."""
-    if p <= 0:
-        return images
-    pick = torch.rand(images.shape[0], generator=generator) < p
-    n = int(pick.sum())
-    if n == 0:
-        return images
-    fields = band_fields(generator, n, *images.shape[-2:]).to(images.device, images.dtype)
-    out = images.clone()
-    out[pick.to(images.device)] = images[pick.to(images.device)] * fields
-    return out
+    h, w = images.shape[-2:]
+    return apply_to_some(images, generator, p, lambda x: x * band_fields(generator, len(x), h, w)
+                         .to(x.device, x.dtype))

@@ -50,6 +50,9 @@ class TrainConfig:
     banding: float = 0.0
     """probability that a training image (after the augmentation, before the remap) gets a random
     dark band, as balanced SSFP's off-resonance banding draws across a scan. 0 = off"""
+    coil_noise: float = 0.0
+    """probability that a training image (after the bands, before the remap) is received through a
+    random array of 1-8 surface coils: shading and the root-sum-of-squares noise floor. 0 = off"""
     confidence_set: Literal["p05", "p10", "p15", "all"] = "p05"
     """patients whose label confidence score is within 5/10/15 % (train and validate)"""
     lr: float = 1e-4
@@ -103,8 +106,9 @@ class TrainConfig:
                               f"published zoom), not {self.augment!r}")
         if not 0.0 <= self.intensity_remap <= 1.0:
             raise ConfigError(f"intensity_remap must be in [0, 1], but got {self.intensity_remap}")
-        if not 0.0 <= self.banding <= 1.0:
-            raise ConfigError(f"banding must be in [0, 1], but got {self.banding}")
+        for name in ("banding", "coil_noise"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], but got {getattr(self, name)}")
         for name in ("image_size", "batch_size", "num_classes", "keep_checkpoints", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, but got {getattr(self, name)}")

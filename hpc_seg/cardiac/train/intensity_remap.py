@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from hpc_seg.cardiac.train.appearance import percentile_to_unit
+from hpc_seg.cardiac.train.draws import apply_to_some
 
 LAYERS = 4
 WIDTH = 8
@@ -54,29 +55,24 @@ def random_conv_remap(images: torch.Tensor, generator: torch.Generator, p: float
     """Remap each image of ``images [B, 1, H, W]`` (float, [0, 1]) with probability ``p`` through
     its own random shallow convolutional network (module docstring). Masks are not touched: the
     remap moves no pixel. ``p = 0`` draws nothing from ``generator``."""
-    if p <= 0:
-        return images
     g = generator
-    pick = torch.rand(images.shape[0], generator=g) < p
-    n = int(pick.sum())
-    if n == 0:
-        return images
-    on = pick.to(images.device)
-    x = images[on].float()
-    y = x.reshape(1, n, *x.shape[-2:])
-    c_in = 1
-    for i in range(layers):
-        c_out = 1 if i == layers - 1 else width
-        y = _conv_layer(y, c_in, c_out, g)
-        if i < layers - 1:
-            y = F.leaky_relu(y, SLOPE)
-        c_in = c_out
-    y = y.view(n, 1, *x.shape[-2:])
-    alpha = torch.rand(n, generator=g).view(n, 1, 1, 1).to(x.device)
-    mixed = alpha * _standardise(y) + (1 - alpha) * _standardise(x)
-    out = images.clone()
-    # Shifted to start at 0, then the renderer's scaling: 0 .. the 99.5th percentile -> [0, 1].
-    lowest = mixed.amin((1, 2, 3), keepdim=True)
-    out[on] = percentile_to_unit(mixed - lowest, torch.ones_like(mixed, dtype=torch.bool)
-                                 ).to(images.dtype)
-    return out
+
+    def change(x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        x = x.float()
+        y = x.reshape(1, n, *x.shape[-2:])
+        c_in = 1
+        for i in range(layers):
+            c_out = 1 if i == layers - 1 else width
+            y = _conv_layer(y, c_in, c_out, g)
+            if i < layers - 1:
+                y = F.leaky_relu(y, SLOPE)
+            c_in = c_out
+        y = y.view(n, 1, *x.shape[-2:])
+        alpha = torch.rand(n, generator=g).view(n, 1, 1, 1).to(x.device)
+        mixed = alpha * _standardise(y) + (1 - alpha) * _standardise(x)
+        # Shifted to start at 0, then the renderer's scaling: 0 .. the 99.5th percentile -> [0, 1].
+        lowest = mixed.amin((1, 2, 3), keepdim=True)
+        return percentile_to_unit(mixed - lowest, torch.ones_like(mixed, dtype=torch.bool))
+
+    return apply_to_some(images, g, p, change)

@@ -42,6 +42,7 @@ from hpc_seg.cardiac.models.unet2d import Unet2d
 from hpc_seg.cardiac.train.appearance import render_batch, tissue_groups
 from hpc_seg.cardiac.train.augment import augment_batch
 from hpc_seg.cardiac.train.banding import random_banding
+from hpc_seg.cardiac.train.coil_array import random_coil_array
 from hpc_seg.cardiac.train.intensity_remap import random_conv_remap
 from hpc_seg.runtime.checkpoint import (list_checkpoints, load_latest, load_weights, rng_state,
                                       save_checkpoint, set_rng_state)
@@ -138,10 +139,10 @@ def train_segmenter(cfg: TrainConfig, slices_dir: Path, out_dir: Path,
                  "unfrozen": OneCycle(cfg.lr * cfg.unfrozen_lr_factor, cfg.epochs_unfrozen * spe)}
     loss_fn = LOSSES[cfg.loss]
     log.info("training %s/%s/%s on %s: %d train, %d validate images, %d epochs, device %s, "
-             "augment %s (min zoom %g), appearance %s, banding %g, intensity remap %g", cfg.encoder,
-             cfg.loss, cfg.confidence_set, slices_dir, train_ds.images_per_epoch, val_ds.n_rows,
-             cfg.epochs, device, cfg.augment, cfg.min_zoom, cfg.appearance, cfg.banding,
-             cfg.intensity_remap)
+             "augment %s (min zoom %g), appearance %s, banding %g, coil noise %g, intensity remap %g",
+             cfg.encoder, cfg.loss, cfg.confidence_set, slices_dir, train_ds.images_per_epoch,
+             val_ds.n_rows, cfg.epochs, device, cfg.augment, cfg.min_zoom, cfg.appearance,
+             cfg.banding, cfg.coil_noise, cfg.intensity_remap)
     loader_kw = {"batch_size": None, "num_workers": cfg.num_workers,
                  "pin_memory": device.type == "cuda"}
     for epoch in range(run.epoch, cfg.epochs):
@@ -192,7 +193,8 @@ def train_step(model: Unet2d, opt: torch.optim.Optimizer, batch: dict[str, torch
     """One optimiser step on a batch of uint8 images (or, with ``appearance = "random"`` or
     ``"tissue"``, label maps rendered here with random appearance; ``groups`` ties the tissues;
     ``"hybrid"`` renders a random half of the batch) and masks: augment, add dark bands
-    (``banding``), remap the intensities (``intensity_remap``), forward under mixed
+    (``banding``), receive through random coil arrays (``coil_noise``), remap the intensities
+    (``intensity_remap``), forward under mixed
     precision where the hardware has it, float32 loss, backward, update.
 
     Returns the (detached) loss and the batch size. ``hpc-seg bench train`` times this function.
@@ -207,6 +209,7 @@ def train_step(model: Unet2d, opt: torch.optim.Optimizer, batch: dict[str, torch
         images, masks, _ = mix_renderings(images, masks, batch["structures"], gen, groups)
     images, masks = augment_batch(images, masks, cfg.augment, gen, cfg.min_zoom)
     images = random_banding(images, gen, cfg.banding)
+    images = random_coil_array(images, gen, cfg.coil_noise)
     images = random_conv_remap(images, gen, cfg.intensity_remap)
     if use_channels_last(device, cfg.channels_last):
         images = images.contiguous(memory_format=torch.channels_last)

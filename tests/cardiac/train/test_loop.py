@@ -84,9 +84,9 @@ def test_checkpoints_of_another_config_are_refused(cohort, tmp_path):
         train_segmenter(tiny_config(seed=2), cohort["slices"], out)
 
 
-def test_train_step_zooms_bands_and_remaps_as_configured(monkeypatch):
-    """``min_zoom`` reaches the augmentation, ``banding`` the bands after it and
-    ``intensity_remap`` the remap, last."""
+def test_train_step_zooms_bands_receives_and_remaps_as_configured(monkeypatch):
+    """``min_zoom`` reaches the augmentation, ``banding`` the bands after it, ``coil_noise`` the
+    coil arrays after those, and ``intensity_remap`` the remap, last."""
     from hpc_seg.cardiac.train import loop
     from hpc_seg.cardiac.train.losses import LOSSES
     from hpc_seg.cardiac.train.model_file import build_model
@@ -96,15 +96,18 @@ def test_train_step_zooms_bands_and_remaps_as_configured(monkeypatch):
         calls.append(("augment", mode, min_zoom)) or (im, m)))
     monkeypatch.setattr(loop, "random_banding", lambda im, g, p: (
         calls.append(("bands", p)) or im))
+    monkeypatch.setattr(loop, "random_coil_array", lambda im, g, p: (
+        calls.append(("coils", p)) or im))
     monkeypatch.setattr(loop, "random_conv_remap", lambda im, g, p: (
         calls.append(("remap", p)) or im))
-    cfg = tiny_config(min_zoom=0.6, banding=0.2, intensity_remap=0.3)
+    cfg = tiny_config(min_zoom=0.6, banding=0.2, coil_noise=0.4, intensity_remap=0.3)
     model = build_model(cfg)
     batch = {"image": torch.zeros(2, 1, cfg.image_size, cfg.image_size, dtype=torch.uint8),
              "mask": torch.zeros(2, cfg.image_size, cfg.image_size, dtype=torch.uint8)}
     loop.train_step(model, torch.optim.SGD(model.parameters(), lr=0.0), batch, cfg,
                     LOSSES[cfg.loss], torch.device("cpu"), torch.Generator())
-    assert calls == [("augment", cfg.augment, 0.6), ("bands", 0.2), ("remap", 0.3)]
+    assert calls == [("augment", cfg.augment, 0.6), ("bands", 0.2), ("coils", 0.4),
+                     ("remap", 0.3)]
 
 
 def test_a_key_added_since_the_checkpoint_resumes_at_its_default_only(cohort, tmp_path):
