@@ -136,6 +136,12 @@ class GeneraliseConfig:
     ``DATA_KEYS`` key (min_zoom, intensity_remap, banding, coil_noise) in recipe_<name>[-<loss>]-<key><value>."""
     workers: int = 2
     """generator and ingest processes"""
+    cross_ablation: bool = False
+    """also score the model on the cross cohort rendered again with each part of the k-space
+    renderer's image formation switched off in turn (bands, ghosts, pe_cut, coils, noise), and
+    with all of them off (contrast only): what each part costs (``cross_ablation.csv`` in the
+    recipe's folder; ~1 min per variant at 128 px)"""
+
     def __post_init__(self) -> None:
         if self.train_patients < 5 or self.test_patients < 5:
             raise ConfigError("bench generalise: need >= 5 patients per cohort (the split rule "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,13 +60,23 @@ def protocol_table(patient_ids: list[str], seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def render_cross_volumes(volumes_dir: Path, cohort: Path, out_dir: Path, seed: int) -> Path:
-    """A ``volumes`` table under ``out_dir`` with every stack re-rendered from its label map."""
+def render_cross_volumes(volumes_dir: Path, cohort: Path, out_dir: Path, seed: int,
+                         adjust: Callable[[Protocol], Protocol] | None = None,
+                         variant: str | None = None) -> Path:
+    """A ``volumes`` table under ``out_dir`` with every stack re-rendered from its label map.
+
+    ``adjust`` changes each patient's drawn protocol before it renders (``variant`` names the
+    change, kept with the output so that a re-run with another change renders again): the
+    ablation of :mod:`hpc_seg.bench.cross_ablation`. The random stream is the unchanged draw's.
+    """
+    if (adjust is None) != (variant is None):
+        raise ValueError("render_cross_volumes: adjust and variant go together")
     from hpc_seg.cardiac.slices.label_maps import class_mask, load_label_map
     from hpc_seg.cardiac.synth.kspace_render import render_stack
 
     out_dir = Path(out_dir)
-    done = {"volumes": str(volumes_dir), "cohort": str(cohort), "seed": seed, "version": 1}
+    done = {"volumes": str(volumes_dir), "cohort": str(cohort), "seed": seed, "version": 1,
+            **({"variant": variant} if variant else {})}
     if (out_dir / DONE).is_file() and json.loads((out_dir / DONE).read_text()) == done:
         return out_dir
     for f in shard_files(out_dir):
@@ -90,6 +101,8 @@ def render_cross_volumes(volumes_dir: Path, cohort: Path, out_dir: Path, seed: i
                                  f"(shape {labels.shape} vs {tuple(row['shape'])}, or its classes "
                                  "differ from the stack's mask)")
             protocol, rng = patient_protocol(seed, int(row["patient_id"]))
+            if adjust is not None:
+                protocol = adjust(protocol)
             pixels = render_stack(labels, names, rng, protocol)
             row["pixels"], _, row["dtype"] = encode_array(pixels)
             bar.advance()

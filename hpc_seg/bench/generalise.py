@@ -318,6 +318,16 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
         "cross": _evaluate(result.model_path, cross_data, out / "eval_cross", SPLITS),
         "own_test": _evaluate(result.model_path, train_data, out / "eval_own_test", ("test",))}
     times["evaluate_s"] = time.perf_counter() - t2
+    ablation = None
+    if cfg.cross_ablation:
+        from hpc_seg.bench.cross_ablation import run_ablation
+
+        t3 = time.perf_counter()
+        with _data_lock(cfg.workdir):      # it renders and builds data beside the others' runs
+            ablation = run_ablation(cfg.workdir, result.model_path, test_data, cfg.image_size,
+                                    cfg.test_seed, out, per_cohort["cross"],
+                                    per_cohort["held_out"])
+        times["ablation_s"] = time.perf_counter() - t3
     times["total_s"] = time.perf_counter() - t0
     scores = {}
     for cohort, df in per_cohort.items():
@@ -346,7 +356,8 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
     return {"scores": scores, "times": times, "per_patient_held_out": pd.concat(rows,
                                                                                 ignore_index=True),
             "model": str(result.model_path), "train": tcfg, "epochs": result.epochs,
-            "train_images": int(history.images_per_s.mul(history.seconds).round().sum())}
+            "train_images": int(history.images_per_s.mul(history.seconds).round().sum()),
+            "cross_ablation": ablation}
 
 
 def save_results(cfg: GeneraliseConfig, r: dict[str, Any]) -> Path:

@@ -195,9 +195,22 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
     # A re-run generates nothing again: the cohorts' files keep their modification times.
     stamps = [(tmp_path / p).stat().st_mtime_ns for p in
               ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")]
-    run_bench(GeneraliseConfig(recipe="today", **tiny))
+    # With the ablation: the model is scored on the cross cohort once per variant (rendered with
+    # one part of the image formation off, and with all off), each in its own folder.
+    from hpc_seg.bench.cross_ablation import variants
+
+    again = run_bench(GeneraliseConfig(recipe="today", cross_ablation=True, **tiny))
     assert [(tmp_path / p).stat().st_mtime_ns for p in
             ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")] == stamps
+    ablation = again["cross_ablation"]
+    assert list(dict.fromkeys(ablation.variant)) == ["within", "cross", *variants()]
+    assert (ablation[ablation.scan == "all"].n == 5).all()
+    assert (tmp_path / "train_variety" / "recipe_today" / "cross_ablation.csv").is_file()
+    flat = pd.read_parquet(tmp_path / "held_out_kspace_contrast_only" / "slices_32").sort_values(
+        "file")
+    assert flat.file.tolist() == cross.file.tolist()
+    assert (flat["mask"].values == cross["mask"].values).all()
+    assert (flat.image.values != cross.image.values).mean() > 0.9
 
 
 def test_a_resumed_training_reports_the_time_of_every_epoch(tmp_path):

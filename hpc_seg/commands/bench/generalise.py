@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
         print(format_report(cfg, result))
         print("model errors by test cohort and vendor:\n"
               + size_breakdown(result["per_patient_held_out"]))
+        if result["cross_ablation"] is not None:
+            from hpc_seg.bench.cross_ablation import format_ablation
+
+            print(format_ablation(result["cross_ablation"]))
         print(f"results: {save_results(cfg, result)}")
     # save_results has just written the summary of every finished recipe: print it, not redo it.
     print((configs[0].workdir / "recipes.md").read_text(), end="")

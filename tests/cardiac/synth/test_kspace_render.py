@@ -27,9 +27,10 @@ def _phantom() -> np.ndarray:
 
 
 def _quiet(p: ks.Protocol) -> ks.Protocol:
-    """No noise, ghosts, bands, window or reduced resolution: contrast only."""
-    return replace(p, snr=1e9, ghost=(0.0, 2), band=(0.0, 0.0, 0.0, 0.0), pe_fraction=1.0,
-                   window=0.0)
+    """No noise, ghosts, bands, window or reduced resolution: contrast (and coils) only."""
+    from hpc_seg.bench.cross_ablation import switch_off
+
+    return switch_off(("noise", "ghosts", "bands", "pe_cut"))(p)
 
 
 def _protocol(sequence: str) -> ks.Protocol:
