@@ -290,6 +290,16 @@ def _trained_seconds(model_dir: Path) -> float:
         return 0.0
 
 
+def _trained_precision(model_dir: Path) -> str | None:
+    """``bf16``, ``fp32`` or both (``bf16+fp32``, a run resumed on another CPU) as ``history.csv``
+    records them; None for a history written before the column existed."""
+    try:
+        used = pd.read_csv(model_dir / "history.csv")["precision"].dropna()
+    except (OSError, KeyError, ValueError):
+        return None
+    return "+".join(sorted(set(used.astype(str)))) or None
+
+
 def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
     """Run the benchmark for ``cfg.recipe``; returns scores per (cohort, method) and wall times."""
     times: dict[str, float] = {}
@@ -357,7 +367,7 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
                                                                                 ignore_index=True),
             "model": str(result.model_path), "train": tcfg, "epochs": result.epochs,
             "train_images": int(history.images_per_s.mul(history.seconds).round().sum()),
-            "cross_ablation": ablation}
+            "precision": _trained_precision(out / "model"), "cross_ablation": ablation}
 
 
 def save_results(cfg: GeneraliseConfig, r: dict[str, Any]) -> Path:
@@ -374,7 +384,7 @@ def save_results(cfg: GeneraliseConfig, r: dict[str, Any]) -> Path:
     cross = r["scores"].get(("cross", "model"))
     doc = {"train_variety": cfg.train_variety, "recipe": cfg.recipe, "config": to_dict(cfg),
            "train": to_dict(r["train"]), "epochs": r["epochs"], "train_images": r["train_images"],
-           "model": r["model"], "times_s": r["times"],
+           "model": r["model"], "times_s": r["times"], "precision": r.get("precision"),
            "scores": [{"cohort": c, "method": m, **s} for (c, m), s in sorted(r["scores"].items())],
            "cross_ratios": cross_ratios(held, cross) if held and cross else None,
            "target_met": target_met(held), "aim_met": aim_met(held, cross)}
@@ -422,7 +432,7 @@ def summary_table(workdir: Path, contrast: dict[str, pd.DataFrame] | None = None
         t = doc["times_s"]
         row.update({"train wall min": t["train_s"] / 60, "total wall min": t["total_s"] / 60,
                     "load mean": t.get("load_mean"), "load max": t.get("load_max"),
-                    "aim met": doc.get("aim_met")})
+                    "precision": doc.get("precision"), "aim met": doc.get("aim_met")})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -467,7 +477,7 @@ def format_summary(df: pd.DataFrame, border: dict[str, float] | None = None,
              "ESV % | cross-generator EF / EDV % / ESV % | "
              + ("cross, visible border | " if visible else "")
              + "cross / within | own test | label-mask floor within; cross | budget (images "
-             "trained) | train wall (load) | aim |",
+             "trained) | train wall, precision (load) | aim |",
              "|---|---|---|---|" + ("---|" if visible else "") + "---|---|---|---|---|---|"]
     for _, r in df.iterrows():
         ratios = " / ".join(f"{r.get(f'cross/within {k}', float('nan')):.1f}"
@@ -479,7 +489,8 @@ def format_summary(df: pd.DataFrame, border: dict[str, float] | None = None,
             + (f"{triple(r, 'cross visible')} | " if visible else "")
             + f"{ratios} | {triple(r, 'own test')} | "
             f"{r['within floor EF/EDV/ESV']}; {r['cross floor EF/EDV/ESV']} | {r['budget']} "
-            f"({r['images trained']:,}) | {r['train wall min']:.0f} min (load "
+            f"({r['images trained']:,}) | {r['train wall min']:.0f} min"
+            + (f" {r['precision']}" if isinstance(r.get("precision"), str) else "") + " (load "
             f"{r['load mean']:.1f}, max {r['load max']:.1f}) | "
             f"{'met' if r['aim met'] else 'not met'} |")
     if border and "ef" in border:
@@ -528,9 +539,10 @@ def format_report(cfg: GeneraliseConfig, r: dict[str, Any]) -> str:
                      f", ESV {ratios['esv_err_pct']:.2f}; aim (ratios <= {CROSS_RATIO}, errors <= "
                      f"EF 5 / EDV, ESV 12 %): {'met' if aim_met(held, cross) else 'NOT met'}")
     t = r["times"]
-    lines.append(f"  wall: data {t['data_s']:.0f} s, train {t['train_s']:.0f} s (load average "
-                 f"{t['load_mean']:.1f}, max {t['load_max']:.1f}), evaluate {t['evaluate_s']:.0f} s, "
-                 f"total {t['total_s']:.0f} s")
+    precision = f" in {r['precision']}" if r.get("precision") else ""
+    lines.append(f"  wall: data {t['data_s']:.0f} s, train {t['train_s']:.0f} s{precision} "
+                 f"(load average {t['load_mean']:.1f}, max {t['load_max']:.1f}), "
+                 f"evaluate {t['evaluate_s']:.0f} s, total {t['total_s']:.0f} s")
     return "\n".join(lines)
 
 

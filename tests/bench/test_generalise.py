@@ -170,6 +170,8 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
         assert doc["config"]["image_size"] == 32 and doc["recipe"] == recipe
         assert {(s["cohort"], s["method"]) for s in doc["scores"]} == set(r["scores"])
         assert doc["target_met"] == target_met(r["scores"][("held_out", "model")])
+        # What the training ran in goes with its wall time (bf16 where this CPU has it).
+        assert doc["precision"] in ("bf16", "fp32")
         assert set(doc["cross_ratios"]) == {"ef_err", "edv_err_pct", "esv_err_pct"}
         assert len(pd.read_csv(path.parent / "held_out_per_patient.csv")) == len(rows)
         # The cross rows name each patient's k-space protocol; the summary breaks errors down by it.
@@ -192,6 +194,7 @@ def test_tiny_runs_score_both_test_cohorts_save_results_and_summarise(tmp_path):
     assert format_summary(table).count("\n") == 3
     assert "Patients whose LV border is not in the image" in (tmp_path / "recipes.md").read_text()
     assert "One pixel of LV border" in (tmp_path / "recipes.md").read_text()
+    assert f" min {doc['precision']} (load " in (tmp_path / "recipes.md").read_text()
     # A re-run generates nothing again: the cohorts' files keep their modification times.
     stamps = [(tmp_path / p).stat().st_mtime_ns for p in
               ("held_out/cohort/manifest.json", "held_out_kspace/volumes/part-00000.parquet")]
@@ -220,6 +223,20 @@ def test_a_resumed_training_reports_the_time_of_every_epoch(tmp_path):
     (tmp_path / "history.csv").write_text("epoch,seconds\n1,600.5\n2,480.0\n3,30.0\n")
     assert _trained_seconds(tmp_path) == 1110.5
     assert _trained_seconds(tmp_path / "missing") == 0.0
+
+
+def test_the_precision_of_a_training_comes_from_its_history(tmp_path):
+    """bf16 and fp32 train at different speeds: the summary says which one every epoch ran in, both
+    when a run was resumed on another CPU, and nothing for a history from before the column."""
+    from hpc_seg.bench.generalise import _trained_precision
+
+    (tmp_path / "history.csv").write_text("epoch,seconds,precision\n1,6.0,bf16\n2,5.0,bf16\n")
+    assert _trained_precision(tmp_path) == "bf16"
+    (tmp_path / "history.csv").write_text("epoch,seconds,precision\n1,6.0,fp32\n2,5.0,bf16\n")
+    assert _trained_precision(tmp_path) == "bf16+fp32"
+    (tmp_path / "history.csv").write_text("epoch,seconds\n1,6.0\n")
+    assert _trained_precision(tmp_path) is None
+    assert _trained_precision(tmp_path / "missing") is None
 
 
 def test_the_protocol_table_names_what_each_cross_patient_was_rendered_with():

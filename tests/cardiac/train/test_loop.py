@@ -76,6 +76,19 @@ def test_resume_after_kill_matches_uninterrupted_run(cohort, tmp_path):
     assert again.epochs == 3
 
 
+@pytest.mark.parametrize("amp, forced, expect", [(False, "on", "fp32"), (True, "off", "fp32"),
+                                                  (True, "on", "bf16")])
+def test_the_history_records_the_precision_each_epoch_ran_in(cohort, tmp_path, monkeypatch,
+                                                             amp, forced, expect):
+    """``amp = false`` or HPC_SEG_CPU_BF16=off trains in fp32, a forced bf16 in bf16 autocast: the
+    history says so for every epoch (wall times differ about twofold between the two)."""
+    monkeypatch.setenv("HPC_SEG_CPU_BF16", forced)
+    result = train_segmenter(tiny_config(amp=amp, epochs_unfrozen=0, max_train_images=8,
+                                         max_val_images=8, device="cpu"),
+                             cohort["slices"], tmp_path / "run")
+    assert pd.read_csv(result.history_path).precision.tolist() == [expect]
+
+
 def test_checkpoints_of_another_config_are_refused(cohort, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(Killed):
