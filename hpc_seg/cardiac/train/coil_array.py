@@ -12,10 +12,12 @@ coil:
   freedom, so dark tissue (myocardium, lung) is lifted by about ``sigma * sqrt(2N)`` and the
   blood-myocardium contrast shrinks. One coil gives Rician noise; N coils lift the floor more.
 
-The generator's images and the random appearance renderings have neither. In ``bench generalise``,
-rendering the cross-generator cohort with one uniform coil instead of the renderer's 4-8 lowered
-the bSSFP patients' EF error from 8.8 to 6.2 points (128 px; README), while the same coil arrays on
-the generator's own contrast cost little: coils hurt where the blood is not the brightest tissue.
+The generator's images and the random appearance renderings have neither. ``bench generalise
+--cross-ablation`` measured what they cost a model trained without them: rendering the
+cross-generator cohort with one uniform coil instead of the renderer's 4-8 lowered the
+``hybrid_zoom_out`` model's EF error on the bSSFP patients from 8.67 to 6.49 points (128 px; README),
+while the same coil arrays on the generator's own contrast cost it little (EF 4.5 -> 4.7, a probe):
+coils hurt where the blood is not the brightest tissue.
 
 Model, per picked image ``x`` in [0, 1]: ``N ~ U{1..8}`` coils, evenly spaced on a ring around the
 image centre from a random angle (+-0.3 rad jitter each), ring radius ``U(0.45, 0.75)`` and
