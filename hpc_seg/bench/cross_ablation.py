@@ -56,21 +56,18 @@ def variants() -> dict[str, tuple[str, ...]]:
 
 
 def scan_errors(per_patient: pd.DataFrame, protocols: pd.DataFrame) -> pd.DataFrame:
-    """Model errors (EF points, |EDV| and |ESV| % of the truth) over all patients and per kind of
-    scan (bssfp, bssfp with a band, gre): rows ``scan``, ``ef_err``, ``edv_err_pct``,
-    ``esv_err_pct``, ``n``. ``protocols`` is :func:`~hpc_seg.bench.cross_generator.protocol_table`."""
+    """Model errors (EF points, |EDV| and |ESV| % of the truth; a missing prediction counts as in
+    the headline scores) over all patients and per kind of scan (bssfp, bssfp with a band, gre):
+    rows ``scan``, ``ef_err``, ``edv_err_pct``, ``esv_err_pct``, ``n``. ``protocols`` is
+    :func:`~hpc_seg.bench.cross_generator.protocol_table`."""
+    from hpc_seg.bench.generalise import grouped_scores, scan_kind
+
     df = per_patient[per_patient.method == "model"].assign(
         patient_id=lambda d: d.patient_id.astype(str)).merge(protocols, on="patient_id")
-    df["scan"] = df.kspace_sequence.where(df.kspace_band_depth == 0,
-                                          df.kspace_sequence + " with a band")
-    df["ef_err"] = df.abs_diff * 100
-    df["edv_err_pct"] = (df.pred_edv_ml - df.true_edv_ml).abs() / df.true_edv_ml * 100
-    df["esv_err_pct"] = (df.pred_esv_ml - df.true_esv_ml).abs() / df.true_esv_ml * 100
-    cols = ["ef_err", "edv_err_pct", "esv_err_pct"]
-    rows = [{"scan": "all", **df[cols].mean().to_dict(), "n": len(df)}]
-    for scan, g in df.groupby("scan"):
-        rows.append({"scan": scan, **g[cols].mean().to_dict(), "n": len(g)})
-    return pd.DataFrame(rows)
+    df = df.assign(scan=scan_kind(df))
+    table = pd.concat([grouped_scores(df.assign(scan="all"), "scan"),
+                       grouped_scores(df, "scan")], ignore_index=True)
+    return table[["scan", "ef_err", "edv_err_pct", "esv_err_pct", "n"]]
 
 
 def run_ablation(workdir: Path, model: Path, held: dict[str, Path], image_size: int,

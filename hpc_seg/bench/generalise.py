@@ -158,6 +158,21 @@ def _scores(per_patient: pd.DataFrame) -> dict[str, float]:
             "n": int(len(df)), "missing": int(df.pred_ef.isna().sum())}
 
 
+def grouped_scores(model_rows: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """:func:`_scores` per group of ``model_rows`` (one row per group, its keys first): every
+    breakdown counts a missing prediction as the headline does."""
+    keys = [by] if isinstance(by, str) else list(by)
+    return pd.DataFrame([{**dict(zip(keys, k if isinstance(k, tuple) else (k,))), **_scores(g)}
+                         for k, g in model_rows.groupby(keys)])
+
+
+def scan_kind(rows: pd.DataFrame) -> pd.Series:
+    """The kind of scan the k-space renderer drew for each cross-generator row: ``bssfp``, ``gre``
+    or ``bssfp with a band`` (from the ``kspace_*`` columns)."""
+    return rows.kspace_sequence.where(rows.kspace_band_depth == 0,
+                                      rows.kspace_sequence + " with a band")
+
+
 def visible_border_scores(per_patient: pd.DataFrame, unseen: set[str]) -> dict[str, float] | None:
     """:func:`_scores` of the model's rows without the patients in ``unseen`` (whose LV border is
     not in the image: :func:`~hpc_seg.bench.cohort_difficulty.unseen_border`); None when there are
@@ -548,18 +563,14 @@ def format_report(cfg: GeneraliseConfig, r: dict[str, Any]) -> str:
 
 def size_breakdown(rows: pd.DataFrame) -> str:
     """Model errors per test cohort and vendor profile of the held-out patients."""
-    df = rows[rows.method == "model"].copy()
-    df["edv_err"] = (df.pred_edv_ml - df.true_edv_ml).abs() / df.true_edv_ml * 100
-    df["esv_err"] = (df.pred_esv_ml - df.true_esv_ml).abs() / df.true_esv_ml * 100
-    df["ef_err"] = df.abs_diff * 100
-    out = df.groupby(["cohort", "vendor"])[["ef_err", "edv_err", "esv_err"]].mean().round(1)
+    df = rows[rows.method == "model"]
+    cols = ["ef_err", "edv_err_pct", "esv_err_pct"]
+    out = grouped_scores(df, ["cohort", "vendor"]).set_index(["cohort", "vendor"])[cols].round(1)
     text = out.to_string() + f"\n  (size_scale {np.nanmin(df.size_scale):.2f}.." \
         f"{np.nanmax(df.size_scale):.2f})"
     if "kspace_sequence" in df:
-        cross = df[df.cohort == "cross"].copy()
-        cross["scan"] = cross.kspace_sequence.where(cross.kspace_band_depth == 0,
-                                                    cross.kspace_sequence + " with a band")
-        by_scan = cross.groupby("scan")[["ef_err", "edv_err", "esv_err"]].agg("mean").round(1)
-        by_scan["patients"] = cross.groupby("scan").size()
+        cross = df[df.cohort == "cross"]
+        by_scan = grouped_scores(cross.assign(scan=scan_kind(cross)), "scan").set_index("scan")
+        by_scan = by_scan[cols].round(1).assign(patients=by_scan.n)
         text += "\ncross-generator errors by k-space protocol:\n" + by_scan.to_string()
     return text

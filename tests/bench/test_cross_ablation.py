@@ -72,7 +72,8 @@ def test_scan_errors_are_mean_absolute_errors_per_kind_of_scan():
                          "abs_diff": [0.02, 0.04, 0.10, 0.06],
                          "pred_edv_ml": [110.0, 90.0, 100.0, 100.0],
                          "true_edv_ml": [100.0] * 4,
-                         "pred_esv_ml": [50.0, 50.0, 60.0, 40.0], "true_esv_ml": [50.0] * 4})
+                         "pred_esv_ml": [50.0, 50.0, 60.0, 40.0], "true_esv_ml": [50.0] * 4,
+                         "pred_ef": [0.5] * 4})
     rows = pd.concat([rows, rows.assign(method="label masks", abs_diff=0.0)])
     protocols = pd.DataFrame({"patient_id": ["1", "2", "3", "4"],
                               "kspace_sequence": ["bssfp", "bssfp", "gre", "bssfp"],
@@ -84,3 +85,11 @@ def test_scan_errors_are_mean_absolute_errors_per_kind_of_scan():
     assert t.loc["bssfp with a band"].tolist() == [6.0, 0.0, 20.0, 1]
     text = format_ablation(t.reset_index().assign(variant="cross"))
     assert "cross" in text and "5.50 / 5.0 / 10.0" in text and "10.00 / 0.0 / 20.0" in text
+    # A patient the model found no heart in counts as in the headline scores (volumes of 0: 100 %),
+    # not as a patient left out.
+    missed = rows.copy()
+    missed.loc[(missed.method == "model") & (missed.patient_id == 3),
+               ["pred_edv_ml", "pred_esv_ml", "pred_ef"]] = float("nan")
+    t = scan_errors(missed, protocols).set_index("scan")
+    assert t.loc["gre"].tolist() == [10.0, 100.0, 100.0, 1]
+    assert t.loc["all"].edv_err_pct == 30.0
