@@ -63,5 +63,13 @@ def test_whole_volume_inference_agrees_with_cpu(device):
     cpu_classes, cpu_maps = predict_with_uncertainty(net, x, method, amp=False)
     classes, maps = predict_with_uncertainty(copy.deepcopy(net).to(device), x.to(device), method)
     assert classes.shape == SHAPE and maps.shape == (3, *SHAPE)
-    assert (classes == cpu_classes).mean() >= 0.98
+    # The device runs in bf16 where it has it (CUDA, or a CPU with AMX), the reference in fp32. An
+    # untrained net's classes are near-ties in many voxels, and bf16's 8-bit mantissa flips those
+    # (measured on an AMX CPU: 96 % agreement overall). So: agreement where the fp32 answer is
+    # decisive (top-two softmax margin > 0.05: 99.8 % there), on at least half the volume.
+    with torch.no_grad():
+        top2 = torch.softmax(net(x)[0].float(), dim=1)[0].topk(2, dim=0).values
+    decisive = (top2[0] - top2[1] > 0.05).numpy()
+    assert decisive.mean() >= 0.5
+    assert (classes == cpu_classes)[decisive].mean() >= 0.99
     assert abs(float(maps.mean()) - float(cpu_maps.mean())) < 2.0  # percent, in [0, 100]
