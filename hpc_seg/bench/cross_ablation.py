@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from hpc_seg.bench.volume_scores import grouped_scores, scan_kind
+
 if TYPE_CHECKING:
     from hpc_seg.cardiac.synth.kspace_render import Protocol
 
@@ -60,8 +62,6 @@ def scan_errors(per_patient: pd.DataFrame, protocols: pd.DataFrame) -> pd.DataFr
     the headline scores) over all patients and per kind of scan (bssfp, bssfp with a band, gre):
     rows ``scan``, ``ef_err``, ``edv_err_pct``, ``esv_err_pct``, ``n``. ``protocols`` is
     :func:`~hpc_seg.bench.cross_generator.protocol_table`."""
-    from hpc_seg.bench.generalise import grouped_scores, scan_kind
-
     df = per_patient[per_patient.method == "model"].assign(
         patient_id=lambda d: d.patient_id.astype(str)).merge(protocols, on="patient_id")
     df = df.assign(scan=scan_kind(df))
@@ -70,10 +70,16 @@ def scan_errors(per_patient: pd.DataFrame, protocols: pd.DataFrame) -> pd.DataFr
     return table[["scan", "ef_err", "edv_err_pct", "esv_err_pct", "n"]]
 
 
-def run_ablation(workdir: Path, model: Path, held: dict[str, Path], image_size: int,
+#: ``evaluate(data, out_dir)``: the model's per-patient rows on ``data`` (slices and labels paths),
+#: as the benchmark evaluates every cohort (passed in, so this module does not import the bench)
+Evaluate = Callable[[dict[str, Path], Path], pd.DataFrame]
+
+
+def run_ablation(workdir: Path, evaluate: Evaluate, held: dict[str, Path], image_size: int,
                  test_seed: int, out: Path, full: pd.DataFrame, within: pd.DataFrame
                  ) -> pd.DataFrame:
-    """Score ``model`` on every variant (:func:`variants`) of the cross cohort.
+    """Score the model (through ``evaluate``) on every variant (:func:`variants`) of the cross
+    cohort.
 
     ``held`` is the held-out cohort's paths (volumes, cohort, labels); ``full`` and ``within`` are
     the model's per-patient rows on the full cross cohort and the held-out cohort, which head the
@@ -81,7 +87,6 @@ def run_ablation(workdir: Path, model: Path, held: dict[str, Path], image_size: 
     ``out/cross_ablation.csv``.
     """
     from hpc_seg.bench.cross_generator import protocol_table, render_cross_volumes
-    from hpc_seg.bench.generalise import SPLITS, _evaluate
     from hpc_seg.cardiac.slices.build import build_slices
     from hpc_seg.storage.shards import atomic_write_bytes
 
@@ -93,8 +98,8 @@ def run_ablation(workdir: Path, model: Path, held: dict[str, Path], image_size: 
         volumes = render_cross_volumes(held["volumes"], held["cohort"], root / "volumes",
                                        test_seed, adjust=switch_off(parts), variant=name)
         slices = build_slices(volumes, held["labels"], root / f"slices_{image_size}", image_size)
-        rows = _evaluate(model, {"slices": slices, "labels": held["labels"]},
-                         Path(out) / f"eval_cross_{name}", SPLITS)
+        rows = evaluate({"slices": slices, "labels": held["labels"]},
+                        Path(out) / f"eval_cross_{name}")
         tables.append(scan_errors(rows, protocols).assign(variant=name, off=", ".join(parts)))
     table = pd.concat(tables, ignore_index=True)[["variant", "off", "scan", "ef_err",
                                                   "edv_err_pct", "esv_err_pct", "n"]]

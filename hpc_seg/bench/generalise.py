@@ -47,6 +47,7 @@ import pandas as pd
 from hpc_seg.bench.cohort_difficulty import (border_contrast, cohort_contrast, contrast_line,
                                              held_out_border, unseen_border)
 from hpc_seg.bench.config import RECIPES, GeneraliseConfig
+from hpc_seg.bench.volume_scores import grouped_scores, scan_kind, volume_scores
 from hpc_seg.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -142,44 +143,13 @@ def train_config(cfg: GeneraliseConfig):
     return from_dict(TrainConfig, table, "bench generalise: train")
 
 
-def _scores(per_patient: pd.DataFrame) -> dict[str, float]:
-    """Mean |EF error| x 100 and mean |EDV|, |ESV| error in % of the truth.
-
-    A patient without a prediction counts as volumes of 0 (100 % error), as its EF error counts 1.
-    """
-    df = per_patient.assign(pred_edv_ml=per_patient.pred_edv_ml.fillna(0.0),
-                            pred_esv_ml=per_patient.pred_esv_ml.fillna(0.0))
-    return {"ef_err": float(df.abs_diff.mean() * 100),
-            "edv_err_pct": float(((df.pred_edv_ml - df.true_edv_ml).abs() / df.true_edv_ml).mean()
-                                 * 100),
-            "esv_err_pct": float(((df.pred_esv_ml - df.true_esv_ml).abs() / df.true_esv_ml).mean()
-                                 * 100),
-            "edv_bias_pct": float(((df.pred_edv_ml - df.true_edv_ml) / df.true_edv_ml).mean() * 100),
-            "n": int(len(df)), "missing": int(df.pred_ef.isna().sum())}
-
-
-def grouped_scores(model_rows: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
-    """:func:`_scores` per group of ``model_rows`` (one row per group, its keys first): every
-    breakdown counts a missing prediction as the headline does."""
-    keys = [by] if isinstance(by, str) else list(by)
-    return pd.DataFrame([{**dict(zip(keys, k if isinstance(k, tuple) else (k,))), **_scores(g)}
-                         for k, g in model_rows.groupby(keys)])
-
-
-def scan_kind(rows: pd.DataFrame) -> pd.Series:
-    """The kind of scan the k-space renderer drew for each cross-generator row: ``bssfp``, ``gre``
-    or ``bssfp with a band`` (from the ``kspace_*`` columns)."""
-    return rows.kspace_sequence.where(rows.kspace_band_depth == 0,
-                                      rows.kspace_sequence + " with a band")
-
-
 def visible_border_scores(per_patient: pd.DataFrame, unseen: set[str]) -> dict[str, float] | None:
-    """:func:`_scores` of the model's rows without the patients in ``unseen`` (whose LV border is
+    """:func:`~hpc_seg.bench.volume_scores.volume_scores` of the model's rows without the patients in ``unseen`` (whose LV border is
     not in the image: :func:`~hpc_seg.bench.cohort_difficulty.unseen_border`); None when there are
     none to leave out, or nothing is left."""
     rows = per_patient[per_patient.method == "model"]
     kept = rows[~rows.patient_id.astype(str).isin(unseen)]
-    return _scores(kept) if unseen and len(kept) < len(rows) and len(kept) else None
+    return volume_scores(kept) if unseen and len(kept) < len(rows) and len(kept) else None
 
 
 def target_met(held: dict[str, float] | None) -> bool:
@@ -349,7 +319,10 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
 
         t3 = time.perf_counter()
         with _data_lock(cfg.workdir):      # it renders and builds data beside the others' runs
-            ablation = run_ablation(cfg.workdir, result.model_path, test_data, cfg.image_size,
+            ablation = run_ablation(cfg.workdir,
+                                    lambda data, where: _evaluate(result.model_path, data, where,
+                                                                  SPLITS),
+                                    test_data, cfg.image_size,
                                     cfg.test_seed, out, per_cohort["cross"],
                                     per_cohort["held_out"])
         times["ablation_s"] = time.perf_counter() - t3
@@ -358,7 +331,7 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
     for cohort, df in per_cohort.items():
         for method, grp in df.groupby("method"):
             key = "model" if method == "model" else "label masks"
-            scores[(cohort, key)] = _scores(grp)
+            scores[(cohort, key)] = volume_scores(grp)
     from hpc_seg.bench.cross_generator import protocol_table
 
     manifest_patients = _manifest_patients(test_data["cohort"])

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpc_seg.bench.generalise import (RECIPES, GeneraliseConfig, _cohort_config, _scores, aim_met,
+from hpc_seg.bench.volume_scores import volume_scores
+from hpc_seg.bench.generalise import (RECIPES, GeneraliseConfig, _cohort_config, aim_met,
                                       train_config)
 from hpc_seg.errors import ConfigError
 
@@ -124,12 +125,12 @@ def test_scores_are_mean_absolute_errors():
     df = pd.DataFrame({"true_edv_ml": [100.0, 200.0], "pred_edv_ml": [110.0, 180.0],
                        "true_esv_ml": [50.0, 100.0], "pred_esv_ml": [45.0, 100.0],
                        "abs_diff": [0.02, 0.04], "pred_ef": [0.5, 0.5]})
-    s = _scores(df)
+    s = volume_scores(df)
     assert s["ef_err"] == pytest.approx(3.0)
     assert s["edv_err_pct"] == pytest.approx(10.0) and s["edv_bias_pct"] == pytest.approx(0.0)
     assert s["esv_err_pct"] == pytest.approx(5.0) and s["n"] == 2 and s["missing"] == 0
     # A patient without a prediction is a full error, not left out of the mean.
-    missing = _scores(df.assign(pred_edv_ml=[110.0, None], pred_ef=[0.5, None]))
+    missing = volume_scores(df.assign(pred_edv_ml=[110.0, None], pred_ef=[0.5, None]))
     assert missing["edv_err_pct"] == pytest.approx(55.0) and missing["missing"] == 1
 
 
