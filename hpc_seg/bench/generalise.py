@@ -144,9 +144,10 @@ def train_config(cfg: GeneraliseConfig):
 
 
 def visible_border_scores(per_patient: pd.DataFrame, unseen: set[str]) -> dict[str, float] | None:
-    """:func:`~hpc_seg.bench.volume_scores.volume_scores` of the model's rows without the patients in ``unseen`` (whose LV border is
-    not in the image: :func:`~hpc_seg.bench.cohort_difficulty.unseen_border`); None when there are
-    none to leave out, or nothing is left."""
+    """:func:`~hpc_seg.bench.volume_scores.volume_scores` of the model's rows without the patients
+    in ``unseen`` (whose LV border is not in the image:
+    :func:`~hpc_seg.bench.cohort_difficulty.unseen_border`); None when there are none to leave out,
+    or nothing is left."""
     rows = per_patient[per_patient.method == "model"]
     kept = rows[~rows.patient_id.astype(str).isin(unseen)]
     return volume_scores(kept) if unseen and len(kept) < len(rows) and len(kept) else None
@@ -275,14 +276,12 @@ def _trained_seconds(model_dir: Path) -> float:
         return 0.0
 
 
-def _trained_precision(model_dir: Path) -> str | None:
-    """``bf16``, ``fp32`` or both (``bf16+fp32``, a run resumed on another CPU) as ``history.csv``
-    records them; None for a history written before the column existed."""
-    try:
-        used = pd.read_csv(model_dir / "history.csv")["precision"].dropna()
-    except (OSError, KeyError, ValueError):
+def _trained_precision(history: pd.DataFrame) -> str | None:
+    """``bf16``, ``fp32`` or both (``bf16+fp32``, a run resumed on another CPU) as a training's
+    history records them; None for a history written before the column existed."""
+    if "precision" not in history:
         return None
-    return "+".join(sorted(set(used.astype(str)))) or None
+    return "+".join(sorted(set(history.precision.dropna().astype(str)))) or None
 
 
 def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
@@ -355,7 +354,7 @@ def run_bench(cfg: GeneraliseConfig) -> dict[str, Any]:
                                                                                 ignore_index=True),
             "model": str(result.model_path), "train": tcfg, "epochs": result.epochs,
             "train_images": int(history.images_per_s.mul(history.seconds).round().sum()),
-            "precision": _trained_precision(out / "model"), "cross_ablation": ablation}
+            "precision": _trained_precision(history), "cross_ablation": ablation}
 
 
 def save_results(cfg: GeneraliseConfig, r: dict[str, Any]) -> Path:

@@ -226,18 +226,16 @@ def test_a_resumed_training_reports_the_time_of_every_epoch(tmp_path):
     assert _trained_seconds(tmp_path / "missing") == 0.0
 
 
-def test_the_precision_of_a_training_comes_from_its_history(tmp_path):
+def test_the_precision_of_a_training_comes_from_its_history():
     """bf16 and fp32 train at different speeds: the summary says which one every epoch ran in, both
     when a run was resumed on another CPU, and nothing for a history from before the column."""
     from hpc_seg.bench.generalise import _trained_precision
 
-    (tmp_path / "history.csv").write_text("epoch,seconds,precision\n1,6.0,bf16\n2,5.0,bf16\n")
-    assert _trained_precision(tmp_path) == "bf16"
-    (tmp_path / "history.csv").write_text("epoch,seconds,precision\n1,6.0,fp32\n2,5.0,bf16\n")
-    assert _trained_precision(tmp_path) == "bf16+fp32"
-    (tmp_path / "history.csv").write_text("epoch,seconds\n1,6.0\n")
-    assert _trained_precision(tmp_path) is None
-    assert _trained_precision(tmp_path / "missing") is None
+    history = pd.DataFrame({"epoch": [1, 2], "seconds": [6.0, 5.0]})
+    assert _trained_precision(history.assign(precision=["bf16", "bf16"])) == "bf16"
+    assert _trained_precision(history.assign(precision=["fp32", "bf16"])) == "bf16+fp32"
+    assert _trained_precision(history) is None
+    assert _trained_precision(history.assign(precision=[None, None])) is None
 
 
 def test_the_protocol_table_names_what_each_cross_patient_was_rendered_with():
